@@ -1,0 +1,40 @@
+# mixgate: `make demo` builds the demo mixture, `make test` runs the suite.
+# Both create .venv from requirements.lock when it is missing (uv, bootstrapped with pip).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Offline and quiet Prefect: a project-local home, no analytics, warnings only.
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_LOGGING_LEVEL ?= WARNING
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
+export DO_NOT_TRACK := 1
+
+.PHONY: demo test venv bench clean data_samples
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check uv==0.13.8
+	@$(VENV)/bin/uv pip install -q -p $(PY) -r requirements.lock
+	@$(VENV)/bin/uv pip install -q -p $(PY) --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/mixgate build mixtures/demo.yaml --out out
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	@echo "benchmarks: see docs/performance.md for the commands and figures"
+
+data_samples: $(STAMP)
+	$(PY) data_samples/generate.py
+
+clean:
+	rm -rf out .prefect .pytest_cache

@@ -1,0 +1,76 @@
+"""`mixgate`: the command-line face, a thin layer over `pipeline` and `flows`.
+
+Each command parses its options, calls the library, and prints. Library errors
+(`pipeline.errors.MixgateError`) become one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+# Offline by construction: presidio's e-mail recognizer must never fetch the suffix list.
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+from pipeline.errors import MixgateError  # noqa: E402
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"mixgate: error: {message}\n")
+        raise SystemExit(2)
+
+
+# --- commands -------------------------------------------------------------------------------
+# One `_add_<command>` function per command: it declares the options and returns the handler.
+
+
+def _add_audit(sub: argparse._SubParsersAction) -> None:
+    from flows.commands import audit
+
+    audit.register(sub, _Parser)
+
+
+def _add_scan_pii(sub: argparse._SubParsersAction) -> None:
+    from flows.commands import scan_pii
+
+    scan_pii.register(sub, _Parser)
+
+
+def _add_build_commands(sub: argparse._SubParsersAction) -> None:
+    from flows.commands import build
+
+    build.register(sub, _Parser)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every command registered."""
+    parser = _Parser(prog="mixgate", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_add_build_commands, _add_audit, _add_scan_pii):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code (0 ok, 1 findings/differences, 2 errors)."""
+    args = build_parser().parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except MixgateError as exc:
+        sys.stderr.write(f"mixgate: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("mixgate: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""Errors, grouped by what the caller should do about them.
+
+Hierarchy::
+
+    MixgateError                 base of everything mixgate raises on purpose
+    ├── ConfigError              the spec or a command-line option is wrong: fix it and re-run
+    │   └── SpecError            a mixture spec failed validation (names the field path and value)
+    ├── InputError               an input file cannot be used at all (missing, unreadable): fix the input
+    │   └── InputChangedError    an input's sha256 differs from the one a manifest recorded
+    ├── ShortfallError           a slice cannot be filled and the spec says `shortfall: error`
+    └── IntegrityError           an output does not match its manifest (verify)
+
+Record-level problems are never raised: they become ledger rows with a stage and a reason.
+Every message names the field, the allowed values and the value received, in one line.
+"""
+
+from __future__ import annotations
+
+
+class MixgateError(Exception):
+    """Base class: the CLI turns any of these into one line on stderr and exit code 2."""
+
+
+class ConfigError(MixgateError):
+    """A configuration value is invalid; the message names it, the allowed values and the value got."""
+
+
+class SpecError(ConfigError):
+    """A mixture spec failed validation."""
+
+
+class InputError(MixgateError):
+    """An input file is missing, empty of usable structure, or unreadable."""
+
+
+class InputChangedError(InputError):
+    """An input file's sha256 no longer matches the manifest being regenerated."""
+
+
+class ShortfallError(MixgateError):
+    """A slice has less supply than its quota and the spec asks to fail."""
+
+
+class IntegrityError(MixgateError):
+    """An output file differs from what its manifest recorded."""

@@ -1,0 +1,17 @@
+"""Text normalization shared by every stage that compares text (dedup, decontamination, quality)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_WS = re.compile(r"\s+")
+
+
+def normalize_text(text: str) -> str:
+    """Return `text` in NFKC, casefolded, with every whitespace run collapsed to one space.
+
+    >>> normalize_text("  Hello\\u00a0  WORLD\\n")
+    'hello world'
+    """
+    return _WS.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
