@@ -1,11 +1,78 @@
-"""`mixgate build | verify | rebuild | spec-schema | schedule`: the dataset-building commands."""
+"""`mixgate build | rebuild | verify | spec-schema`: the dataset-building commands."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+
+
+def _build(args: argparse.Namespace) -> int:
+    from pipeline.mixture.spec import load_spec
+
+    load_spec(args.spec)  # fail fast, before Prefect starts, with a one-line error
+    from flows.build import run_build_flow
+
+    print(run_build_flow(args.spec, out=args.out, version=args.version, runner=args.runner,
+                         dask_address=args.dask_address))
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from pipeline.publish import read_manifest
+
+    read_manifest(args.version_dir)
+    from flows.build import run_rebuild_flow
+
+    print(run_rebuild_flow(args.version_dir, out=args.out, spec_dir=args.spec_dir, runner=args.runner,
+                           dask_address=args.dask_address))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from pipeline.publish import verify_version
+
+    bad = verify_version(args.version_dir)
+    if bad:
+        sys.stderr.write(f"mixgate: {bad[0]} differs from the manifest ({len(bad)} file(s) differ)\n")
+        return 1
+    print(f"ok: every file of {args.version_dir} matches its manifest")
+    return 0
+
+
+def _spec_schema(args: argparse.Namespace) -> int:
+    from pipeline.mixture.spec import spec_json_schema
+
+    print(json.dumps(spec_json_schema(), indent=2, sort_keys=True))
+    return 0
+
+
+def _runner_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runner", choices=("default", "dask"), default="default",
+                   help="Prefect task runner: threads (default) or Dask")
+    p.add_argument("--dask-address", default=None, help="tcp://host:port of a Dask scheduler")
 
 
 def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     """Declare the build commands."""
-    p = sub.add_parser("build", help="build a mixture from a spec")
-    p.set_defaults(handler=lambda args: 2)
+    p = sub.add_parser("build", help="build a mixture from a spec (runs the Prefect flow)")
+    p.add_argument("spec", help="path to mixtures/<name>.yaml")
+    p.add_argument("--out", default="out", help="output root (default: out)")
+    p.add_argument("--version", default=None, help="version label (default: next free vNNNN)")
+    _runner_options(p)
+    p.set_defaults(handler=_build)
+
+    p = sub.add_parser("rebuild", help="regenerate a version from its manifest, byte for byte")
+    p.add_argument("version_dir")
+    p.add_argument("--out", required=True, help="output root for the regenerated version")
+    p.add_argument("--spec-dir", default=None,
+                   help="directory the spec's relative paths start from (default: as recorded)")
+    _runner_options(p)
+    p.set_defaults(handler=_rebuild)
+
+    p = sub.add_parser("verify", help="re-hash every file of a version against its manifest")
+    p.add_argument("version_dir")
+    p.set_defaults(handler=_verify)
+
+    p = sub.add_parser("spec-schema", help="print the JSON Schema of mixture specs")
+    p.set_defaults(handler=_spec_schema)

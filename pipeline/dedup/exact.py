@@ -1,0 +1,57 @@
+"""Exact dedup on normalized content (NFKC, casefold, whitespace collapsed).
+
+`tag_exact_duplicates` keys every record by the xxh3-128 of its normalized text fields and,
+within each group, keeps the record with the lowest ``dedup_keeper_rank``; the others get
+``exact_drop_rule = exact_dedup_v1`` and ``exact_dup_of`` = the keeper's record_id.
+"""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import xxhash
+
+from pipeline.text import normalize_text
+
+EXACT_RULE = "exact_dedup_v1"
+
+
+def content_key(messages: list[dict], chosen: str | None, rejected: str | None) -> str:
+    """Return the normalized-content key of a record: roles and normalized texts, hashed."""
+    payload = json.dumps(
+        [
+            [(m["role"], normalize_text(m["content"])) for m in messages],
+            normalize_text(chosen) if chosen is not None else None,
+            normalize_text(rejected) if rejected is not None else None,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return xxhash.xxh3_128_hexdigest(payload.encode("utf-8"))
+
+
+def tag_exact_duplicates(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add ``dedup_content_key`` and the ``exact_drop_*`` / ``exact_dup_of`` gate columns."""
+    keys = [
+        content_key(m, c, r)
+        for m, c, r in zip(
+            frame.get_column("messages").to_list(),
+            frame.get_column("chosen").to_list(),
+            frame.get_column("rejected").to_list(),
+            strict=True,
+        )
+    ]
+    tagged = frame.with_columns(pl.Series("dedup_content_key", keys, dtype=pl.String))
+    keeper = (
+        pl.col("record_id")
+        .sort_by("dedup_keeper_rank")
+        .first()
+        .over("dedup_content_key")
+    )
+    is_dup = pl.col("dedup_keeper_rank") != pl.col("dedup_keeper_rank").min().over("dedup_content_key")
+    return tagged.with_columns(
+        pl.when(is_dup).then(pl.lit(EXACT_RULE)).otherwise(None).alias("exact_drop_rule"),
+        pl.when(is_dup).then(pl.lit("exact_duplicate")).otherwise(None).alias("exact_drop_reason"),
+        pl.when(is_dup).then(keeper).otherwise(None).alias("exact_dup_of"),
+    )

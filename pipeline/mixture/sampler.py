@@ -1,0 +1,230 @@
+"""Sampling a mixture by intent x difficulty slice, deterministically.
+
+Rules (``sampler_v1``):
+
+1. Each slice's quota is ``weight x total`` with largest-remainder rounding (ties go to the
+   slice listed first), so the quotas sum to ``total`` exactly.
+2. Inside a slice, records are ordered by ``xxh3_64(f"{seed}:{record_id}")`` (then record_id)
+   and the quota is taken from the front. Upsampling walks the same order again, at most
+   ``max_repeats`` times per record in all.
+3. ``synthetic_max_share`` caps synthetic records at ``floor(share x total)``, split over the
+   slices in proportion to their quotas (largest remainder); a slice skips synthetic records past
+   its cap.
+4. A slice whose capacity (eligible supply x max_repeats) is below its quota is short:
+   ``error`` raises `ShortfallError`; ``allow_short`` keeps the shorter slice; ``redistribute``
+   gives the missing records to the slices with spare capacity, in proportion to their weights,
+   until the total is met or no capacity is left.
+5. The output is ordered by ``xxh3_64(f"{seed}:{record_id}:{repeat}")``: a deterministic shuffle.
+
+A record that is not chosen is not a drop: it was not sampled, and it is not in the ledger.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import polars as pl
+import xxhash
+
+from pipeline.errors import ConfigError, ShortfallError
+
+SAMPLER_RULE = "sampler_v1"
+SHORTFALL_POLICIES = ("error", "redistribute", "allow_short")
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """What the sampler needs from the spec."""
+
+    seed: int
+    total: int
+    slices: tuple[tuple[str, str, float], ...]  # (intent, difficulty, weight), spec order
+    max_repeats: int = 1
+    shortfall: str = "error"
+    synthetic_max_share: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.total <= 0:
+            msg = f"`total` must be a positive integer; got {self.total!r}"
+            raise ConfigError(msg)
+        if self.max_repeats < 1:
+            msg = f"`sampling.max_repeats` must be >= 1; got {self.max_repeats!r}"
+            raise ConfigError(msg)
+        if self.shortfall not in SHORTFALL_POLICIES:
+            msg = f"`sampling.shortfall` must be one of {SHORTFALL_POLICIES}; got {self.shortfall!r}"
+            raise ConfigError(msg)
+        if not self.slices or any(not (w > 0 and math.isfinite(w)) for *_, w in self.slices):
+            msg = "`slices` must be non-empty with positive, finite weights"
+            raise ConfigError(msg)
+        share = self.synthetic_max_share
+        if share is not None and not 0 <= share <= 1:
+            msg = f"`sampling.synthetic_max_share` must be in [0, 1]; got {share!r}"
+            raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class SliceResult:
+    """One slice's numbers for the manifest."""
+
+    intent: str
+    difficulty: str
+    weight: float
+    supply: int
+    quota: int
+    target: int
+    actual: int
+    unique: int
+    max_repeat: int
+
+
+def largest_remainder(weights: list[float], total: int) -> list[int]:
+    """Split `total` in proportion to `weights`; the parts sum to `total` exactly.
+
+    >>> largest_remainder([1, 1, 1], 10)
+    [4, 3, 3]
+    """
+    wsum = math.fsum(weights)
+    if total <= 0 or wsum <= 0:
+        return [0] * len(weights)
+    exact = [w * total / wsum for w in weights]
+    parts = [math.floor(x) for x in exact]
+    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in order[: total - sum(parts)]:
+        parts[i] += 1
+    return parts
+
+
+def _order_key(seed: int, record_id: str, repeat: int | None = None) -> int:
+    text = f"{seed}:{record_id}" if repeat is None else f"{seed}:{record_id}:{repeat}"
+    return xxhash.xxh3_64_intdigest(text.encode())
+
+
+def _slice_order(pool: pl.DataFrame, seed: int) -> list[tuple[str, bool]]:
+    """(record_id, is_synthetic) of one slice, in the seeded hash order."""
+    ids = pool.get_column("record_id").to_list()
+    synthetic = (pool.get_column("kind") == "synthetic").to_list()
+    keyed = sorted(zip(ids, synthetic, strict=True), key=lambda t: (_order_key(seed, t[0]), t[0]))
+    return keyed
+
+
+def _take(order: list[tuple[str, bool]], n: int, *, max_repeats: int, synth_cap: int | None):
+    """Take `n` picks from `order`, cycling up to `max_repeats` times, honouring the cap."""
+    eligible = order
+    if synth_cap is not None:
+        synth = [o for o in order if o[1]][:synth_cap]
+        keep = {rid for rid, _ in synth}
+        eligible = [o for o in order if not o[1] or o[0] in keep]
+        # synthetic repeats count against the cap too
+        picks: list[tuple[str, int]] = []
+        used_synth = 0
+        for repeat in range(max_repeats):
+            for rid, is_synth in eligible:
+                if len(picks) == n:
+                    return picks
+                if is_synth:
+                    if used_synth >= synth_cap:
+                        continue
+                    used_synth += 1
+                picks.append((rid, repeat))
+        return picks
+    picks = []
+    for repeat in range(max_repeats):
+        for rid, _ in eligible:
+            if len(picks) == n:
+                return picks
+            picks.append((rid, repeat))
+    return picks
+
+
+def _capacity(order: list[tuple[str, bool]], *, max_repeats: int, synth_cap: int | None) -> int:
+    if synth_cap is None:
+        return len(order) * max_repeats
+    human = sum(1 for _, s in order if not s)
+    synth = sum(1 for _, s in order if s)
+    return human * max_repeats + min(synth * max_repeats, synth_cap)
+
+
+def sample_mixture(
+    pool: pl.DataFrame, *, config: SamplingConfig
+) -> tuple[pl.DataFrame, list[SliceResult]]:
+    """Return the sampled rows (with ``sample_repeat``) and each slice's numbers."""
+    weights = [w for *_, w in config.slices]
+    quotas = largest_remainder(weights, config.total)
+    synth_caps: list[int | None] = [None] * len(quotas)
+    if config.synthetic_max_share is not None:
+        cap_total = math.floor(config.synthetic_max_share * config.total + 1e-9)
+        synth_caps = list(largest_remainder([float(q) for q in quotas], cap_total))
+    orders = []
+    for intent, difficulty, _ in config.slices:
+        part = pool.filter((pl.col("intent") == intent) & (pl.col("difficulty") == difficulty))
+        orders.append(_slice_order(part, config.seed))
+    caps = [
+        _capacity(o, max_repeats=config.max_repeats, synth_cap=c)
+        for o, c in zip(orders, synth_caps, strict=True)
+    ]
+    targets = list(quotas)
+    short = [i for i, (t, c) in enumerate(zip(targets, caps, strict=True)) if c < t]
+    if short and config.shortfall == "error":
+        details = ", ".join(
+            f"{config.slices[i][0]}/{config.slices[i][1]} needs {targets[i]} has {caps[i]}"
+            for i in short
+        )
+        msg = (
+            f"{len(short)} slice(s) cannot be filled ({details}); set `sampling.shortfall` to "
+            "`redistribute` or `allow_short`, raise `sampling.max_repeats`, or add data"
+        )
+        raise ShortfallError(msg)
+    if short and config.shortfall == "redistribute":
+        targets = _redistribute(targets, caps, weights)
+    else:
+        targets = [min(t, c) for t, c in zip(targets, caps, strict=True)]
+    rows: list[tuple[str, int]] = []
+    results = []
+    for i, (intent, difficulty, weight) in enumerate(config.slices):
+        picks = _take(orders[i], targets[i], max_repeats=config.max_repeats, synth_cap=synth_caps[i])
+        rows.extend(picks)
+        results.append(
+            SliceResult(
+                intent=intent,
+                difficulty=difficulty,
+                weight=weight,
+                supply=len(orders[i]),
+                quota=quotas[i],
+                target=targets[i],
+                actual=len(picks),
+                unique=len({rid for rid, _ in picks}),
+                max_repeat=max((r for _, r in picks), default=-1) + 1,
+            )
+        )
+    picked = pl.DataFrame(
+        {
+            "record_id": [rid for rid, _ in rows],
+            "sample_repeat": [rep for _, rep in rows],
+            "_order": [_order_key(config.seed, rid, rep) for rid, rep in rows],
+        },
+        schema={"record_id": pl.String, "sample_repeat": pl.UInt32, "_order": pl.UInt64},
+    )
+    sampled = (
+        picked.join(pool, on="record_id", how="left")
+        .sort(["_order", "record_id", "sample_repeat"])
+        .drop("_order")
+    )
+    return sampled, results
+
+
+def _redistribute(quotas: list[int], caps: list[int], weights: list[float]) -> list[int]:
+    """Move the shortfall of short slices to slices with spare capacity, in proportion to weight."""
+    targets = [min(q, c) for q, c in zip(quotas, caps, strict=True)]
+    missing = sum(quotas) - sum(targets)
+    while missing > 0:
+        spare = [i for i, (t, c) in enumerate(zip(targets, caps, strict=True)) if c > t]
+        if not spare:
+            break
+        moved = 0
+        for i, extra in zip(spare, largest_remainder([weights[i] for i in spare], missing), strict=True):
+            add = min(extra, caps[i] - targets[i])
+            targets[i] += add
+            moved += add
+        missing -= moved
+    return targets

@@ -1,0 +1,264 @@
+"""The mixture spec (`mixtures/<name>.yaml`): pydantic at the YAML edge, nothing else.
+
+Unknown keys are rejected. Every error names the field path and the value received, in one
+line (`SpecError`). The parsed `MixtureSpec` is frozen; stages receive plain config objects
+derived from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.errors import SpecError
+
+Kind = Literal["sft", "preference", "synthetic"]
+CANONICAL_FIELDS = (
+    "prompt",
+    "input",
+    "response",
+    "system",
+    "messages",
+    "conversations",
+    "history",
+    "chosen",
+    "rejected",
+    "generator",
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LabelSpec(_Model):
+    """A slice label taken from a record field, optionally through a value map."""
+
+    field: str = Field(description="record field holding the label")
+    map: dict[str, str] | None = Field(
+        default=None, description="source value -> taxonomy label; unmapped values are an error"
+    )
+
+
+class GeneratorSpec(_Model):
+    """The generator model of a synthetic source, read from a record field."""
+
+    field: str = Field(description="record field holding the generator model name")
+
+
+class SourceSpec(_Model):
+    """One input source: a file or glob of one kind."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="unique source name")
+    kind: Kind
+    path: str = Field(description="file or glob, relative to the spec file")
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description=f"file field -> canonical field, one of {', '.join(CANONICAL_FIELDS)}",
+    )
+    license: str = Field(description="SPDX license id, or `unknown`")
+    priority: int = Field(default=0, description="higher wins among duplicates")
+    generator: str | GeneratorSpec | None = Field(
+        default=None, description="synthetic only: the model name, or {field: name}"
+    )
+    intent: str | LabelSpec | None = Field(default=None, description="a constant or {field, map}")
+    difficulty: str | LabelSpec | None = Field(
+        default=None, description="a constant or {field, map}"
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _canonical_targets(cls, value: dict[str, str]) -> dict[str, str]:
+        for src, dst in value.items():
+            if dst not in CANONICAL_FIELDS:
+                msg = f"`{src}` maps to {dst!r}; allowed: {', '.join(CANONICAL_FIELDS)}"
+                raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _generator_only_for_synthetic(self) -> SourceSpec:
+        if self.kind == "synthetic" and self.generator is None:
+            msg = "synthetic sources need `generator` (a model name or {field: name})"
+            raise ValueError(msg)
+        if self.kind != "synthetic" and self.generator is not None:
+            msg = f"`generator` is only for synthetic sources; this source is {self.kind!r}"
+            raise ValueError(msg)
+        return self
+
+
+class HoldoutSpec(_Model):
+    """An evaluation holdout: training records that contain its items are contamination."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    path: str = Field(description="file or glob, relative to the spec file")
+    fields: list[str] | None = Field(
+        default=None, description="text fields to join; default: every string field"
+    )
+
+
+class LicensePolicySpec(_Model):
+    """Which licenses may enter the mixture. Patterns are SPDX ids or globs such as `*-NC-*`."""
+
+    allow: list[str] = Field(default_factory=list, description="empty = every non-denied license")
+    deny: list[str] = Field(default_factory=list)
+    unknown: Literal["allow", "deny"] = "deny"
+
+
+class SliceSpec(_Model):
+    """One intent x difficulty slice and its relative weight."""
+
+    intent: str
+    difficulty: str
+    weight: float = Field(gt=0, description="positive; weights are normalized")
+
+    @field_validator("weight")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            msg = "weight must be a finite number"
+            raise ValueError(msg)
+        return value
+
+
+class SamplingSpec(_Model):
+    """How quotas are filled."""
+
+    max_repeats: int = Field(default=1, ge=1, description="upsampling cap per record; 1 = none")
+    shortfall: Literal["error", "redistribute", "allow_short"] = "error"
+    synthetic_max_share: float | None = Field(default=None, ge=0, le=1)
+
+
+class MixtureSpec(_Model):
+    """A declared training mixture."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    seed: int
+    total: int = Field(gt=0, description="records in the mixture")
+    sources: list[SourceSpec] = Field(min_length=1)
+    holdouts: list[HoldoutSpec] = Field(default_factory=list)
+    license_policy: LicensePolicySpec = Field(default_factory=LicensePolicySpec)
+    slices: list[SliceSpec] = Field(min_length=1)
+    sampling: SamplingSpec = Field(default_factory=SamplingSpec)
+    extensions: dict[str, Any] = Field(
+        default_factory=dict,
+        description="stage sections (dedup, pii, quality, tagging) validated by their stages",
+        exclude=True,
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> MixtureSpec:
+        for label, items in (("sources", self.sources), ("holdouts", self.holdouts)):
+            seen: set[str] = set()
+            for item in items:
+                if item.name in seen:
+                    msg = f"duplicate {label} name {item.name!r}"
+                    raise ValueError(msg)
+                seen.add(item.name)
+        keys = [(s.intent, s.difficulty) for s in self.slices]
+        if len(set(keys)) != len(keys):
+            msg = "each (intent, difficulty) slice may appear once"
+            raise ValueError(msg)
+        return self
+
+    def slice_weights(self) -> dict[tuple[str, str], float]:
+        """Return each slice's normalized weight (they sum to 1 within float rounding)."""
+        total = math.fsum(s.weight for s in self.slices)
+        return {(s.intent, s.difficulty): s.weight / total for s in self.slices}
+
+
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "LabelSpec", "GeneratorSpec", "literal['allow','deny']"):
+            continue  # union branch names add noise
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def format_validation_error(exc: ValidationError, *, origin: str) -> str:
+    """Turn a pydantic error into one line: origin, field path, problem, value got."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # typos first
+    first = errors[0]
+    loc = _format_loc(tuple(first["loc"]))
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    got = first.get("input")
+    got_text = "" if first["type"] == "missing" else f" (got {got!r})"
+    if len(got_text) > 120:
+        got_text = got_text[:117] + "...)"
+    more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
+    return f"{origin}: `{loc}`: {message}{got_text}{more}"
+
+
+def parse_spec(data: Any, *, origin: str = "<spec>") -> MixtureSpec:
+    """Validate a parsed YAML document into a `MixtureSpec`, or raise a one-line `SpecError`."""
+    if not isinstance(data, dict):
+        msg = f"{origin}: a spec must be a mapping of keys; got {type(data).__name__}"
+        raise SpecError(msg)
+    data = dict(data)
+    extensions = {k: data.pop(k) for k in ("dedup", "pii", "quality", "tagging") if k in data}
+    try:
+        return MixtureSpec.model_validate({**data, "extensions": extensions})
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc, origin=origin)) from None
+
+
+def load_spec(path: Path) -> tuple[MixtureSpec, bytes]:
+    """Read and validate a spec file; return the spec and the file's raw bytes."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        msg = f"spec file not found: {path}"
+        raise SpecError(msg) from None
+    except OSError as exc:
+        msg = f"cannot read spec file {path}: {exc.strerror or exc}"
+        raise SpecError(msg) from None
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = f"{path}: not valid YAML: {first}"
+        raise SpecError(msg) from None
+    return parse_spec(data, origin=str(path)), raw
+
+
+def spec_json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of a spec file, for editors' autocompletion."""
+    schema = MixtureSpec.model_json_schema()
+    schema.get("properties", {}).pop("extensions", None)
+    for key in ("dedup", "pii", "quality", "tagging"):
+        schema.setdefault("properties", {})[key] = {
+            "type": "object",
+            "description": f"`{key}` stage configuration (see docs/spec.md)",
+        }
+    return schema
+
+
+def spec_sha256(raw: bytes) -> str:
+    """Return the sha256 of the spec file's bytes."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+def spec_canonical_json(spec: MixtureSpec) -> str:
+    """Return the parsed spec as canonical JSON (sorted keys), for the manifest and fingerprint."""
+    payload = spec.model_dump(mode="json")
+    payload.update(spec.extensions)
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,328 @@
+"""One build from spec to published version: `run_build`, and `rebuild_version` from a manifest.
+
+The sequence is: plan files -> per-file stages (mapped) -> combine -> keeper ranks -> exact dedup
+-> near dedup -> decontamination -> sample -> write. Every call goes through a `StageRunner`,
+so Prefect (and Dask) see each stage as a task, and the result never depends on the runner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipeline.build import (
+    POOL_STAGES,
+    FileOutcome,
+    SerialRunner,
+    StageRunner,
+    combine_files,
+    plan_files,
+    process_file,
+    sort_ledger,
+    sum_supply,
+)
+from pipeline.errors import ConfigError, IntegrityError
+from pipeline.gate import apply_gate
+from pipeline.io import file_sha256, iter_rows, resolve_paths
+from pipeline.manifest import (
+    MANIFEST_FORMAT,
+    code_version,
+    dumps_canonical,
+    fingerprint,
+    package_versions,
+    slice_supply,
+    stage_counts,
+)
+from pipeline.mixture.sampler import SliceResult, sample_mixture
+from pipeline.mixture.spec import MixtureSpec, load_spec, parse_spec, spec_canonical_json, spec_sha256
+from pipeline.publish import (
+    check_version_label,
+    file_entry,
+    next_version,
+    publish,
+    read_manifest,
+    staging_dir,
+    write_data_parts,
+    write_parquet,
+)
+from pipeline.schemas import LEDGER_SCHEMA, RECORD_COLUMNS
+from pipeline.stages import BuildConfig, build_config
+
+OUTPUT_EXTRAS = (
+    "sample_repeat",
+    "tag_intent_rule",
+    "tag_intent_confidence",
+    "tag_difficulty_rule",
+    "tag_difficulty_confidence",
+    "pii_redactions",
+    "quality_refusal",
+)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Where the version went and what its manifest says."""
+
+    version_dir: Path
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A spec with the facts the manifest needs about its origin."""
+
+    spec: MixtureSpec
+    raw: bytes
+    file: str  # as given on the command line, POSIX
+    base_dir: Path
+
+
+def load(spec_path: Path) -> LoadedSpec:
+    """Read a spec file."""
+    spec, raw = load_spec(spec_path)
+    return LoadedSpec(spec, raw, Path(spec_path).as_posix(), Path(spec_path).parent)
+
+
+def pool_stage(pool: pl.DataFrame, *, stage: str, config: BuildConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Run one cross-source stage and its gate."""
+    tagger = config.pool_stages.get(stage)
+    if tagger is None or pool.height == 0:
+        return pool, pl.DataFrame(schema=LEDGER_SCHEMA)
+    return apply_gate(tagger(pool), stage=stage, prefix=config.prefix(stage))
+
+
+def _holdout_entries(loaded: LoadedSpec) -> list[dict[str, Any]]:
+    from pipeline.ingest import relative_path
+
+    entries = []
+    for holdout in loaded.spec.holdouts:
+        for path in resolve_paths(holdout.path, base_dir=loaded.base_dir):
+            records = sum(1 for _ in iter_rows(path))
+            entries.append(
+                {
+                    "holdout": holdout.name,
+                    "path": relative_path(path, loaded.base_dir),
+                    "sha256": file_sha256(path),
+                    "records": records,
+                }
+            )
+    return entries
+
+
+def _counts(
+    outcomes: list[FileOutcome],
+    ledger: pl.DataFrame,
+    pool: pl.DataFrame,
+    stage_inputs: dict[str, pl.DataFrame],
+    sources: list[str],
+) -> dict[str, Any]:
+    read = {s: 0 for s in sources}
+    for o in outcomes:
+        read[o.file.source] += o.file.records
+    record_rows = ledger.filter(pl.col("row").is_not_null())
+    ledger_by_source = dict(record_rows.group_by("source").len().iter_rows())
+    pool_by_source = dict(pool.group_by("source").len().iter_rows()) if pool.height else {}
+    stages: dict[str, Any] = {}
+    remaining = dict(read)
+    for stage in ("ingest", "license", "quality", "pii", *POOL_STAGES):
+        rows = record_rows.filter(pl.col("stage") == stage)
+        per_source = {}
+        for source in sources:
+            dropped = rows.filter(pl.col("source") == source)
+            reasons = dict(sorted(dropped.group_by("reason").len().iter_rows()))
+            n = dropped.height
+            per_source[source] = {
+                "in": remaining[source],
+                "out": remaining[source] - n,
+                "dropped": n,
+                "dropped_by_reason": reasons,
+            }
+            remaining[source] -= n
+        stages[stage] = per_source
+    reconciled = {}
+    for source in sources:
+        kept = pool_by_source.get(source, 0)
+        dropped = ledger_by_source.get(source, 0)
+        ok = read[source] == kept + dropped and remaining[source] == kept
+        reconciled[source] = {"read": read[source], "pool": kept, "ledger": dropped, "ok": ok}
+        if not ok:
+            msg = f"internal error: records of source `{source}` do not reconcile: {reconciled[source]}"
+            raise IntegrityError(msg)
+    file_issues = ledger.filter(pl.col("row").is_null()).select("source", "file", "reason").rows(named=True)
+    return {"stages": stages, "reconciliation": reconciled, "file_issues": file_issues}
+
+
+def _output_table(sampled: pl.DataFrame):
+    columns = [c for c in (*RECORD_COLUMNS, *OUTPUT_EXTRAS) if c in sampled.columns]
+    return sampled.select(columns).to_arrow(compat_level=pl.CompatLevel.oldest())
+
+
+def write_version(
+    *,
+    loaded: LoadedSpec,
+    out_dir: Path,
+    version: str,
+    sampled: pl.DataFrame,
+    ledger: pl.DataFrame,
+    manifest: dict[str, Any],
+    run_info: dict[str, Any],
+) -> BuildResult:
+    """Write data parts, ledger, manifest and run.json into a staging dir, then publish it."""
+    mixture_dir = Path(out_dir) / loaded.spec.name
+    with staging_dir(mixture_dir, version) as tmp:
+        parts = write_data_parts(_output_table(sampled), tmp / "data")
+        ledger_path = tmp / "ledger.parquet"
+        write_parquet(ledger.to_arrow(compat_level=pl.CompatLevel.oldest()), ledger_path)
+        outputs = []
+        offset = 0
+        for part in parts:
+            rows = min(sampled.height - offset, 100_000) if sampled.height else 0
+            outputs.append(file_entry(part, tmp, max(rows, 0)))
+            offset += rows
+        outputs.append(file_entry(ledger_path, tmp, ledger.height))
+        manifest = {**manifest, "outputs": outputs}
+        text = dumps_canonical(manifest)
+        (tmp / "manifest.json").write_text(text, encoding="utf-8")
+        run_info = {**run_info, "manifest_sha256": hashlib.sha256(text.encode()).hexdigest()}
+        (tmp / "run.json").write_text(dumps_canonical(run_info), encoding="utf-8")
+        final = publish(tmp, mixture_dir / version)
+    return BuildResult(final, manifest)
+
+
+def run_build(
+    loaded: LoadedSpec,
+    *,
+    out_dir: Path,
+    version: str | None = None,
+    runner: StageRunner | None = None,
+    pinned: dict[str, list[dict[str, str]]] | None = None,
+    runner_name: str = "serial",
+) -> BuildResult:
+    """Build `loaded` into ``out_dir/<name>/<version>`` and return where it went."""
+    runner = runner or SerialRunner()
+    started = time.time()
+    spec = loaded.spec
+    mixture_dir = Path(out_dir) / spec.name
+    version = check_version_label(version) if version else next_version(mixture_dir)
+    if (mixture_dir / version).exists():
+        msg = f"version directory already exists: {mixture_dir / version} (choose another `--version`)"
+        raise ConfigError(msg)
+    config = build_config(spec, base_dir=loaded.base_dir)
+    files = plan_files(spec, base_dir=loaded.base_dir, pinned=pinned)
+    holdouts = _holdout_entries(loaded)
+    outcomes: list[FileOutcome] = runner.map("process_file", process_file, files, config=config)
+    pool, ledger = combine_files(outcomes)
+    supply = sum_supply(outcomes)
+    pool = runner.call("rank_keepers", config.rank, pool)
+    ledgers = [ledger]
+    stage_inputs: dict[str, pl.DataFrame] = {}
+    for stage in POOL_STAGES:
+        stage_inputs[stage] = pool
+        pool, dropped = runner.call(stage, pool_stage, pool, stage=stage, config=config)
+        ledgers.append(dropped)
+        supply[stage] = slice_supply(pool)
+    ledger = sort_ledger(pl.concat(ledgers, how="vertical"))
+    sampled, slices = runner.call("sample", sample_mixture, pool, config=config.sampling)
+    sources = [s.name for s in spec.sources]
+    inputs = [
+        {"source": o.file.source, "path": o.file.path, "sha256": o.file.sha256, "records": o.file.records}
+        for o in outcomes
+    ]
+    spec_hash = spec_sha256(loaded.raw)
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "name": spec.name,
+        "version": version,
+        "fingerprint": fingerprint(spec_hash, inputs, holdouts),
+        "spec": {
+            "file": loaded.file,
+            "sha256": spec_hash,
+            "raw": loaded.raw.decode("utf-8"),
+            "parsed": json.loads(spec_canonical_json(spec)),
+        },
+        "inputs": inputs,
+        "holdouts": holdouts,
+        "code_version": code_version(),
+        "packages": package_versions(),
+        **config.evidence(),
+        "counts": _counts(outcomes, ledger, pool, stage_inputs, sources),
+        "slices": {
+            "shift": supply,
+            "sampling": [_slice_dict(s) for s in slices],
+            "total": {"target": spec.total, "actual": sampled.height},
+        },
+    }
+    run_info = {
+        "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "seconds": round(time.time() - started, 3),
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "runner": runner_name,
+        "stage_seconds": _stage_seconds(outcomes),
+    }
+    return runner.call(
+        "write_version",
+        write_version,
+        loaded=loaded,
+        out_dir=out_dir,
+        version=version,
+        sampled=sampled,
+        ledger=ledger,
+        manifest=manifest,
+        run_info=run_info,
+    )
+
+
+def _slice_dict(result: SliceResult) -> dict[str, Any]:
+    return {
+        "intent": result.intent,
+        "difficulty": result.difficulty,
+        "weight": result.weight,
+        "supply": result.supply,
+        "quota": result.quota,
+        "target": result.target,
+        "actual": result.actual,
+        "unique": result.unique,
+        "max_repeat": result.max_repeat,
+    }
+
+
+def _stage_seconds(outcomes: list[FileOutcome]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for o in outcomes:
+        for stage, sec in o.seconds.items():
+            total[stage] = round(total.get(stage, 0.0) + sec, 3)
+    return total
+
+
+def load_from_manifest(version_dir: Path, *, spec_dir: Path | None = None) -> tuple[LoadedSpec, dict[str, Any]]:
+    """Recover the spec (raw text) and pinned inputs that built `version_dir`."""
+    manifest = read_manifest(version_dir)
+    raw = manifest["spec"]["raw"].encode("utf-8")
+    spec_file = manifest["spec"]["file"]
+    import yaml
+
+    spec = parse_spec(yaml.safe_load(raw.decode("utf-8")), origin=spec_file)
+    base_dir = Path(spec_dir) if spec_dir else Path(spec_file).parent
+    return LoadedSpec(spec, raw, spec_file, base_dir), manifest
+
+
+def rebuild_version(
+    version_dir: Path, *, out_dir: Path, spec_dir: Path | None = None, runner: StageRunner | None = None
+) -> BuildResult:
+    """Regenerate `version_dir` into `out_dir` from its manifest; inputs must be unchanged."""
+    loaded, manifest = load_from_manifest(version_dir, spec_dir=spec_dir)
+    pinned: dict[str, list[dict[str, str]]] = {}
+    for entry in manifest["inputs"]:
+        pinned.setdefault(entry["source"], []).append(entry)
+    return run_build(loaded, out_dir=out_dir, version=manifest["version"], runner=runner, pinned=pinned)

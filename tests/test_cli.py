@@ -1,0 +1,51 @@
+"""The CLI: thin commands whose errors are one line on stderr and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flows.cli import main
+
+
+@pytest.mark.parametrize("command", ["build", "rebuild", "verify", "spec-schema", "audit", "scan-pii"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert "usage: mixgate" in capsys.readouterr().out
+
+
+def test_spec_schema_prints_json_schema(capsys):
+    assert main(["spec-schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "MixtureSpec"
+
+
+def test_missing_spec_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["build", str(tmp_path / "missing.yaml"), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "spec file not found" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_spec_key_is_one_line_exit_2(tmp_path, capsys):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: x\nseed: 1\ntotal: 1\nsurprise: true\nsources: []\nslices: []\n")
+    assert main(["build", str(spec), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "`surprise`: unknown key" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_usage_error_is_exit_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["build"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.startswith("mixgate: error:")
+
+
+def test_verify_of_a_non_version_dir_is_exit_2(tmp_path, capsys):
+    assert main(["verify", str(tmp_path)]) == 2
+    assert "no manifest.json" in capsys.readouterr().err
