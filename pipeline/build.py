@@ -27,7 +27,7 @@ from pipeline.io import file_sha256, resolve_paths
 from pipeline.manifest import slice_supply
 from pipeline.mixture.spec import MixtureSpec, SourceSpec
 from pipeline.schemas import LEDGER_SCHEMA, empty_ledger, empty_records
-from pipeline.stages import BuildConfig, build_config
+from pipeline.stages import BuildConfig
 
 FILE_STAGES = ("license", "quality", "pii")
 POOL_STAGES = ("exact_dedup", "near_dedup", "decontam")
@@ -58,12 +58,12 @@ class SerialRunner:
 
 @dataclass(frozen=True)
 class FileTask:
-    """One input file of one source, with the sha256 it must have (when pinned)."""
+    """One input file of one source, hashed when planned (the hash keys caches and manifests)."""
 
     source: SourceSpec
     path: Path
     base_dir: Path
-    expected_sha256: str | None = None
+    sha256: str
 
 
 @dataclass
@@ -77,30 +77,37 @@ class FileOutcome:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class PoolOutcome:
-    """The pool after the cross-source stages."""
-
-    pool: pl.DataFrame
-    ledgers: list[pl.DataFrame]
-    supply: dict[str, dict[str, int]]
-    evidence: dict[str, Any]
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
 def plan_files(
     spec: MixtureSpec, *, base_dir: Path, pinned: dict[str, list[dict[str, str]]] | None = None
 ) -> list[FileTask]:
-    """Expand every source's path into files (or use the pinned list from a manifest)."""
+    """Expand every source's path into hashed files, or check the pinned list from a manifest.
+
+    Raises
+    ------
+    InputError
+        A file is missing or unreadable.
+    InputChangedError
+        A pinned file's sha256 differs from the one recorded.
+    """
     tasks = []
     for source in spec.sources:
-        if pinned is not None:
-            entries = pinned.get(source.name, [])
-            for entry in entries:
-                tasks.append(FileTask(source, base_dir / entry["path"], base_dir, entry["sha256"]))
+        if pinned is None:
+            for path in resolve_paths(source.path, base_dir=base_dir):
+                tasks.append(FileTask(source, path, base_dir, file_sha256(path)))
             continue
-        for path in resolve_paths(source.path, base_dir=base_dir):
-            tasks.append(FileTask(source, path, base_dir))
+        for entry in pinned.get(source.name, []):
+            path = base_dir / entry["path"]
+            if not path.is_file():
+                msg = f"input file recorded in the manifest is missing: {path}"
+                raise InputError(msg)
+            actual = file_sha256(path)
+            if actual != entry["sha256"]:
+                msg = (
+                    f"input file changed since the version was built: {path} "
+                    f"(sha256 {actual[:12]}…, manifest has {entry['sha256'][:12]}…)"
+                )
+                raise InputChangedError(msg)
+            tasks.append(FileTask(source, path, base_dir, actual))
     return tasks
 
 
@@ -108,19 +115,9 @@ def process_file(task: FileTask, *, config: BuildConfig) -> FileOutcome:
     """Run the per-file stages on one file: ingest, tag, license, quality, PII."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    if task.expected_sha256 is not None:
-        if not task.path.is_file():
-            msg = f"input file recorded in the manifest is missing: {task.path}"
-            raise InputError(msg)
-        actual = file_sha256(task.path)
-        if actual != task.expected_sha256:
-            msg = (
-                f"input file changed since the version was built: {task.path} "
-                f"(sha256 {actual[:12]}…, manifest has {task.expected_sha256[:12]}…)"
-            )
-            raise InputChangedError(msg)
     result = ingest_file(
-        task.path, source=task.source, base_dir=task.base_dir, check=config.check_label
+        task.path, source=task.source, base_dir=task.base_dir, check=config.check_label,
+        sha256=task.sha256,
     )
     frame = config.tag(result.records)
     timings["ingest"] = time.perf_counter() - t0
@@ -145,23 +142,6 @@ def combine_files(outcomes: Sequence[FileOutcome]) -> tuple[pl.DataFrame, pl.Dat
     return pool, ledger
 
 
-def process_pool(pool: pl.DataFrame, *, config: BuildConfig) -> PoolOutcome:
-    """Run the cross-source stages: exact dedup, near dedup, decontamination."""
-    ledgers = []
-    supply: dict[str, dict[str, int]] = {}
-    timings: dict[str, float] = {}
-    pool = config.rank(pool)
-    for stage in POOL_STAGES:
-        t0 = time.perf_counter()
-        tagger = config.pool_stages.get(stage)
-        if tagger is not None and pool.height:
-            pool, dropped = apply_gate(tagger(pool), stage=stage, prefix=config.prefix(stage))
-            ledgers.append(dropped)
-        supply[stage] = slice_supply(pool)
-        timings[stage] = time.perf_counter() - t0
-    return PoolOutcome(pool, ledgers, supply, config.evidence(), timings)
-
-
 def sum_supply(outcomes: Sequence[FileOutcome]) -> dict[str, dict[str, int]]:
     """Add up per-file slice supplies, stage by stage."""
     total: dict[str, Counter[str]] = {}
@@ -184,23 +164,14 @@ def sort_ledger(ledger: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def build_config_for(spec: MixtureSpec, *, base_dir: Path, cache_dir: Path | None = None) -> BuildConfig:
-    """Build the stage configuration for `spec` (validates every stage section)."""
-    return build_config(spec, base_dir=base_dir, cache_dir=cache_dir)
-
-
 __all__ = [
     "FileOutcome",
     "FileTask",
-    "PoolOutcome",
     "SerialRunner",
     "StageRunner",
-    "build_config_for",
     "combine_files",
     "plan_files",
     "process_file",
-    "process_pool",
-    "relative_path",
     "sort_ledger",
     "sum_supply",
 ]

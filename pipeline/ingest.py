@@ -134,11 +134,11 @@ def canonical_row(
 
 
 def ingest_file(
-    path: Path, *, source: SourceSpec, base_dir: Path, check: LabelCheck
+    path: Path, *, source: SourceSpec, base_dir: Path, check: LabelCheck, sha256: str | None = None
 ) -> IngestResult:
     """Read, canonicalize and validate every record of one file of `source`."""
     rel = relative_path(path, base_dir)
-    sha = file_sha256(path)
+    sha = sha256 or file_sha256(path)
     records: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
     count = 0

@@ -32,6 +32,7 @@ from pipeline.build import (
 )
 from pipeline.errors import ConfigError, IntegrityError
 from pipeline.gate import apply_gate
+from pipeline.ingest import relative_path
 from pipeline.io import file_sha256, iter_rows, resolve_paths
 from pipeline.manifest import (
     MANIFEST_FORMAT,
@@ -70,10 +71,15 @@ OUTPUT_EXTRAS = (
 
 @dataclass(frozen=True)
 class BuildResult:
-    """Where the version went and what its manifest says."""
+    """Where the version went and what its manifest says.
+
+    `unchanged` is True when the build was skipped because the newest version already has the
+    same fingerprint (`run_build(..., skip_unchanged=True)`); `version_dir` is then that version.
+    """
 
     version_dir: Path
     manifest: dict[str, Any]
+    unchanged: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,9 +106,15 @@ def pool_stage(pool: pl.DataFrame, *, stage: str, config: BuildConfig) -> tuple[
     return apply_gate(tagger(pool), stage=stage, prefix=config.prefix(stage))
 
 
-def _holdout_entries(loaded: LoadedSpec) -> list[dict[str, Any]]:
-    from pipeline.ingest import relative_path
+def latest_version(mixture_dir: Path) -> Path | None:
+    """Return the most recently published version directory (by manifest order of creation)."""
+    if not mixture_dir.is_dir():
+        return None
+    versions = [p for p in mixture_dir.iterdir() if p.is_dir() and (p / "manifest.json").is_file()]
+    return max(versions, key=lambda p: ((p / "manifest.json").stat().st_mtime_ns, p.name), default=None)
 
+
+def _holdout_entries(loaded: LoadedSpec) -> list[dict[str, Any]]:
     entries = []
     for holdout in loaded.spec.holdouts:
         for path in resolve_paths(holdout.path, base_dir=loaded.base_dir):
@@ -206,8 +218,13 @@ def run_build(
     runner: StageRunner | None = None,
     pinned: dict[str, list[dict[str, str]]] | None = None,
     runner_name: str = "serial",
+    skip_unchanged: bool = False,
 ) -> BuildResult:
-    """Build `loaded` into ``out_dir/<name>/<version>`` and return where it went."""
+    """Build `loaded` into ``out_dir/<name>/<version>`` and return where it went.
+
+    With `skip_unchanged`, nothing is written when the newest version under ``out_dir/<name>``
+    has the same fingerprint (same spec bytes, input files and code version).
+    """
     runner = runner or SerialRunner()
     started = time.time()
     spec = loaded.spec
@@ -219,6 +236,16 @@ def run_build(
     config = build_config(spec, base_dir=loaded.base_dir)
     files = plan_files(spec, base_dir=loaded.base_dir, pinned=pinned)
     holdouts = _holdout_entries(loaded)
+    spec_hash = spec_sha256(loaded.raw)
+    print_ = fingerprint(
+        spec_hash,
+        [{"source": f.source.name, "path": relative_path(f.path, f.base_dir), "sha256": f.sha256} for f in files],
+        holdouts,
+    )
+    if skip_unchanged:
+        latest = latest_version(mixture_dir)
+        if latest is not None and read_manifest(latest).get("fingerprint") == print_:
+            return BuildResult(latest, read_manifest(latest), unchanged=True)
     outcomes: list[FileOutcome] = runner.map("process_file", process_file, files, config=config)
     pool, ledger = combine_files(outcomes)
     supply = sum_supply(outcomes)
@@ -237,12 +264,11 @@ def run_build(
         {"source": o.file.source, "path": o.file.path, "sha256": o.file.sha256, "records": o.file.records}
         for o in outcomes
     ]
-    spec_hash = spec_sha256(loaded.raw)
     manifest = {
         "format": MANIFEST_FORMAT,
         "name": spec.name,
         "version": version,
-        "fingerprint": fingerprint(spec_hash, inputs, holdouts),
+        "fingerprint": print_,
         "spec": {
             "file": loaded.file,
             "sha256": spec_hash,

@@ -83,7 +83,7 @@ def _sampling(spec: MixtureSpec) -> SamplingConfig:
     )
 
 
-def build_config(spec: MixtureSpec, *, base_dir: Path, cache_dir: Path | None = None) -> BuildConfig:
+def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
     """Validate the spec's stage sections and assemble the build's stage functions."""
     policy = LicensePolicy(
         allow=tuple(spec.license_policy.allow),
