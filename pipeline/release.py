@@ -282,7 +282,7 @@ def run_build(
         **config.evidence(),
         "counts": _counts(outcomes, ledger, pool, stage_inputs, sources),
         "slices": {
-            "shift": supply,
+            "shift": shift_table(supply),
             "sampling": [_slice_dict(s) for s in slices],
             "total": {"target": spec.total, "actual": sampled.height},
         },
@@ -307,6 +307,14 @@ def run_build(
         manifest=manifest,
         run_info=run_info,
     )
+
+
+def shift_table(supply: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """Return slice supply after each stage as ordered stages plus one row per slice."""
+    stages = [s for s in ("ingest", "license", "quality", "pii", *POOL_STAGES) if s in supply]
+    slices = sorted({name for counts in supply.values() for name in counts})
+    rows = [{"slice": name, **{st: supply[st].get(name, 0) for st in stages}} for name in slices]
+    return {"stages": stages, "rows": rows}
 
 
 def _slice_dict(result: SliceResult) -> dict[str, Any]:

@@ -13,8 +13,14 @@ def _build(args: argparse.Namespace) -> int:
     load_spec(args.spec)  # fail fast, before Prefect starts, with a one-line error
     from flows.build import run_build_flow
 
-    print(run_build_flow(args.spec, out=args.out, version=args.version, runner=args.runner,
-                         dask_address=args.dask_address))
+    version_dir = run_build_flow(args.spec, out=args.out, version=args.version, runner=args.runner,
+                                 dask_address=args.dask_address)
+    if not args.quiet:
+        from pipeline.publish import read_manifest
+        from pipeline.report import summarize
+
+        sys.stderr.write(summarize(read_manifest(version_dir)) + "\n\n")
+    print(version_dir)
     return 0
 
 
@@ -59,6 +65,7 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     p.add_argument("spec", help="path to mixtures/<name>.yaml")
     p.add_argument("--out", default="out", help="output root (default: out)")
     p.add_argument("--version", default=None, help="version label (default: next free vNNNN)")
+    p.add_argument("--quiet", action="store_true", help="print only the version directory")
     _runner_options(p)
     p.set_defaults(handler=_build)
 
@@ -76,3 +83,30 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
 
     p = sub.add_parser("spec-schema", help="print the JSON Schema of mixture specs")
     p.set_defaults(handler=_spec_schema)
+    register_inspection(sub, parser_class)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipeline.publish import read_manifest
+    from pipeline.report import summarize
+
+    print(summarize(read_manifest(args.version_dir)))
+    return 0
+
+
+def _why(args: argparse.Namespace) -> int:
+    from pipeline.report import explain
+
+    print(explain(args.version_dir, args.record))
+    return 0
+
+
+def register_inspection(sub: argparse._SubParsersAction, parser_class: type) -> None:
+    """Declare `report` and `why`, which read a version directory."""
+    p = sub.add_parser("report", help="print what each stage did and how the slices came out")
+    p.add_argument("version_dir")
+    p.set_defaults(handler=_report)
+    p = sub.add_parser("why", help="explain where one input record went")
+    p.add_argument("version_dir")
+    p.add_argument("record", help="record id (or a unique prefix), or FILE:ROW as in the ledger")
+    p.set_defaults(handler=_why)
