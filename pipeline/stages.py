@@ -21,7 +21,7 @@ from pipeline.errors import ConfigError
 from pipeline.ingest import READ_RULE
 from pipeline.mixture.sampler import SAMPLER_RULE, SamplingConfig
 from pipeline.mixture.spec import MixtureSpec
-from pipeline.tagging.taxonomy import DIFFICULTIES, INTENTS
+from pipeline.tagging import build_tagger, tag_slices
 from pipeline.provenance import LicensePolicy, rank_keepers, tag_license
 
 Stage = Callable[[pl.DataFrame], pl.DataFrame]
@@ -33,10 +33,6 @@ PREFIXES = {
     "near_dedup": "near",
     "decontam": "decontam",
 }
-
-
-def _identity(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame
 
 
 def check_label_in(value: str, axis: str, source: str, field_name: str, *, allowed: dict[str, frozenset[str]]) -> str:
@@ -90,22 +86,33 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
         deny=tuple(spec.license_policy.deny),
         unknown=spec.license_policy.unknown,
     )
-    intents = set(INTENTS) | {s.intent for s in spec.slices}
-    difficulties = set(DIFFICULTIES) | {s.difficulty for s in spec.slices}
-    allowed = {"intent": frozenset(intents), "difficulty": frozenset(difficulties)}
+    tagger = build_tagger(
+        spec.extensions.get("tagging"),
+        base_dir=base_dir,
+        extra_intents=[s.intent for s in spec.slices],
+        extra_difficulties=[s.difficulty for s in spec.slices],
+    )
+    allowed = {
+        "intent": frozenset(tagger.taxonomy.intents),
+        "difficulty": frozenset(tagger.taxonomy.difficulties),
+    }
     rules = {
         "read": READ_RULE,
         "schema": SCHEMA_RULE,
         "license": policy.rule_id,
         "exact_dedup": EXACT_RULE,
         "sampler": SAMPLER_RULE,
+        "intent_tagger": tagger.intent_rules.id,
+        "difficulty_tagger": tagger.difficulty_rules.id,
     }
+    details: dict[str, Any] = {"tagging": tagger.manifest_entry()}
     return BuildConfig(
         check_label=partial(check_label_in, allowed=allowed),
-        tag=_identity,
+        tag=partial(tag_slices, tagger=tagger),
         file_stages={"license": partial(tag_license, policy=policy)},
         pool_stages={"exact_dedup": tag_exact_duplicates},
         rank=partial(rank_keepers, priorities={s.name: s.priority for s in spec.sources}),
         sampling=_sampling(spec),
         rules=rules,
+        details=details,
     )
