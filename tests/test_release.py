@@ -197,3 +197,22 @@ def test_real_data_build_denies_non_commercial_sources(tmp_path):
     # HH-RLHF pairs that share only a first prompt stay distinct records
     hh_dups = ledger.filter((pl.col("source") == "hh") & (pl.col("stage") == "exact_dedup")).height
     assert counts["hh"]["pool"] > 2200 and hh_dups < 20
+
+
+def test_manifest_has_slice_supply_after_every_stage(demo_build):
+    shift = demo_build.manifest["slices"]["shift"]
+    assert shift["stages"][:2] == ["ingest", "license"]
+    assert {"exact_dedup", "near_dedup", "decontam"} <= set(shift["stages"])
+    stages = demo_build.manifest["counts"]["stages"]
+    for stage in shift["stages"]:
+        after = sum(row[stage] for row in shift["rows"])
+        assert after == sum(c["out"] for c in stages[stage].values()), stage
+    # the unknown-license source's slice loses its 25 records at the license gate
+    row = next(r for r in shift["rows"] if r["slice"] == "educational_explanation/straightforward")
+    assert row["ingest"] - row["license"] == 25
+
+
+def test_manifest_records_tagger_rule_sets(demo_build):
+    rules = demo_build.manifest["rules"]
+    assert rules["intent_tagger"] == "intent_rules_v1"
+    assert rules["difficulty_tagger"] == "difficulty_rules_v1"
