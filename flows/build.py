@@ -2,7 +2,11 @@
 
 The flow only sequences; the stage logic lives in `pipeline`. `PrefectRunner` submits every
 stage call to the flow's task runner: the default thread pool, or Dask (`DaskTaskRunner`, a
-`LocalCluster` unless an address is given) when `runner="dask"`. Per-file stages fan out.
+`LocalCluster` unless an address is given) when `runner="dask"`. Per-file stages fan out: one
+task per file, or per shard of a large file (`shard_rows`), and none for a file whose per-file
+results are in the cache (`cache_dir`, default ``<out>/.cache``); see
+`pipeline.build.run_file_stages`. With `skip_unchanged`, a build whose fingerprint equals the
+newest version's writes nothing and logs "unchanged" (what scheduled runs do).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from pipeline.build import DEFAULT_SHARD_ROWS
+from pipeline.cache import KeyedStore, default_cache_dir
 from pipeline.release import BuildResult, load, rebuild_version, run_build
 
 RUNNERS = ("default", "dask")
@@ -28,7 +34,11 @@ def run_stage(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
 def _label(item: Any) -> str:
     path = getattr(item, "path", None)
     source = getattr(getattr(item, "source", None), "name", None)
-    return f"{source}:{Path(path).name}" if path is not None and source else str(item)[:40]
+    if path is None or not source:
+        return str(item)[:40]
+    rows = getattr(item, "rows", None)
+    span = f"@{rows[0]}-{'' if rows[1] is None else rows[1]}" if rows else ""
+    return f"{source}:{Path(path).name}{span}"
 
 
 class PrefectRunner:
@@ -65,13 +75,45 @@ def task_runner_for(runner: str, dask_address: str | None = None):
     return ThreadPoolTaskRunner(max_workers=2)
 
 
+def file_cache(*, out: str, cache_dir: str | None, use_cache: bool) -> KeyedStore | None:
+    """Return the per-file cache (``<out>/.cache`` unless `cache_dir`), or None when disabled."""
+    if not use_cache:
+        return None
+    return KeyedStore(Path(cache_dir) if cache_dir else default_cache_dir(Path(out)), "files")
+
+
 @flow(name="mixgate-build", log_prints=False)
-def build_mixture(spec: str, out: str = "out", version: str | None = None, runner: str = "default") -> str:
-    """Build the mixture declared in `spec` into `out/<name>/<version>`; return the version dir."""
+def build_mixture(
+    spec: str,
+    out: str = "out",
+    version: str | None = None,
+    runner: str = "default",
+    cache_dir: str | None = None,
+    use_cache: bool = True,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
+    skip_unchanged: bool = False,
+) -> str:
+    """Build the mixture declared in `spec` into `out/<name>/<version>`; return the version dir.
+
+    With `skip_unchanged`, nothing is written when the newest version has the same fingerprint;
+    the flow then logs "unchanged" and returns that version's directory.
+    """
+    logger = get_run_logger()
+    loaded = load(Path(spec))
+    cache = file_cache(out=out, cache_dir=cache_dir, use_cache=use_cache)
     result: BuildResult = run_build(
-        load(Path(spec)), out_dir=Path(out), version=version, runner=PrefectRunner(), runner_name=runner
+        loaded, out_dir=Path(out), version=version, runner=PrefectRunner(), runner_name=runner,
+        skip_unchanged=skip_unchanged, cache=cache, shard_rows=shard_rows,
     )
-    get_run_logger().info("published %s", result.version_dir)
+    if result.unchanged:
+        logger.info(
+            "unchanged: inputs, spec and code match %s; nothing written", result.version_dir
+        )
+        return str(result.version_dir)
+    if cache is not None:
+        stats = cache.stats()
+        logger.info("file cache %s: %d hit(s), %d miss(es)", cache.root, stats["hits"], stats["misses"])
+    logger.info("published %s", result.version_dir)
     return str(result.version_dir)
 
 
@@ -86,10 +128,13 @@ def rebuild_mixture(version_dir: str, out: str, spec_dir: str | None = None, run
 
 
 def run_build_flow(spec: str, *, out: str, version: str | None, runner: str = "default",
-                   dask_address: str | None = None) -> str:
+                   dask_address: str | None = None, cache_dir: str | None = None,
+                   use_cache: bool = True, shard_rows: int = DEFAULT_SHARD_ROWS,
+                   skip_unchanged: bool = False) -> str:
     """Run `build_mixture` with the chosen task runner."""
     configured = build_mixture.with_options(task_runner=task_runner_for(runner, dask_address))
-    return configured(spec=spec, out=out, version=version, runner=runner)
+    return configured(spec=spec, out=out, version=version, runner=runner, cache_dir=cache_dir,
+                      use_cache=use_cache, shard_rows=shard_rows, skip_unchanged=skip_unchanged)
 
 
 def run_rebuild_flow(version_dir: str, *, out: str, spec_dir: str | None, runner: str = "default",

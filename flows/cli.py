@@ -49,11 +49,17 @@ def _add_build_commands(sub: argparse._SubParsersAction) -> None:
     build.register(sub, _Parser)
 
 
+def _add_schedule(sub: argparse._SubParsersAction) -> None:
+    from flows.commands import schedule
+
+    schedule.register(sub, _Parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every command registered."""
     parser = _Parser(prog="mixgate", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_build_commands, _add_audit, _add_scan_pii):
+    for add in (_add_build_commands, _add_schedule, _add_audit, _add_scan_pii):
         add(sub)
     return parser
 

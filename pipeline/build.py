@@ -5,33 +5,55 @@ runs in-process (`SerialRunner`, used by tests and benchmarks) or as Prefect tas
 (`flows.build.PrefectRunner`, optionally on Dask). Results are combined in spec order, so the
 output does not depend on the runner or the worker count.
 
-Per-file stages (ingest, tag, license, quality, PII) run once per input file; cross-source stages
-(exact dedup, near dedup, decontamination, sampling) run on the combined pool.
+Per-file stages (ingest, tag, license, quality, PII) run once per input file, or once per shard
+of a large file; cross-source stages (exact dedup, near dedup, decontamination, sampling) run on
+the combined pool. `run_file_stages` adds the two build options around the per-file stages:
+shards (a large file is cut into row ranges of `shard_rows`, each its own task, then merged back
+into one outcome per file) and the per-file cache (`pipeline.cache.KeyedStore`: a shard whose
+file, config and code are unchanged is loaded instead of recomputed). Neither changes a byte of
+the output, provided per-file stages are row-local (a record's result depends on that record
+only), which every per-file stage must be.
 """
 
 from __future__ import annotations
 
+import gzip
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
+import pyarrow.parquet as pq
 
-from pipeline.errors import InputChangedError, InputError
+from pipeline.cache import CacheEntry, KeyedStore, digest_key, file_stage_slug
+from pipeline.canonical import SCHEMA_RULE, Reject
+from pipeline.errors import ConfigError, InputChangedError, InputError
 from pipeline.gate import apply_gate
-from pipeline.ingest import InputFile, ingest_file, relative_path
-from pipeline.io import file_sha256, resolve_paths
-from pipeline.manifest import slice_supply
+from pipeline.ingest import (
+    INGEST_STAGE,
+    READ_RULE,
+    IngestResult,
+    InputFile,
+    LabelCheck,
+    canonical_row,
+    ingest_file,
+    relative_path,
+)
+from pipeline.io import RowError, detect_format, file_sha256, iter_rows, resolve_paths
+from pipeline.manifest import code_version, slice_supply
 from pipeline.mixture.spec import MixtureSpec, SourceSpec
-from pipeline.schemas import LEDGER_SCHEMA, empty_ledger, empty_records
+from pipeline.schemas import LEDGER_SCHEMA, RECORD_SCHEMA, empty_ledger, empty_records, ledger_frame
 from pipeline.stages import BuildConfig
 
 FILE_STAGES = ("license", "quality", "pii")
 POOL_STAGES = ("exact_dedup", "near_dedup", "decontam")
 STAGE_ORDER = ("ingest", *FILE_STAGES, *POOL_STAGES)
+DEFAULT_SHARD_ROWS = 100_000
+CACHE_NAMESPACE = "files"
+CACHE_FORMAT = "mixgate.filecache/v1"
 
 
 class StageRunner(Protocol):
@@ -58,12 +80,24 @@ class SerialRunner:
 
 @dataclass(frozen=True)
 class FileTask:
-    """One input file of one source, hashed when planned (the hash keys caches and manifests)."""
+    """One input file of one source, hashed when planned (the hash keys caches and manifests).
+
+    `rows` is the shard's half-open range of row indexes ``(start, stop)`` (``stop`` None: to
+    the end of the file), or None for the whole file.
+    """
 
     source: SourceSpec
     path: Path
     base_dir: Path
     sha256: str
+    rows: tuple[int, int | None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.rows is not None:
+            start, stop = self.rows
+            if start < 0 or (stop is not None and stop <= start):
+                msg = f"`rows` must be (start >= 0, stop > start or None); got {self.rows!r}"
+                raise ConfigError(msg)
 
 
 @dataclass
@@ -111,13 +145,48 @@ def plan_files(
     return tasks
 
 
+def count_row_slots(path: Path, *, below: int) -> int | None:
+    """Return an upper bound on the row indexes of `path` (exclusive), or None if not shardable.
+
+    A JSON array (``.json``) must be parsed whole, so it is never sharded (None). A result
+    ``< below`` may be any bound ``< below``: small uncompressed files are not counted at all.
+    """
+    fmt, gzipped = detect_format(path)
+    if fmt == "json":
+        return None
+    if fmt == "parquet" and not gzipped:
+        return pq.ParquetFile(path).metadata.num_rows
+    if not gzipped and path.stat().st_size < below:
+        return path.stat().st_size  # every row takes at least one byte
+    if fmt == "jsonl":
+        opener = gzip.open if gzipped else open
+        with opener(path, "rb") as fh:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) + 1
+    return max((row for row, _ in iter_rows(path)), default=-1) + 1
+
+
+def shard_file(task: FileTask, *, shard_rows: int) -> list[FileTask]:
+    """Cut `task` into row ranges of `shard_rows` (the last open-ended); small files stay whole."""
+    if shard_rows < 1:
+        msg = f"`shard_rows` must be a positive integer; got {shard_rows!r}"
+        raise ConfigError(msg)
+    slots = count_row_slots(task.path, below=shard_rows + 1)
+    if slots is None or slots <= shard_rows:
+        return [task]
+    starts = range(0, slots, shard_rows)
+    return [
+        replace(task, rows=(start, start + shard_rows if start + shard_rows < slots else None))
+        for start in starts
+    ]
+
+
 def process_file(task: FileTask, *, config: BuildConfig) -> FileOutcome:
-    """Run the per-file stages on one file: ingest, tag, license, quality, PII."""
+    """Run the per-file stages on one file or shard: ingest, tag, license, quality, PII."""
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     result = ingest_file(
         task.path, source=task.source, base_dir=task.base_dir, check=config.check_label,
-        sha256=task.sha256,
+        sha256=task.sha256, rows=task.rows,
     )
     frame = config.tag(result.records)
     timings["ingest"] = time.perf_counter() - t0
@@ -132,6 +201,91 @@ def process_file(task: FileTask, *, config: BuildConfig) -> FileOutcome:
         supply[stage] = slice_supply(frame)
         timings[stage] = time.perf_counter() - t0
     return FileOutcome(frame, pl.concat(ledgers, how="vertical"), result.file, supply, timings)
+
+
+def merge_outcomes(parts: Sequence[FileOutcome]) -> FileOutcome:
+    """Merge the outcomes of one file's shards (in row order) into the outcome of the whole file."""
+    if len(parts) == 1:
+        return parts[0]
+    frames = [p.records for p in parts if p.records.height]
+    records = pl.concat(frames, how="diagonal_relaxed") if frames else parts[0].records
+    ledger = pl.concat([p.ledger for p in parts], how="vertical")
+    first = parts[0].file
+    count = sum(p.file.records for p in parts)
+    if count == 0:
+        empty = {"source": first.source, "file": first.path, "row": None, "stage": INGEST_STAGE,
+                 "rule_id": READ_RULE, "reason": "empty_file"}
+        ledger = pl.concat([ledger_frame([empty]), ledger], how="vertical")
+    seconds: Counter[str] = Counter()
+    for p in parts:
+        seconds.update(p.seconds)
+    return FileOutcome(
+        records, ledger, replace(first, records=count), sum_supply(parts), dict(seconds)
+    )
+
+
+def file_cache_key(task: FileTask, *, slug: str, code: str) -> str:
+    """Return the cache key of one file task: content, path, row range, stage config, code."""
+    payload = {
+        "format": CACHE_FORMAT,
+        "sha256": task.sha256,
+        "path": relative_path(task.path, task.base_dir),
+        "rows": task.rows,
+        "stages": slug,
+        "code": code,
+    }
+    return digest_key(payload)
+
+
+def outcome_to_entry(outcome: FileOutcome) -> CacheEntry:
+    """Return the cache entry of one file outcome (frames as Parquet, the rest as JSON)."""
+    meta = {"file": asdict(outcome.file), "supply": outcome.supply}
+    return CacheEntry({"records": outcome.records, "ledger": outcome.ledger}, {}, meta)
+
+
+def outcome_from_entry(entry: CacheEntry) -> FileOutcome:
+    """Rebuild a file outcome from its cache entry (no stage time: nothing ran)."""
+    meta = entry.meta
+    file = InputFile(**meta["file"])
+    return FileOutcome(entry.frames["records"], entry.frames["ledger"], file, meta["supply"])
+
+
+def run_file_stages(
+    files: Sequence[FileTask],
+    *,
+    spec: MixtureSpec,
+    config: BuildConfig,
+    runner: StageRunner,
+    cache: KeyedStore | None = None,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
+) -> list[FileOutcome]:
+    """Run `process_file` over every shard of `files` not in `cache`; return one outcome per file.
+
+    Cache lookups and writes happen here, in the caller's process; only the misses are sent to
+    `runner` (one task per shard), so a build after one file changed runs that file's tasks only.
+    """
+    groups = [shard_file(task, shard_rows=shard_rows) for task in files]
+    shards = [shard for group in groups for shard in group]
+    keys: list[str | None] = [None] * len(shards)
+    found: list[FileOutcome | None] = [None] * len(shards)
+    if cache is not None:
+        code = code_version()
+        slugs = {s.name: file_stage_slug(spec, s, config.evidence()) for s in spec.sources}
+        for i, shard in enumerate(shards):
+            keys[i] = file_cache_key(shard, slug=slugs[shard.source.name], code=code)
+            entry = cache.get(keys[i])
+            found[i] = outcome_from_entry(entry) if entry is not None else None
+    todo = [i for i, outcome in enumerate(found) if outcome is None]
+    computed = runner.map("process_file", process_file, [shards[i] for i in todo], config=config)
+    for i, outcome in zip(todo, computed, strict=True):
+        found[i] = outcome
+        if cache is not None and keys[i] is not None:
+            cache.put(keys[i], outcome_to_entry(outcome))
+    merged, at = [], 0
+    for group in groups:
+        merged.append(merge_outcomes([o for o in found[at:at + len(group)] if o is not None]))
+        at += len(group)
+    return merged
 
 
 def combine_files(outcomes: Sequence[FileOutcome]) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -165,13 +319,22 @@ def sort_ledger(ledger: pl.DataFrame) -> pl.DataFrame:
 
 
 __all__ = [
+    "DEFAULT_SHARD_ROWS",
     "FileOutcome",
     "FileTask",
     "SerialRunner",
     "StageRunner",
     "combine_files",
+    "count_row_slots",
+    "file_cache_key",
+    "ingest_range",
+    "merge_outcomes",
+    "outcome_from_entry",
+    "outcome_to_entry",
     "plan_files",
     "process_file",
+    "run_file_stages",
+    "shard_file",
     "sort_ledger",
     "sum_supply",
 ]

@@ -134,15 +134,26 @@ def canonical_row(
 
 
 def ingest_file(
-    path: Path, *, source: SourceSpec, base_dir: Path, check: LabelCheck, sha256: str | None = None
+    path: Path,
+    *,
+    source: SourceSpec,
+    base_dir: Path,
+    check: LabelCheck,
+    sha256: str | None = None,
+    rows: tuple[int, int | None] | None = None,
 ) -> IngestResult:
-    """Read, canonicalize and validate every record of one file of `source`."""
+    """Read, canonicalize and validate the records of one file of `source`.
+
+    With `rows` = ``(start, stop)``, only that row range is read (one shard of the file); the
+    `empty_file` ledger row is then left to whoever sees the whole file.
+    """
     rel = relative_path(path, base_dir)
     sha = sha256 or file_sha256(path)
+    start, stop = rows or (0, None)
     records: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
     count = 0
-    for row, raw in iter_rows(path):
+    for row, raw in iter_rows(path, start=start, stop=stop):
         count += 1
         provenance = {"source": source.name, "file": rel, "file_sha256": sha, "row": row}
         if isinstance(raw, RowError):
@@ -159,7 +170,7 @@ def ingest_file(
             continue
         result["provenance"] = provenance
         records.append(result)
-    if count == 0:
+    if count == 0 and rows is None:
         rejects.append(
             {"source": source.name, "file": rel, "row": None, "stage": INGEST_STAGE,
              "rule_id": READ_RULE, "reason": "empty_file"}

@@ -16,10 +16,10 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from glob import glob
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import pyarrow.parquet as pq
 
@@ -119,8 +119,30 @@ def _checked(row: int, value: Any) -> Row:
     return row, value
 
 
-def _iter_jsonl(data: bytes) -> Iterator[Row]:
-    for row, line in enumerate(data.split(b"\n")):
+def _open_binary(path: Path, gzipped: bool) -> IO[bytes]:
+    try:
+        return gzip.open(path, "rb") if gzipped else path.open("rb")
+    except OSError as exc:
+        msg = f"cannot read input file {path}: {exc.strerror or exc}"
+        raise InputError(msg) from exc
+
+
+def _stream_lines(path: Path, gzipped: bool) -> Iterator[bytes]:
+    """Yield the file's lines (without the newline), streaming; a leading BOM is dropped."""
+    fh = _open_binary(path, gzipped)
+    try:
+        with fh:
+            for index, line in enumerate(fh):
+                if index == 0 and line.startswith(b"\xef\xbb\xbf"):
+                    line = line[3:]
+                yield line.rstrip(b"\n")
+    except (OSError, EOFError, zlib.error) as exc:
+        msg = f"cannot read input file {path}: {exc}"
+        raise InputError(msg) from exc
+
+
+def _iter_jsonl(lines: Iterable[bytes]) -> Iterator[Row]:
+    for row, line in enumerate(lines):
         if not line.strip():
             continue
         try:
@@ -146,7 +168,7 @@ def _iter_json(data: bytes, path: Path) -> Iterator[Row]:
         # Many `.json` files are really JSON Lines; accept them when every line parses.
         lines = [ln for ln in data.split(b"\n") if ln.strip()]
         if len(lines) > 1:
-            rows = list(_iter_jsonl(data))
+            rows = list(_iter_jsonl(data.split(b"\n")))
             if not any(isinstance(r, RowError) and r.reason == "malformed_json" for _, r in rows):
                 yield from rows
                 return
@@ -157,9 +179,11 @@ def _iter_json(data: bytes, path: Path) -> Iterator[Row]:
         yield _checked(row, value)
 
 
-def _iter_csv(data: bytes) -> Iterator[Row]:
-    text = data.decode("utf-8", errors="surrogateescape")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+def _iter_csv(path: Path, gzipped: bool) -> Iterator[Row]:
+    fh = io.TextIOWrapper(
+        _open_binary(path, gzipped), encoding="utf-8-sig", errors="surrogateescape", newline=""
+    )
+    reader = csv.DictReader(fh)
     try:
         for row, value in enumerate(reader):
             if None in value or any(v is None for v in value.values()):
@@ -168,6 +192,11 @@ def _iter_csv(data: bytes) -> Iterator[Row]:
             yield _checked(row, value)
     except csv.Error:
         yield reader.line_num, RowError("malformed_csv")
+    except (OSError, EOFError, zlib.error) as exc:
+        msg = f"cannot read input file {path}: {exc}"
+        raise InputError(msg) from exc
+    finally:
+        fh.close()
 
 
 def _iter_parquet(path: Path, gzipped: bool) -> Iterator[Row]:
@@ -184,8 +213,22 @@ def _iter_parquet(path: Path, gzipped: bool) -> Iterator[Row]:
         raise InputError(msg) from exc
 
 
-def iter_rows(path: Path) -> Iterator[Row]:
+def _iter_all(path: Path, fmt: str, gzipped: bool) -> Iterator[Row]:
+    if fmt == "parquet":
+        return _iter_parquet(path, gzipped)
+    if fmt == "jsonl":
+        return _iter_jsonl(_stream_lines(path, gzipped))
+    if fmt == "csv":
+        return _iter_csv(path, gzipped)
+    data = _read_bytes(path, gzipped)
+    return _iter_json(data[3:] if data.startswith(b"\xef\xbb\xbf") else data, path)
+
+
+def iter_rows(path: Path, *, start: int = 0, stop: int | None = None) -> Iterator[Row]:
     """Yield ``(row, record)`` or ``(row, RowError)`` for every record of `path`.
+
+    With `start`/`stop`, only rows ``start <= row < stop`` are yielded. JSONL and CSV stream
+    (memory does not grow with the file); a JSON document must be parsed whole.
 
     Raises
     ------
@@ -197,15 +240,9 @@ def iter_rows(path: Path) -> Iterator[Row]:
     if not path.is_file():
         msg = f"input file not found: {path}"
         raise InputError(msg)
-    if fmt == "parquet":
-        yield from _iter_parquet(path, gzipped)
-        return
-    data = _read_bytes(path, gzipped)
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    if fmt == "jsonl":
-        yield from _iter_jsonl(data)
-    elif fmt == "json":
-        yield from _iter_json(data, path)
-    else:
-        yield from _iter_csv(data)
+    for row, value in _iter_all(path, fmt, gzipped):
+        if row < start:
+            continue
+        if stop is not None and row >= stop:
+            return
+        yield row, value

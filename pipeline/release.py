@@ -20,17 +20,19 @@ from typing import Any
 import polars as pl
 
 from pipeline.build import (
+    DEFAULT_SHARD_ROWS,
     POOL_STAGES,
     FileOutcome,
     SerialRunner,
     StageRunner,
     combine_files,
     plan_files,
-    process_file,
+    run_file_stages,
     sort_ledger,
     sum_supply,
 )
-from pipeline.errors import ConfigError, IntegrityError
+from pipeline.cache import KeyedStore
+from pipeline.errors import ConfigError, InputChangedError, IntegrityError
 from pipeline.gate import apply_gate
 from pipeline.ingest import relative_path
 from pipeline.io import file_sha256, iter_rows, resolve_paths
@@ -219,11 +221,15 @@ def run_build(
     pinned: dict[str, list[dict[str, str]]] | None = None,
     runner_name: str = "serial",
     skip_unchanged: bool = False,
+    cache: KeyedStore | None = None,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
 ) -> BuildResult:
     """Build `loaded` into ``out_dir/<name>/<version>`` and return where it went.
 
     With `skip_unchanged`, nothing is written when the newest version under ``out_dir/<name>``
-    has the same fingerprint (same spec bytes, input files and code version).
+    has the same fingerprint (same spec bytes, input files and code version). With `cache`,
+    per-file results are reused when the file, the per-file stage settings and the code are
+    unchanged; files larger than `shard_rows` records are processed in row ranges.
     """
     runner = runner or SerialRunner()
     started = time.time()
@@ -246,7 +252,9 @@ def run_build(
         latest = latest_version(mixture_dir)
         if latest is not None and read_manifest(latest).get("fingerprint") == print_:
             return BuildResult(latest, read_manifest(latest), unchanged=True)
-    outcomes: list[FileOutcome] = runner.map("process_file", process_file, files, config=config)
+    outcomes: list[FileOutcome] = run_file_stages(
+        files, spec=spec, config=config, runner=runner, cache=cache, shard_rows=shard_rows
+    )
     pool, ledger = combine_files(outcomes)
     supply = sum_supply(outcomes)
     pool = runner.call("rank_keepers", config.rank, pool)
@@ -295,6 +303,7 @@ def run_build(
         "python": platform.python_version(),
         "runner": runner_name,
         "stage_seconds": _stage_seconds(outcomes),
+        "file_cache": cache.stats() if cache is not None else None,
     }
     return runner.call(
         "write_version",
@@ -352,11 +361,23 @@ def load_from_manifest(version_dir: Path, *, spec_dir: Path | None = None) -> tu
 
 
 def rebuild_version(
-    version_dir: Path, *, out_dir: Path, spec_dir: Path | None = None, runner: StageRunner | None = None
+    version_dir: Path,
+    *,
+    out_dir: Path,
+    spec_dir: Path | None = None,
+    runner: StageRunner | None = None,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
 ) -> BuildResult:
     """Regenerate `version_dir` into `out_dir` from its manifest; inputs must be unchanged."""
     loaded, manifest = load_from_manifest(version_dir, spec_dir=spec_dir)
     pinned: dict[str, list[dict[str, str]]] = {}
     for entry in manifest["inputs"]:
         pinned.setdefault(entry["source"], []).append(entry)
-    return run_build(loaded, out_dir=out_dir, version=manifest["version"], runner=runner, pinned=pinned)
+    for recorded, actual in zip(manifest["holdouts"], _holdout_entries(loaded), strict=False):
+        if recorded["sha256"] != actual["sha256"] or recorded["path"] != actual["path"]:
+            msg = f"holdout file changed since the version was built: {actual['path']}"
+            raise InputChangedError(msg)
+    return run_build(
+        loaded, out_dir=out_dir, version=manifest["version"], runner=runner, pinned=pinned,
+        shard_rows=shard_rows,
+    )

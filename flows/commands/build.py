@@ -14,7 +14,9 @@ def _build(args: argparse.Namespace) -> int:
     from flows.build import run_build_flow
 
     version_dir = run_build_flow(args.spec, out=args.out, version=args.version, runner=args.runner,
-                                 dask_address=args.dask_address)
+                                 dask_address=args.dask_address, cache_dir=args.cache_dir,
+                                 use_cache=not args.no_cache, shard_rows=args.shard_rows,
+                                 skip_unchanged=args.skip_unchanged)
     if not args.quiet:
         from pipeline.publish import read_manifest
         from pipeline.report import summarize
@@ -53,10 +55,32 @@ def _spec_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _runner_options(p: argparse.ArgumentParser) -> None:
+def runner_options(p: argparse.ArgumentParser) -> None:
+    """Declare `--runner` and `--dask-address`."""
     p.add_argument("--runner", choices=("default", "dask"), default="default",
                    help="Prefect task runner: threads (default) or Dask")
     p.add_argument("--dask-address", default=None, help="tcp://host:port of a Dask scheduler")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if value < 1:
+        msg = f"must be a positive integer; got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def build_options(p: argparse.ArgumentParser) -> None:
+    """Declare the incremental-build options shared by `build` and `schedule`."""
+    from pipeline.build import DEFAULT_SHARD_ROWS
+
+    p.add_argument("--cache-dir", default=None,
+                   help="per-file result cache (default: OUT/.cache); keyed by file, config, code")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute every file; read and write no cache")
+    p.add_argument("--shard-rows", type=_positive_int, default=DEFAULT_SHARD_ROWS,
+                   help=f"rows per per-file task for large files (default: {DEFAULT_SHARD_ROWS}); "
+                        "does not change the output")
 
 
 def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
@@ -66,7 +90,10 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     p.add_argument("--out", default="out", help="output root (default: out)")
     p.add_argument("--version", default=None, help="version label (default: next free vNNNN)")
     p.add_argument("--quiet", action="store_true", help="print only the version directory")
-    _runner_options(p)
+    p.add_argument("--skip-unchanged", action="store_true",
+                   help="write nothing when spec, inputs and code match the newest version")
+    build_options(p)
+    runner_options(p)
     p.set_defaults(handler=_build)
 
     p = sub.add_parser("rebuild", help="regenerate a version from its manifest, byte for byte")
@@ -74,7 +101,7 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     p.add_argument("--out", required=True, help="output root for the regenerated version")
     p.add_argument("--spec-dir", default=None,
                    help="directory the spec's relative paths start from (default: as recorded)")
-    _runner_options(p)
+    runner_options(p)
     p.set_defaults(handler=_rebuild)
 
     p = sub.add_parser("verify", help="re-hash every file of a version against its manifest")

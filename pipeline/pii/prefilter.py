@@ -1,0 +1,104 @@
+"""A cheap prefilter: which parts of a text can hold a candidate, for which entity types.
+
+Presidio's recognizers cost ~2 ms per 1,000 characters. Most training text holds no PII, so the
+scanner only sends *windows* around trigger matches to presidio, asking only for the entity types
+that were triggered. A trigger is a superset of what presidio's recognizer can match:
+
+- ``EMAIL_ADDRESS``: an ``@``;
+- ``PHONE_NUMBER`` / ``CREDIT_CARD`` / ``US_SSN``: a run of digits and phone punctuation holding
+  at least 4 / 12 / 9 digits (4 = the shortest national number length in phonenumbers' metadata);
+- ``IBAN_CODE``: two letters followed by two digits;
+- ``IP_ADDRESS``: a dotted quad, or ``h:h:`` with up to 4 hex digits per ``h`` (every IPv6 form
+  has two colons in such a run);
+- ``CRYPTO``: presidio's own address pattern.
+
+Entity types without a trigger (e.g. PERSON with an NER model, URL) are analysed on the whole text.
+A window extends a trigger match by `WINDOW_BEFORE` characters (room for the five context words
+presidio looks at) and `WINDOW_AFTER` characters, then out to the nearest whitespace so no token
+is cut; overlapping windows are merged. tests/test_pii.py checks that windowed and whole-text
+analysis give the same findings on real and synthetic data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+WINDOW_BEFORE = 160
+WINDOW_AFTER = 48
+
+_PHONE_PUNCT = (
+    r"\s\-.()/\[\]~\u00ad\u200b\u2010-\u2015\u2060\u2212\u3000\uff08\uff09\uff0d-\uff0f\uff3b\uff3d"
+)
+# A run of digits and phone punctuation with at least four digits (the smallest trigger).
+_DIGIT_RUN = re.compile(rf"[+\uff0b(\uff08]*\d(?:[{_PHONE_PUNCT}]*\d){{3,}}")
+_MIN_DIGITS = {"PHONE_NUMBER": 4, "US_SSN": 9, "CREDIT_CARD": 12}
+_TRIGGERS = {
+    "EMAIL_ADDRESS": re.compile("@"),
+    "IBAN_CODE": re.compile(r"[A-Za-z]{2}\d\d"),
+    "IP_ADDRESS": re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:"),
+    "CRYPTO": re.compile(r"[13][0-9A-Za-z]{25}|[Bb][Cc]1[0-9A-Za-z]{25}"),
+}
+_NON_SPACE = re.compile(r"\S*")
+
+TRIGGERED_ENTITIES = frozenset(_TRIGGERS) | frozenset(_MIN_DIGITS)
+
+
+class Window(NamedTuple):
+    """A slice ``text[start:end]`` to analyse for `entities`."""
+
+    start: int
+    end: int
+    entities: frozenset[str]
+    phone_runs: tuple[tuple[int, int], ...] = ()  # the PHONE_NUMBER trigger spans inside
+
+
+def _trigger_spans(text: str, entities: frozenset[str]) -> list[tuple[int, int, str]]:
+    spans = []
+    digit_entities = [(e, n) for e, n in _MIN_DIGITS.items() if e in entities]
+    if digit_entities:
+        for match in _DIGIT_RUN.finditer(text):
+            run = match.group()
+            digits = 4 if len(run) < 9 else sum(map(str.isdigit, run))  # the pattern has >= 4
+            spans.extend((match.start(), match.end(), e) for e, n in digit_entities if digits >= n)
+    for entity, pattern in _TRIGGERS.items():
+        if entity in entities:
+            spans.extend((m.start(), m.end(), entity) for m in pattern.finditer(text))
+    return spans
+
+
+def _widen(text: str, start: int, end: int) -> tuple[int, int]:
+    lo = max(0, start - WINDOW_BEFORE)
+    hi = min(len(text), end + WINDOW_AFTER)
+    while lo > 0 and not text[lo - 1].isspace():
+        lo -= 1
+    hi = _NON_SPACE.match(text, hi).end()
+    return lo, hi
+
+
+def find_windows(text: str, entities: frozenset[str]) -> list[Window]:
+    """Return the merged windows of `text` that can hold one of `entities`, in order.
+
+    >>> find_windows("mail me at a@b.io please", frozenset({"EMAIL_ADDRESS"}))
+    [Window(start=0, end=24, entities=frozenset({'EMAIL_ADDRESS'}), phone_runs=())]
+    >>> find_windows("no candidates here", frozenset({"EMAIL_ADDRESS", "PHONE_NUMBER"}))
+    []
+    """
+    if not text:
+        return []
+    spans = sorted(_trigger_spans(text, entities & TRIGGERED_ENTITIES))
+    windows: list[Window] = []
+    for start, end, entity in spans:
+        lo, hi = _widen(text, start, end)
+        runs = ((start, end),) if entity == "PHONE_NUMBER" else ()
+        if windows and lo <= windows[-1].end:
+            last = windows[-1]
+            windows[-1] = Window(
+                last.start, max(last.end, hi), last.entities | {entity}, last.phone_runs + runs
+            )
+        else:
+            windows.append(Window(lo, hi, frozenset({entity}), runs))
+    untriggered = entities - TRIGGERED_ENTITIES
+    if untriggered:
+        windows.append(Window(0, len(text), untriggered))
+    return windows
