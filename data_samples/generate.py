@@ -82,6 +82,23 @@ def long_reply(rng: random.Random) -> tuple[str, str]:
 
 MAKERS = [math_item, coding_item, creative_item, explain_item, long_reply]
 
+JOBS = ["beekeeper", "lighthouse keeper", "glassblower", "cartographer", "ferry pilot", "archivist"]
+EVAL_TOPICS = ["tidal locking", "soil salinity", "sourdough fermentation", "bridge resonance",
+               "glacier calving", "ink chromatography"]
+
+
+def eval_item(rng: random.Random) -> tuple[str, str]:
+    """Holdout questions: a template family that no training maker uses."""
+    if rng.random() < 0.6:
+        place, n, k, m = rng.choice(PLACES), rng.randint(20, 90), rng.randint(2, 5), rng.randint(3, 19)
+        q = (f"A ferry leaves the {place} pier at {k} o'clock carrying {n} passengers, stops twice, "
+             f"and comes back {k} hours later with {m} more riders aboard. How many riders are on the "
+             f"return crossing, and at what hour does the ferry dock?")
+        return q, f"{n + m} riders; it docks at {2 * k} o'clock."
+    topic, job = rng.choice(EVAL_TOPICS), rng.choice(JOBS)
+    q = f"Describe why {topic} would matter to a working {job}, citing one concrete consequence."
+    return q, f"For a {job}, {topic} changes daily decisions: " + _words(rng, 20) + "."
+
 
 def _jsonl(records: list) -> bytes:
     out = []
@@ -99,7 +116,7 @@ def _write(name: str, data: bytes) -> None:
 
 def main() -> None:
     rng = random.Random(SEED)
-    holdout = [math_item(rng) for _ in range(12)] + [explain_item(rng) for _ in range(8)]
+    holdout = [eval_item(rng) for _ in range(20)]
     _write("holdout_eval.jsonl", _jsonl([{"question": q, "answer": a} for q, a in holdout]))
 
     # SFT, Alpaca-style: instruction/input/output; planted bad lines and contamination.
@@ -175,6 +192,12 @@ def main() -> None:
     synth.append({"prompt": q, "completion": a, "meta": {"temperature": 0.0}, "model": "demo-gen-7b"})
     synth.append({"prompt": "A record without its generator.", "completion": "It should be quarantined.",
                   "meta": {"temperature": 0.5}})
+    loop = "I will check the ledger again to be sure.\n" * 40  # a degenerate, looping generation
+    synth.append({"prompt": "Summarize the audit in one line.", "completion": loop,
+                  "meta": {"temperature": 1.4}, "model": "demo-gen-7b"})
+    synth.append({"prompt": "Tell me how the ferry timetable was planned.",
+                  "completion": "As an AI language model, I cannot access timetables.",
+                  "meta": {"temperature": 0.7}, "model": "demo-gen-7b"})
     _write("synthetic_generated.jsonl.gz", _jsonl(synth))
 
     # A CSV source whose license nobody recorded, and an empty file.

@@ -288,7 +288,11 @@ def run_build(
         "code_version": code_version(),
         "packages": package_versions(),
         **config.evidence(),
-        "counts": _counts(outcomes, ledger, pool, stage_inputs, sources),
+        "counts": {
+            **_counts(outcomes, ledger, pool, stage_inputs, sources),
+            "pii_redactions": _redactions(pool, sampled),
+            "quality_refusals": _flagged(pool, sampled, "quality_refusal"),
+        },
         "slices": {
             "shift": shift_table(supply),
             "sampling": [_slice_dict(s) for s in slices],
@@ -324,6 +328,24 @@ def shift_table(supply: dict[str, dict[str, int]]) -> dict[str, Any]:
     slices = sorted({name for counts in supply.values() for name in counts})
     rows = [{"slice": name, **{st: supply[st].get(name, 0) for st in stages}} for name in slices]
     return {"stages": stages, "rows": rows}
+
+
+def _redactions(pool: pl.DataFrame, sampled: pl.DataFrame) -> dict[str, int]:
+    """Records with redacted PII spans, and span counts, in the pool and in the mixture."""
+    out = {}
+    for name, frame in (("pool", pool), ("mixture", sampled)):
+        spans = frame.get_column("pii_redactions") if "pii_redactions" in frame.columns else None
+        out[f"{name}_records"] = int((spans > 0).sum()) if spans is not None else 0
+        out[f"{name}_spans"] = int(spans.sum()) if spans is not None else 0
+    return out
+
+
+def _flagged(pool: pl.DataFrame, sampled: pl.DataFrame, column: str) -> dict[str, int]:
+    """Records tagged by a boolean column, in the pool and in the mixture."""
+    return {
+        name: int(frame.get_column(column).sum()) if column in frame.columns else 0
+        for name, frame in (("pool", pool), ("mixture", sampled))
+    }
 
 
 def _slice_dict(result: SliceResult) -> dict[str, Any]:

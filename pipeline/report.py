@@ -35,6 +35,14 @@ def summarize(manifest: dict[str, Any]) -> str:
                 rows.append([stage, source, c["in"], c["dropped"], reasons])
     out += ["", "Dropped records (stage, source, in, dropped, reasons):"]
     out.append(_table(["stage", "source", "in", "dropped", "reasons"], rows) if rows else "  none")
+    red = manifest["counts"].get("pii_redactions", {})
+    refusals = manifest["counts"].get("quality_refusals", {})
+    out += [
+        "",
+        f"PII redacted (kept, spans replaced): {red.get('pool_records', 0)} record(s) in the pool, "
+        f"{red.get('mixture_records', 0)} in the mixture; refusals tagged: "
+        f"{refusals.get('pool', 0)} in the pool, {refusals.get('mixture', 0)} in the mixture",
+    ]
     shift = manifest["slices"]["shift"]
     stages = shift["stages"]
     out += ["", "Slice supply after each stage:"]

@@ -65,7 +65,7 @@ def test_signatures_do_not_depend_on_batch_composition():
         " ".join(f"w{rng.randrange(300)}" for _ in range(rng.randrange(1, 12))) for _ in range(4200)
     ]
     batch = compute_signatures(compute_shingle_sets(texts, config=config), config=config)
-    for i in (0, 4095, 4096, 4199):
+    for i in (0, 511, 512, 4095, 4096, 4199):  # across batch boundaries
         alone = compute_signatures(compute_shingle_sets([texts[i]], config=config), config=config)
         assert np.array_equal(batch[i], alone[0])
 

@@ -109,8 +109,15 @@ def test_demo_ledger_shows_every_planted_problem(demo_build):
     reasons = set(ledger.get_column("reason").to_list())
     for reason in ("malformed_json", "wrong_type:response", "missing_field:prompt", "bad_encoding",
                    "empty_text", "roles_not_alternating", "chosen_equals_rejected", "license_unknown",
-                   "exact_duplicate", "empty_file", "missing_field:model", "missing_field:rejected"):
+                   "exact_duplicate", "empty_file", "missing_field:model", "missing_field:rejected",
+                   "near_duplicate", "contaminated", "pii:CREDIT_CARD", "dup_line_frac"):
         assert reason in reasons, reason
+    decontam = ledger.filter(pl.col("stage") == "decontam")
+    assert decontam.height == 5  # 4 embedded in longer SFT prompts, 1 verbatim synthetic prompt
+    assert set(decontam.get_column("holdout").to_list()) == {"demo_eval"}
+    assert decontam.get_column("holdout_row").null_count() == 0
+    assert ledger.filter(pl.col("stage") == "near_dedup").height == 7
+    assert demo_build.manifest["counts"]["pii_redactions"]["pool_records"] == 1
     dups = ledger.filter(pl.col("stage") == "exact_dedup")
     assert dups.get_column("dup_of").null_count() == 0
 
@@ -210,6 +217,7 @@ def test_manifest_has_slice_supply_after_every_stage(demo_build):
     # the unknown-license source's slice loses its 25 records at the license gate
     row = next(r for r in shift["rows"] if r["slice"] == "educational_explanation/straightforward")
     assert row["ingest"] - row["license"] == 25
+    assert [r for r in shift["rows"] if r["decontam"] < r["near_dedup"]]  # decontam moved supply
 
 
 def test_manifest_records_tagger_rule_sets(demo_build):

@@ -45,7 +45,7 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX2 = np.uint64(0x94D049BB133111EB)
 _HASH_BITS = 52  # shingle hashes are 52-bit so that ``doc << 52 | hash`` sorts in one key
 _HASH_MASK = np.uint64((1 << _HASH_BITS) - 1)
-_BATCH_DOCS = 1 << (64 - _HASH_BITS)  # 4096 documents per batch
+_BATCH_DOCS = 512  # documents per batch: small temporaries (<= 1 << (64 - _HASH_BITS))
 _SIG_BLOCK = 1 << 16  # shingle hashes per signature block (512 KiB, fits in L2)
 
 
