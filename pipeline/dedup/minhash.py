@@ -148,7 +148,7 @@ _SEPARATOR = "\x00"  # joins the documents of a batch; never part of a word
 
 @functools.lru_cache(maxsize=65536)
 def _is_word_char(codepoint: int) -> bool:
-    """Whether a character is in ``\\w`` (what `re` uses: alphanumeric or underscore)."""
+    """Return whether a character is a word character (as `re` defines it: alnum or ``_``)."""
     char = chr(codepoint)
     return char.isalnum() or char == "_"
 

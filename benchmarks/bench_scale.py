@@ -1,0 +1,260 @@
+"""Build time and peak memory at scale: N synthetic records, dedup and decontamination on.
+
+Input (generated once per N, seeded, *not* timed): six JSONL sources (Alpaca-style SFT x3,
+chat ``messages``, preference ``prompt``/``chosen``/``rejected``, synthetic with a generator),
+records of a few hundred characters built from word lists and templates. Planted: ~3 % exact
+duplicates (case/whitespace variants, also across sources), ~3 % near duplicates (a few words
+changed), ~0.5 % holdout contamination (a holdout question inside a prompt), ~0.2 % records
+with an email or phone number. The holdout has 2,000 items.
+
+The build runs in-process through `run_build` with a 2-process runner (`PoolRunner`: a
+`concurrent.futures.ProcessPoolExecutor` of 2 workers for the per-shard tasks; the driver runs
+the cross-source stages), without cache, shard size 100,000 rows.
+
+Peak RSS is the maximum over time of the *sum* of the resident set sizes of the driver and all
+its child processes (the pool workers), sampled every 50 ms by psutil in a background thread.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_scale.py --records 250000 1000000 [--work /tmp/mixgate-scale]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from pipeline.release import load, run_build
+
+WORDS = (
+    "river market garden station harbour library valley bridge workshop village forest castle "
+    "tickets apples stamps pencils books shells seeds coins marbles cards lanterns kites "
+    "quiet golden narrow ancient frozen windy crowded hidden busy careful bright gentle "
+    "learn build carry measure repeat explain compare follow notice gather describe travel "
+    "teacher student farmer sailor painter baker doctor engineer gardener pilot writer "
+    "morning evening winter summer autumn spring season journey lesson story method result "
+    "because although while after before since until unless whereas therefore however"
+).split()
+TOPICS = ("tides", "photosynthesis", "recursion", "fractions", "volcanoes", "sorting", "gravity",
+          "inflation", "poetry", "bridges", "migration", "compilers", "orbits", "erosion")
+SOURCES = (  # name, kind, share of records, license, fixed intent/difficulty or None (tagger)
+    ("alpaca_a", "sft", 0.22, "MIT", ("educational_explanation", "straightforward")),
+    ("alpaca_b", "sft", 0.18, "CC-BY-4.0", ("coding", "straightforward")),
+    ("alpaca_c", "sft", 0.15, "Apache-2.0", ("math", "multi_step")),
+    ("chat", "sft", 0.15, "MIT", None),
+    ("pairs", "preference", 0.15, "Apache-2.0", ("conversation", "straightforward")),
+    ("generated", "synthetic", 0.15, "CC-BY-4.0", ("creative_writing", "straightforward")),
+)
+HOLDOUT_ITEMS = 2000
+
+
+def _sentence(rng: random.Random, n: int) -> str:
+    words = rng.choices(WORDS, k=n)
+    return " ".join(words).capitalize() + "."
+
+
+def _prompt(rng: random.Random) -> str:
+    topic = rng.choice(TOPICS)
+    return (f"Explain {topic} to a {rng.choice(WORDS)} {rng.choice(WORDS)} in simple terms. "
+            f"{_sentence(rng, rng.randint(8, 18))}")
+
+
+def _reply(rng: random.Random) -> str:
+    return " ".join(_sentence(rng, rng.randint(9, 16)) for _ in range(rng.randint(3, 5)))
+
+
+def _holdout(rng: random.Random) -> list[str]:
+    return [
+        f"A {rng.choice(WORDS)} ferry leaves the {rng.choice(WORDS)} pier at {i % 12 + 1} o'clock "
+        f"carrying {rng.randint(10, 99)} {rng.choice(WORDS)} passengers; "
+        f"{_sentence(rng, 12)} How many riders are aboard at the {rng.choice(WORDS)} stop?"
+        for i in range(HOLDOUT_ITEMS)
+    ]
+
+
+def _variant(text: str, rng: random.Random) -> str:
+    """Near duplicate: replace about 1 in 25 words."""
+    words = text.split(" ")
+    for _ in range(max(1, len(words) // 25)):
+        words[rng.randrange(len(words))] = rng.choice(WORDS)
+    return " ".join(words)
+
+
+def _raw_record(kind: str, prompt: str, reply: str, rng: random.Random, other: str) -> dict[str, Any]:
+    if kind == "preference":
+        return {"prompt": prompt, "chosen": reply, "rejected": other}
+    if kind == "synthetic":
+        return {"prompt": prompt, "completion": reply, "model": rng.choice(("gen-7b", "gen-70b"))}
+    return {"instruction": prompt, "input": "", "output": reply}
+
+
+def generate(root: Path, n: int, seed: int = 13) -> Path:
+    """Write the sources, the holdout and the spec under `root`; return the spec path."""
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    holdout = _holdout(rng)
+    with (root / "holdout.jsonl").open("w") as fh:
+        for q in holdout:
+            fh.write(json.dumps({"question": q, "answer": "42"}) + "\n")
+    recent: list[tuple[str, str]] = []
+    for name, kind, share, _, _ in SOURCES:
+        with (root / f"{name}.jsonl").open("w") as fh:
+            for _ in range(int(n * share)):
+                roll = rng.random()
+                if roll < 0.03 and recent:  # exact duplicate (case / spacing variant)
+                    prompt, reply = rng.choice(recent)
+                    prompt = prompt.upper() if rng.random() < 0.5 else prompt.replace(" ", "  ", 2)
+                elif roll < 0.06 and recent:  # near duplicate
+                    prompt, reply = rng.choice(recent)
+                    reply = _variant(reply, rng)
+                else:
+                    prompt, reply = _prompt(rng), _reply(rng)
+                    if roll < 0.065:
+                        prompt = f"{prompt} {rng.choice(holdout)}"
+                    elif roll < 0.067:
+                        prompt = f"{prompt} Contact me at {rng.choice(WORDS)}{rng.randint(1, 999)}@example.org."
+                    recent.append((prompt, reply))
+                    if len(recent) > 5000:
+                        recent.pop(rng.randrange(len(recent)))
+                if kind == "sft" and name == "chat":
+                    raw = {"messages": [{"role": "user", "content": prompt},
+                                        {"role": "assistant", "content": reply}]}
+                else:
+                    raw = _raw_record(kind, prompt, reply, rng, _reply(rng))
+                fh.write(json.dumps(raw) + "\n")
+    spec = _spec(n)
+    (root / "spec.yaml").write_text(spec)
+    return root / "spec.yaml"
+
+
+def _spec(n: int) -> str:
+    lines = [f"name: scale{n}", "seed: 7", f"total: {max(n // 10, 1000)}", "sources:"]
+    for name, kind, _, lic, labels in SOURCES:
+        lines += [f"  - name: {name}", f"    kind: {kind}", f"    path: {name}.jsonl", f"    license: {lic}"]
+        if kind == "synthetic":
+            lines.append("    generator: {field: model}")
+        if labels:
+            lines += [f"    intent: {labels[0]}", f"    difficulty: {labels[1]}"]
+    lines += [
+        "holdouts:", "  - {name: ferry_eval, path: holdout.jsonl, fields: [question]}",
+        "license_policy: {allow: [], deny: [], unknown: deny}",
+        "slices:",
+        "  - {intent: educational_explanation, difficulty: straightforward, weight: 2}",
+        "  - {intent: coding, difficulty: straightforward, weight: 1}",
+        "  - {intent: math, difficulty: multi_step, weight: 1}",
+        "  - {intent: conversation, difficulty: straightforward, weight: 1}",
+        "  - {intent: creative_writing, difficulty: straightforward, weight: 1}",
+        "sampling: {max_repeats: 1, shortfall: redistribute}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class PoolRunner:
+    """A `StageRunner`: `map` on a pool of worker processes, `call` in this process."""
+
+    def __init__(self, executor: ProcessPoolExecutor) -> None:
+        self.executor = executor
+
+    def call(self, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run `fn` now, here."""
+        return fn(*args, **kwargs)
+
+    def map(self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any) -> list[Any]:
+        """Run `fn(item, **kwargs)` on the workers; results in item order."""
+        futures = [self.executor.submit(fn, item, **kwargs) for item in items]
+        return [f.result() for f in futures]
+
+
+class RssSampler:
+    """Peak of the summed RSS of this process and its children, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval, self.peak, self.peak_driver = interval, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = driver = me.memory_info().rss
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak, self.peak_driver = max(self.peak, total), max(self.peak_driver, driver)
+            time.sleep(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_one(spec: Path, out: Path, workers: int) -> dict[str, Any]:
+    """Build `spec` once into `out`; return seconds, peak RSS and the stage timings."""
+    shutil.rmtree(out, ignore_errors=True)
+    loaded = load(spec)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pool.submit(os.getpid).result()  # start the workers before timing
+        runner = PoolRunner(pool)
+        with RssSampler() as rss:
+            t0 = time.perf_counter()
+            result = run_build(loaded, out_dir=out, runner=runner, runner_name=f"pool{workers}")
+            seconds = time.perf_counter() - t0
+    run = json.loads((result.version_dir / "run.json").read_text())
+    counts = result.manifest["counts"]["stages"]
+    dropped = {st: sum(v["dropped"] for v in per.values()) for st, per in counts.items()}
+    return {
+        "seconds": round(seconds, 1),
+        "peak_rss_gib": round(rss.peak / 2**30, 2),
+        "peak_driver_gib": round(rss.peak_driver / 2**30, 2),
+        "stage_seconds": run["stage_seconds"],
+        "dropped": dropped,
+        "sampled": result.manifest["slices"]["total"]["actual"],
+    }
+
+
+def main() -> None:
+    """Generate inputs (untimed), build each N, print JSON lines and a Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, nargs="+", default=[250_000, 1_000_000])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/mixgate-scale"))
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    rows = []
+    for n in args.records:
+        root = args.work / f"n{n}"
+        spec = root / "spec.yaml"
+        if not spec.is_file():
+            t0 = time.perf_counter()
+            generate(root, n)
+            print(f"generated {n} records in {time.perf_counter() - t0:.0f} s (not timed)", flush=True)
+        result = {"records": n, **run_one(spec, args.work / f"out{n}", args.workers)}
+        print(json.dumps(result), flush=True)
+        rows.append(result)
+    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}\n")
+    print("| records | wall s | peak RSS GiB (sum) | peak driver GiB |")
+    print("|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['records']:,} | {r['seconds']} | {r['peak_rss_gib']} | {r['peak_driver_gib']} |")
+
+
+if __name__ == "__main__":
+    main()
