@@ -42,7 +42,7 @@ from pipeline.ingest import (
     ingest_file,
     relative_path,
 )
-from pipeline.io import RowError, detect_format, file_sha256, iter_rows, resolve_paths
+from pipeline.io import SHARD_ROWS, RowError, detect_format, file_sha256, iter_rows, resolve_paths
 from pipeline.manifest import code_version, slice_supply
 from pipeline.mixture.spec import MixtureSpec, SourceSpec
 from pipeline.schemas import LEDGER_SCHEMA, RECORD_SCHEMA, empty_ledger, empty_records, ledger_frame
@@ -51,7 +51,7 @@ from pipeline.stages import BuildConfig
 FILE_STAGES = ("license", "quality", "pii")
 POOL_STAGES = ("exact_dedup", "near_dedup", "decontam")
 STAGE_ORDER = ("ingest", *FILE_STAGES, *POOL_STAGES)
-DEFAULT_SHARD_ROWS = 100_000
+DEFAULT_SHARD_ROWS = SHARD_ROWS  # re-exported: rows per per-file task
 CACHE_NAMESPACE = "files"
 CACHE_FORMAT = "mixgate.filecache/v1"
 

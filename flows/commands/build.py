@@ -72,7 +72,7 @@ def _positive_int(text: str) -> int:
 
 def build_options(p: argparse.ArgumentParser) -> None:
     """Declare the incremental-build options shared by `build` and `schedule`."""
-    from pipeline.build import DEFAULT_SHARD_ROWS
+    from pipeline.io import SHARD_ROWS as DEFAULT_SHARD_ROWS
 
     p.add_argument("--cache-dir", default=None,
                    help="per-file result cache (default: OUT/.cache); keyed by file, config, code")

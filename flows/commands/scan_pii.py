@@ -12,7 +12,9 @@ from pipeline.errors import InputError
 
 def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     """Declare `mixgate scan-pii PATH... [--kind K] [--json FILE] [--workers N]`."""
-    from pipeline.pii.files import SCAN_KINDS
+    from pipeline.schemas import KINDS
+
+    scan_kinds = (*KINDS, "auto")
 
     p = sub.add_parser(
         "scan-pii",
@@ -22,7 +24,7 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="data files to scan")
     p.add_argument(
         "--kind",
-        choices=SCAN_KINDS,
+        choices=scan_kinds,
         default="auto",
         help="record kind (default: auto = every string)",
     )
