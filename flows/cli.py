@@ -11,8 +11,13 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-# Offline by construction: presidio's e-mail recognizer must never fetch the suffix list.
+# Offline by construction: presidio's e-mail recognizer must never fetch the suffix list, and
+# Prefect's embedded server must not try to send telemetry. Quiet by default; users may override.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 from pipeline.errors import MixgateError  # noqa: E402
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from prefect.testing.utilities import prefect_test_harness
@@ -47,3 +50,23 @@ def test_cli_build_verify_rebuild(tmp_path, monkeypatch, capsys):
     from pathlib import Path
 
     assert _digests(Path(rebuilt)) == _digests(Path(version_dir))
+
+
+def test_an_unreadable_file_inside_a_task_is_one_line_without_traceback(tmp_path):
+    """A real `mixgate build` process: Prefect's task-failure traceback must not reach the console."""
+    (tmp_path / "bad.json").write_text('[{"prompt": "a", "response": "b"},')
+    (tmp_path / "s.yaml").write_text(
+        "name: bad\nseed: 1\ntotal: 5\n"
+        "sources:\n  - {name: b, kind: sft, path: bad.json, license: MIT, intent: conversation,"
+        " difficulty: straightforward}\n"
+        "slices:\n  - {intent: conversation, difficulty: straightforward, weight: 1}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_LOGGING_LEVEL"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "build", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("mixgate: error:") == 1 and "bad.json is not valid JSON" in proc.stderr
+    assert not list((tmp_path / "out").glob("bad/v*"))

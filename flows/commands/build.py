@@ -12,6 +12,9 @@ def _build(args: argparse.Namespace) -> int:
 
     load_spec(args.spec)  # fail fast, before Prefect starts, with a one-line error
     from flows.build import run_build_flow
+    from flows.logs import quiet_expected_errors
+
+    quiet_expected_errors()
 
     version_dir = run_build_flow(args.spec, out=args.out, version=args.version, runner=args.runner,
                                  dask_address=args.dask_address, cache_dir=args.cache_dir,
@@ -31,6 +34,9 @@ def _rebuild(args: argparse.Namespace) -> int:
 
     read_manifest(args.version_dir)
     from flows.build import run_rebuild_flow
+    from flows.logs import quiet_expected_errors
+
+    quiet_expected_errors()
 
     print(run_rebuild_flow(args.version_dir, out=args.out, spec_dir=args.spec_dir, runner=args.runner,
                            dask_address=args.dask_address))
