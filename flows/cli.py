@@ -62,7 +62,11 @@ def _add_schedule(sub: argparse._SubParsersAction) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every command registered."""
-    parser = _Parser(prog="mixgate", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="mixgate",
+        description="Build versioned, validated, deduplicated, decontaminated training mixtures.",
+        epilog="Errors are one line on stderr with exit code 2; `mixgate COMMAND --help` for options.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_add_build_commands, _add_schedule, _add_audit, _add_scan_pii):
         add(sub)
