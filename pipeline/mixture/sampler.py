@@ -108,31 +108,21 @@ def _slice_order(pool: pl.DataFrame, seed: int) -> list[tuple[str, bool]]:
     return keyed
 
 
-def _take(order: list[tuple[str, bool]], n: int, *, max_repeats: int, synth_cap: int | None):
-    """Take `n` picks from `order`, cycling up to `max_repeats` times, honouring the cap."""
-    eligible = order
-    if synth_cap is not None:
-        synth = [o for o in order if o[1]][:synth_cap]
-        keep = {rid for rid, _ in synth}
-        eligible = [o for o in order if not o[1] or o[0] in keep]
-        # synthetic repeats count against the cap too
-        picks: list[tuple[str, int]] = []
-        used_synth = 0
-        for repeat in range(max_repeats):
-            for rid, is_synth in eligible:
-                if len(picks) == n:
-                    return picks
-                if is_synth:
-                    if used_synth >= synth_cap:
-                        continue
-                    used_synth += 1
-                picks.append((rid, repeat))
-        return picks
-    picks = []
+def _take(
+    order: list[tuple[str, bool]], n: int, *, max_repeats: int, synth_cap: int | None
+) -> list[tuple[str, int]]:
+    """Take `n` picks from `order`, cycling up to `max_repeats` times; synthetic picks (repeats
+    included) stop at `synth_cap`."""
+    picks: list[tuple[str, int]] = []
+    used_synth = 0
     for repeat in range(max_repeats):
-        for rid, _ in eligible:
+        for rid, is_synth in order:
             if len(picks) == n:
                 return picks
+            if is_synth and synth_cap is not None:
+                if used_synth >= synth_cap:
+                    continue
+                used_synth += 1
             picks.append((rid, repeat))
     return picks
 
