@@ -8,8 +8,8 @@ changed), ~0.5 % holdout contamination (a holdout question inside a prompt), ~0.
 with an email or phone number. The holdout has 2,000 items.
 
 The build runs in-process through `run_build` with a 2-process runner (`PoolRunner`: a
-`concurrent.futures.ProcessPoolExecutor` of 2 workers for the per-shard tasks; the driver runs
-the cross-source stages), without cache, shard size 100,000 rows.
+`concurrent.futures.ProcessPoolExecutor` of 2 spawned workers for the per-shard tasks; the
+driver runs the rest), without cache, shard size 100,000 rows.
 
 Peak RSS is the maximum over time of the *sum* of the resident set sizes of the driver and all
 its child processes (the pool workers), sampled every 50 ms by psutil in a background thread.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import platform
 import random
@@ -166,15 +167,22 @@ class PoolRunner:
 
     def __init__(self, executor: ProcessPoolExecutor) -> None:
         self.executor = executor
+        self.events: list[tuple[str, float, float]] = []  # (name, start, end), perf_counter
 
     def call(self, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run `fn` now, here."""
-        return fn(*args, **kwargs)
+        t0 = time.perf_counter()
+        result = fn(*args, **kwargs)
+        self.events.append((name, t0, time.perf_counter()))
+        return result
 
     def map(self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any) -> list[Any]:
         """Run `fn(item, **kwargs)` on the workers; results in item order."""
+        t0 = time.perf_counter()
         futures = [self.executor.submit(fn, item, **kwargs) for item in items]
-        return [f.result() for f in futures]
+        results = [f.result() for f in futures]
+        self.events.append((name, t0, time.perf_counter()))
+        return results
 
 
 class RssSampler:
@@ -210,13 +218,20 @@ def run_one(spec: Path, out: Path, workers: int) -> dict[str, Any]:
     """Build `spec` once into `out`; return seconds, peak RSS and the stage timings."""
     shutil.rmtree(out, ignore_errors=True)
     loaded = load(spec)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # spawn, not fork: forking a process whose polars thread pool is running can deadlock
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         pool.submit(os.getpid).result()  # start the workers before timing
         runner = PoolRunner(pool)
         with RssSampler() as rss:
             t0 = time.perf_counter()
             result = run_build(loaded, out_dir=out, runner=runner, runner_name=f"pool{workers}")
             seconds = time.perf_counter() - t0
+    # wall time per runner call, and the driver time between calls (e.g. the band join)
+    walls, last = {}, t0
+    for name, start, end in runner.events:
+        walls["driver: before " + name] = round(start - last, 2)
+        walls[name] = round(end - start, 2)
+        last = end
     run = json.loads((result.version_dir / "run.json").read_text())
     counts = result.manifest["counts"]["stages"]
     dropped = {st: sum(v["dropped"] for v in per.values()) for st, per in counts.items()}
@@ -225,6 +240,7 @@ def run_one(spec: Path, out: Path, workers: int) -> dict[str, Any]:
         "peak_rss_gib": round(rss.peak / 2**30, 2),
         "peak_driver_gib": round(rss.peak_driver / 2**30, 2),
         "stage_seconds": run["stage_seconds"],
+        "wall_seconds": walls,
         "dropped": dropped,
         "sampled": result.manifest["slices"]["total"]["actual"],
     }

@@ -13,6 +13,11 @@ into one outcome per file) and the per-file cache (`pipeline.cache.KeyedStore`: 
 file, config and code are unchanged is loaded instead of recomputed). Neither changes a byte of
 the output, provided per-file stages are row-local (a record's result depends on that record
 only), which every per-file stage must be.
+
+Memory: each shard task (`process_shard`) spills its records to Parquet and returns only a
+narrow frame (`pipeline.spill`), so the driver holds ~180 bytes per record, not the texts;
+the cross-source stages run on the narrow pool (`pipeline.pool`) and the sampled rows are
+read back from the spills at write time.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from pipeline.io import SHARD_ROWS, RowError, detect_format, file_sha256, iter_r
 from pipeline.manifest import code_version, slice_supply
 from pipeline.mixture.spec import MixtureSpec, SourceSpec
 from pipeline.schemas import LEDGER_SCHEMA, RECORD_SCHEMA, empty_ledger, empty_records, ledger_frame
+from pipeline.spill import SpillRef, narrow_frame, shingle_shard
 from pipeline.stages import BuildConfig
 
 FILE_STAGES = ("license", "quality", "pii")
@@ -109,6 +115,7 @@ class FileOutcome:
     file: InputFile
     supply: dict[str, dict[str, int]]  # stage -> slice -> records after that stage
     seconds: dict[str, float] = field(default_factory=dict)
+    spills: tuple[SpillRef, ...] = ()  # one per shard when `records` is the narrow frame
 
 
 def plan_files(
@@ -219,8 +226,9 @@ def merge_outcomes(parts: Sequence[FileOutcome]) -> FileOutcome:
     seconds: Counter[str] = Counter()
     for p in parts:
         seconds.update(p.seconds)
+    spills = tuple(s for p in parts for s in p.spills)
     return FileOutcome(
-        records, ledger, replace(first, records=count), sum_supply(parts), dict(seconds)
+        records, ledger, replace(first, records=count), sum_supply(parts), dict(seconds), spills
     )
 
 
@@ -250,40 +258,104 @@ def outcome_from_entry(entry: CacheEntry) -> FileOutcome:
     return FileOutcome(entry.frames["records"], entry.frames["ledger"], file, meta["supply"])
 
 
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard to run: its task, its global index, and its cache entry (key, present)."""
+
+    task: FileTask
+    index: int
+    cache: tuple[Path, str, str] | None = None  # (root, namespace, key)
+    cached: bool = False
+
+    @property
+    def source(self) -> SourceSpec:
+        """The shard's source (task labels read it)."""
+        return self.task.source
+
+    @property
+    def path(self) -> Path:
+        """The shard's input file."""
+        return self.task.path
+
+    @property
+    def rows(self) -> tuple[int, int | None] | None:
+        """The shard's row range."""
+        return self.task.rows
+
+
+def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> FileOutcome:
+    """Run (or load from the cache) a shard's per-file stages, spill it, return its narrow outcome.
+
+    The records go to a Parquet spill (the cache entry's ``records.parquet`` when caching),
+    the shingle sets to ``work_dir``; `FileOutcome.records` is the narrow frame
+    (`pipeline.spill.narrow_frame`) with the decontamination tags and shingle counts.
+    """
+    store = KeyedStore(job.cache[0], job.cache[1]) if job.cache else None
+    if store is not None and job.cached and (entry := store.get(job.cache[2])) is not None:
+        outcome = outcome_from_entry(entry)
+    else:
+        outcome = process_file(job.task, config=config)
+        if store is not None:
+            store.put(job.cache[2], outcome_to_entry(outcome))
+    if store is not None:
+        records_path = store.path_for(job.cache[2]) / "records.parquet"
+    else:
+        records_path = work_dir / f"shard-{job.index:05d}.parquet"
+        outcome.records.write_parquet(records_path, compression="zstd", statistics=False)
+    t0 = time.perf_counter()
+    records = outcome.records
+    decontam = config.pool_stages.get("decontam")
+    shingles = work_dir / f"shard-{job.index:05d}.shingles.npz"
+    sizes = shingle_shard(records, config=config.near, path=shingles)
+    narrow = narrow_frame(
+        records, decontam=decontam(records) if decontam is not None else None, shard=job.index
+    ).with_columns(pl.Series("near_shingles", sizes, dtype=pl.UInt32))
+    spill = SpillRef(records_path, shingles, records.height, tuple(records.schema.items()))
+    seconds = {**outcome.seconds, "pool_prep": time.perf_counter() - t0}
+    return replace(outcome, records=narrow, seconds=seconds, spills=(spill,))
+
+
+def _probe(cache: KeyedStore, key: str) -> bool:
+    """Return whether `cache` holds `key`, counting a hit or a miss (without loading it)."""
+    found = (cache.path_for(key) / "meta.json").is_file()
+    if found:
+        cache.hits += 1
+    else:
+        cache.misses += 1
+    return found
+
+
 def run_file_stages(
     files: Sequence[FileTask],
     *,
     spec: MixtureSpec,
     config: BuildConfig,
     runner: StageRunner,
+    work_dir: Path,
     cache: KeyedStore | None = None,
     shard_rows: int = DEFAULT_SHARD_ROWS,
 ) -> list[FileOutcome]:
-    """Run `process_file` over every shard of `files` not in `cache`; return one outcome per file.
+    """Run `process_shard` over every shard of `files`; return one narrow outcome per file.
 
-    Cache lookups and writes happen here, in the caller's process; only the misses are sent to
-    `runner` (one task per shard), so a build after one file changed runs that file's tasks only.
+    Cache lookups happen here (counted in `cache`); a shard found in the cache is loaded by its
+    task instead of recomputed, a shard not found is computed and stored by its task. The
+    outcomes carry the shards' spills in shard order (``spill_shard`` indexes them).
     """
     groups = [shard_file(task, shard_rows=shard_rows) for task in files]
     shards = [shard for group in groups for shard in group]
-    keys: list[str | None] = [None] * len(shards)
-    found: list[FileOutcome | None] = [None] * len(shards)
+    jobs = [ShardJob(shard, i) for i, shard in enumerate(shards)]
     if cache is not None:
         code = code_version()
         slugs = {s.name: file_stage_slug(spec, s, config.evidence()) for s in spec.sources}
         for i, shard in enumerate(shards):
-            keys[i] = file_cache_key(shard, slug=slugs[shard.source.name], code=code)
-            entry = cache.get(keys[i])
-            found[i] = outcome_from_entry(entry) if entry is not None else None
-    todo = [i for i, outcome in enumerate(found) if outcome is None]
-    computed = runner.map("process_file", process_file, [shards[i] for i in todo], config=config)
-    for i, outcome in zip(todo, computed, strict=True):
-        found[i] = outcome
-        if cache is not None and keys[i] is not None:
-            cache.put(keys[i], outcome_to_entry(outcome))
+            key = file_cache_key(shard, slug=slugs[shard.source.name], code=code)
+            jobs[i] = replace(
+                jobs[i], cache=(cache.root, cache.namespace, key), cached=_probe(cache, key)
+            )
+    found = runner.map("process_file", process_shard, jobs, config=config, work_dir=work_dir)
     merged, at = [], 0
     for group in groups:
-        merged.append(merge_outcomes([o for o in found[at:at + len(group)] if o is not None]))
+        merged.append(merge_outcomes(found[at:at + len(group)]))
         at += len(group)
     return merged
 
@@ -333,6 +405,7 @@ __all__ = [
     "outcome_to_entry",
     "plan_files",
     "process_file",
+    "process_shard",
     "run_file_stages",
     "shard_file",
     "sort_ledger",

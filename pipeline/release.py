@@ -33,7 +33,6 @@ from pipeline.build import (
 )
 from pipeline.cache import KeyedStore
 from pipeline.errors import ConfigError, InputChangedError, IntegrityError
-from pipeline.gate import apply_gate
 from pipeline.ingest import relative_path
 from pipeline.io import file_sha256, iter_rows, resolve_paths
 from pipeline.manifest import (
@@ -58,6 +57,8 @@ from pipeline.publish import (
     write_parquet,
 )
 from pipeline.schemas import LEDGER_SCHEMA, RECORD_COLUMNS
+from pipeline.pool import run_pool_stage
+from pipeline.spill import gather_records, work_directory
 from pipeline.stages import BuildConfig, build_config
 
 OUTPUT_EXTRAS = (
@@ -98,14 +99,6 @@ def load(spec_path: Path) -> LoadedSpec:
     """Read a spec file."""
     spec, raw = load_spec(spec_path)
     return LoadedSpec(spec, raw, Path(spec_path).as_posix(), Path(spec_path).parent)
-
-
-def pool_stage(pool: pl.DataFrame, *, stage: str, config: BuildConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Run one cross-source stage and its gate."""
-    tagger = config.pool_stages.get(stage)
-    if tagger is None or pool.height == 0:
-        return pool, pl.DataFrame(schema=LEDGER_SCHEMA)
-    return apply_gate(tagger(pool), stage=stage, prefix=config.prefix(stage))
 
 
 def latest_version(mixture_dir: Path) -> Path | None:
@@ -252,21 +245,58 @@ def run_build(
         latest = latest_version(mixture_dir)
         if latest is not None and read_manifest(latest).get("fingerprint") == print_:
             return BuildResult(latest, read_manifest(latest), unchanged=True)
-    outcomes: list[FileOutcome] = run_file_stages(
-        files, spec=spec, config=config, runner=runner, cache=cache, shard_rows=shard_rows
-    )
-    pool, ledger = combine_files(outcomes)
-    supply = sum_supply(outcomes)
-    pool = runner.call("rank_keepers", config.rank, pool)
-    ledgers = [ledger]
-    stage_inputs: dict[str, pl.DataFrame] = {}
-    for stage in POOL_STAGES:
-        stage_inputs[stage] = pool
-        pool, dropped = runner.call(stage, pool_stage, pool, stage=stage, config=config)
-        ledgers.append(dropped)
-        supply[stage] = slice_supply(pool)
-    ledger = sort_ledger(pl.concat(ledgers, how="vertical"))
-    sampled, slices = runner.call("sample", sample_mixture, pool, config=config.sampling)
+    with work_directory(mixture_dir, version) as work:
+        outcomes: list[FileOutcome] = run_file_stages(
+            files, spec=spec, config=config, runner=runner, work_dir=work, cache=cache,
+            shard_rows=shard_rows,
+        )
+        pool, ledger = combine_files(outcomes)
+        spills = [spill for o in outcomes for spill in o.spills]
+        supply = sum_supply(outcomes)
+        pool = runner.call("rank_keepers", config.rank, pool)
+        ledgers = [ledger]
+        stage_inputs: dict[str, pl.DataFrame] = {}
+        for stage in POOL_STAGES:
+            stage_inputs[stage] = pool
+            pool, dropped = run_pool_stage(
+                pool, stage=stage, config=config, spills=spills, work_dir=work, runner=runner
+            )
+            ledgers.append(dropped)
+            supply[stage] = slice_supply(pool)
+        ledger = sort_ledger(pl.concat(ledgers, how="vertical"))
+        picked, slices = runner.call("sample", sample_mixture, pool, config=config.sampling)
+        sampled = runner.call("gather_records", gather_records, picked, spills=spills)
+        return _finish(
+            loaded, out_dir=out_dir, version=version, runner=runner, runner_name=runner_name,
+            outcomes=outcomes, pool=pool, ledger=ledger, sampled=sampled, slices=slices,
+            supply=supply, stage_inputs=stage_inputs, config=config, print_=print_,
+            spec_hash=spec_hash, holdouts=holdouts, started=started, cache=cache,
+        )
+
+
+def _finish(
+    loaded: LoadedSpec,
+    *,
+    out_dir: Path,
+    version: str,
+    runner: StageRunner,
+    runner_name: str,
+    outcomes: list[FileOutcome],
+    pool: pl.DataFrame,
+    ledger: pl.DataFrame,
+    sampled: pl.DataFrame,
+    slices: list[SliceResult],
+    supply: dict[str, dict[str, int]],
+    stage_inputs: dict[str, pl.DataFrame],
+    config: BuildConfig,
+    print_: str,
+    spec_hash: str,
+    holdouts: list[dict[str, Any]],
+    started: float,
+    cache: KeyedStore | None,
+) -> BuildResult:
+    """Assemble the manifest and run info, and write the version."""
+    spec = loaded.spec
     sources = [s.name for s in spec.sources]
     inputs = [
         {"source": o.file.source, "path": o.file.path, "sha256": o.file.sha256, "records": o.file.records}

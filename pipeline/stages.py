@@ -93,6 +93,7 @@ class BuildConfig:
     sampling: SamplingConfig
     rules: dict[str, str]
     details: dict[str, Any] = field(default_factory=dict)
+    near: NearDedupConfig = field(default_factory=NearDedupConfig)
 
     def prefix(self, stage: str) -> str:
         """Return the column prefix a stage uses for its gate columns."""
@@ -216,4 +217,5 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
         sampling=_sampling(spec),
         rules=rules,
         details=details,
+        near=dedup.near,
     )

@@ -32,17 +32,23 @@ def content_key(messages: list[dict], chosen: str | None, rejected: str | None) 
 
 
 def tag_exact_duplicates(frame: pl.DataFrame) -> pl.DataFrame:
-    """Add ``dedup_content_key`` and the ``exact_drop_*`` / ``exact_dup_of`` gate columns."""
-    keys = [
-        content_key(m, c, r)
-        for m, c, r in zip(
-            frame.get_column("messages").to_list(),
-            frame.get_column("chosen").to_list(),
-            frame.get_column("rejected").to_list(),
-            strict=True,
-        )
-    ]
-    tagged = frame.with_columns(pl.Series("dedup_content_key", keys, dtype=pl.String))
+    """Add ``dedup_content_key`` and the ``exact_drop_*`` / ``exact_dup_of`` gate columns.
+
+    A frame that already has ``dedup_content_key`` (computed per shard, see `pipeline.spill`)
+    needs no text columns: only the key, ``record_id`` and ``dedup_keeper_rank`` are read.
+    """
+    tagged = frame
+    if "dedup_content_key" not in frame.columns:
+        keys = [
+            content_key(m, c, r)
+            for m, c, r in zip(
+                frame.get_column("messages").to_list(),
+                frame.get_column("chosen").to_list(),
+                frame.get_column("rejected").to_list(),
+                strict=True,
+            )
+        ]
+        tagged = frame.with_columns(pl.Series("dedup_content_key", keys, dtype=pl.String))
     keeper = (
         pl.col("record_id")
         .sort_by("dedup_keeper_rank")
