@@ -7,9 +7,13 @@ duplicates (case/whitespace variants, also across sources), ~3 % near duplicates
 changed), ~0.5 % holdout contamination (a holdout question inside a prompt), ~0.2 % records
 with an email or phone number. The holdout has 2,000 items.
 
-The build runs in-process through `run_build` with a 2-process runner (`PoolRunner`: a
-`concurrent.futures.ProcessPoolExecutor` of 2 spawned workers for the per-shard tasks; the
-driver runs the rest), without cache, shard size 100,000 rows.
+The build runs the product's own path: the Prefect flow `mixgate-build` with Prefect's
+`DaskTaskRunner` on a 2-worker `LocalCluster` (`--runner dask`, the default), exactly as
+`mixgate build SPEC --runner dask --no-cache` does; per-shard tasks (100,000 rows) go to the Dask
+workers, the cross-source stages run in the flow process. `--runner pool` runs `run_build`
+in-process with a 2-process `ProcessPoolExecutor` instead (no Prefect; for profiling). The
+mixture size is fixed (`--total`, default 50,000 records) so that the pool size is the only
+thing that changes between N.
 
 Peak RSS is the maximum over time of the *sum* of the resident set sizes of the driver and all
 its child processes (the pool workers), sampled every 50 ms by psutil in a background thread.
@@ -101,7 +105,7 @@ def _raw_record(kind: str, prompt: str, reply: str, rng: random.Random, other: s
     return {"instruction": prompt, "input": "", "output": reply}
 
 
-def generate(root: Path, n: int, seed: int = 13) -> Path:
+def generate(root: Path, n: int, seed: int = 13) -> None:
     """Write the sources, the holdout and the spec under `root`; return the spec path."""
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
@@ -135,13 +139,17 @@ def generate(root: Path, n: int, seed: int = 13) -> Path:
                 else:
                     raw = _raw_record(kind, prompt, reply, rng, _reply(rng))
                 fh.write(json.dumps(raw) + "\n")
-    spec = _spec(n)
-    (root / "spec.yaml").write_text(spec)
-    return root / "spec.yaml"
 
 
-def _spec(n: int) -> str:
-    lines = [f"name: scale{n}", "seed: 7", f"total: {max(n // 10, 1000)}", "sources:"]
+def write_spec(root: Path, n: int, total: int) -> Path:
+    """Write the spec of the N-record input under `root` and return its path."""
+    path = root / "spec.yaml"
+    path.write_text(_spec(n, total))
+    return path
+
+
+def _spec(n: int, total: int) -> str:
+    lines = [f"name: scale{n}", "seed: 7", f"total: {total}", "sources:"]
     for name, kind, _, lic, labels in SOURCES:
         lines += [f"  - name: {name}", f"    kind: {kind}", f"    path: {name}.jsonl", f"    license: {lic}"]
         if kind == "synthetic":
@@ -214,8 +222,46 @@ class RssSampler:
         self._thread.join()
 
 
-def run_one(spec: Path, out: Path, workers: int) -> dict[str, Any]:
-    """Build `spec` once into `out`; return seconds, peak RSS and the stage timings."""
+def _summary(result: Any, seconds: float, rss: RssSampler) -> dict[str, Any]:
+    run = json.loads((result.version_dir / "run.json").read_text())
+    counts = result.manifest["counts"]["stages"]
+    return {
+        "seconds": round(seconds, 1),
+        "peak_rss_gib": round(rss.peak / 2**30, 2),
+        "peak_driver_gib": round(rss.peak_driver / 2**30, 2),
+        "stage_seconds": run["stage_seconds"],
+        "dropped": {st: sum(v["dropped"] for v in per.values()) for st, per in counts.items()},
+        "sampled": result.manifest["slices"]["total"]["actual"],
+    }
+
+
+def run_dask(spec: Path, out: Path) -> dict[str, Any]:
+    """Build `spec` with the Prefect flow on Dask, as `mixgate build --runner dask` does."""
+    for key, value in (("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("DO_NOT_TRACK", "1"),
+                       ("PREFECT_LOGGING_LEVEL", "WARNING"),
+                       ("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")):
+        os.environ.setdefault(key, value)
+    from flows.build import run_build_flow
+    from pipeline.publish import read_manifest
+
+    shutil.rmtree(out, ignore_errors=True)
+    with RssSampler() as rss:
+        t0 = time.perf_counter()
+        version_dir = run_build_flow(str(spec), out=str(out), version=None, runner="dask",
+                                     use_cache=False)
+        seconds = time.perf_counter() - t0
+
+    class _Result:  # the fields `_summary` reads
+        pass
+
+    result = _Result()
+    result.version_dir = Path(version_dir)
+    result.manifest = read_manifest(Path(version_dir))
+    return _summary(result, seconds, rss)
+
+
+def run_pool(spec: Path, out: Path, workers: int) -> dict[str, Any]:
+    """Build `spec` in-process with a process pool for the per-shard tasks (no Prefect)."""
     shutil.rmtree(out, ignore_errors=True)
     loaded = load(spec)
     # spawn, not fork: forking a process whose polars thread pool is running can deadlock
@@ -226,24 +272,7 @@ def run_one(spec: Path, out: Path, workers: int) -> dict[str, Any]:
             t0 = time.perf_counter()
             result = run_build(loaded, out_dir=out, runner=runner, runner_name=f"pool{workers}")
             seconds = time.perf_counter() - t0
-    # wall time per runner call, and the driver time between calls (e.g. the band join)
-    walls, last = {}, t0
-    for name, start, end in runner.events:
-        walls["driver: before " + name] = round(start - last, 2)
-        walls[name] = round(end - start, 2)
-        last = end
-    run = json.loads((result.version_dir / "run.json").read_text())
-    counts = result.manifest["counts"]["stages"]
-    dropped = {st: sum(v["dropped"] for v in per.values()) for st, per in counts.items()}
-    return {
-        "seconds": round(seconds, 1),
-        "peak_rss_gib": round(rss.peak / 2**30, 2),
-        "peak_driver_gib": round(rss.peak_driver / 2**30, 2),
-        "stage_seconds": run["stage_seconds"],
-        "wall_seconds": walls,
-        "dropped": dropped,
-        "sampled": result.manifest["slices"]["total"]["actual"],
-    }
+    return _summary(result, seconds, rss)
 
 
 def main() -> None:
@@ -251,17 +280,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, nargs="+", default=[250_000, 1_000_000])
     parser.add_argument("--work", type=Path, default=Path("/tmp/mixgate-scale"))
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="--runner pool only")
+    parser.add_argument("--runner", choices=("dask", "pool"), default="dask")
+    parser.add_argument("--total", type=int, default=50_000, help="records in the mixture")
     args = parser.parse_args()
     rows = []
     for n in args.records:
         root = args.work / f"n{n}"
-        spec = root / "spec.yaml"
-        if not spec.is_file():
+        if not (root / "holdout.jsonl").is_file():
             t0 = time.perf_counter()
             generate(root, n)
             print(f"generated {n} records in {time.perf_counter() - t0:.0f} s (not timed)", flush=True)
-        result = {"records": n, **run_one(spec, args.work / f"out{n}", args.workers)}
+        spec = write_spec(root, n, args.total)
+        out = args.work / f"out{n}"
+        measured = run_dask(spec, out) if args.runner == "dask" else run_pool(spec, out, args.workers)
+        result = {"records": n, "runner": args.runner, **measured}
         print(json.dumps(result), flush=True)
         rows.append(result)
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -11,6 +11,7 @@ newest version's writes nothing and logs "unchanged" (what scheduled runs do).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,16 @@ def _label(item: Any) -> str:
 
 
 class PrefectRunner:
-    """A `pipeline.build.StageRunner` that runs each stage call as a Prefect task."""
+    """A `pipeline.build.StageRunner` that runs each stage call as a Prefect task.
+
+    `map` fans out: one task per item, submitted to the flow's task runner (threads, or Dask
+    workers). `call` runs its task in the flow's own process: cross-source stages work on the
+    narrow pool the flow holds, and shipping it to a worker and back would only copy it.
+    """
 
     def call(self, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """Submit one stage call as a task named `name` and wait for it."""
-        return run_stage.with_options(name=name).submit(fn, *args, **kwargs).result()
+        """Run one stage call as a task named `name`, here, and return its result."""
+        return run_stage.with_options(name=name)(fn, *args, **kwargs)
 
     def map(self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any) -> list[Any]:
         """Submit one task per item; return the results in item order."""
@@ -62,6 +68,7 @@ class PrefectRunner:
 def task_runner_for(runner: str, dask_address: str | None = None):
     """Return the Prefect task runner for `runner` (`default` or `dask`)."""
     if runner == "dask":
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # before dask reads config
         from prefect_dask import DaskTaskRunner
 
         if dask_address:

@@ -368,6 +368,11 @@ def combine_files(outcomes: Sequence[FileOutcome]) -> tuple[pl.DataFrame, pl.Dat
     return pool, ledger
 
 
+def release_frames(outcome: FileOutcome) -> FileOutcome:
+    """Return `outcome` without its record and ledger frames (counts, supply and spills stay)."""
+    return replace(outcome, records=outcome.records.clear(), ledger=outcome.ledger.clear())
+
+
 def sum_supply(outcomes: Sequence[FileOutcome]) -> dict[str, dict[str, int]]:
     """Add up per-file slice supplies, stage by stage."""
     total: dict[str, Counter[str]] = {}
@@ -397,6 +402,7 @@ __all__ = [
     "SerialRunner",
     "StageRunner",
     "combine_files",
+    "release_frames",
     "count_row_slots",
     "file_cache_key",
     "ingest_range",

@@ -23,10 +23,19 @@ from pipeline.stages import BuildConfig
 
 
 def gate_stage(pool: pl.DataFrame, *, stage: str, config: BuildConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Gate `stage` on a pool that carries its tags (tagging exact dedup first)."""
+    """Gate `stage` on a pool that carries its tags (tagging exact dedup first).
+
+    The kept rows lose the stage's own columns: the ledger holds the evidence, and the pool
+    stays narrow for the stages after it.
+    """
     if stage == "exact_dedup":
         pool = config.pool_stages["exact_dedup"](pool)
-    return apply_gate(pool, stage=stage, prefix=config.prefix(stage))
+    prefix = config.prefix(stage)
+    kept, dropped = apply_gate(pool, stage=stage, prefix=prefix)
+    spent = [c for c in kept.columns if c.startswith(f"{prefix}_")]
+    if stage == "exact_dedup":
+        spent.append("dedup_content_key")
+    return kept.drop(spent), dropped
 
 
 def run_pool_stage(

@@ -109,10 +109,11 @@ def rank_keepers(frame: pl.DataFrame, *, priorities: dict[str, int]) -> pl.DataF
     Exact and near dedup keep the lowest-ranked record of each duplicate group.
     """
     priority = pl.col("source").replace_strict(priorities, default=0, return_dtype=pl.Int64)
+    ranks = {lic: license_rank(lic) for lic in frame.get_column("license").unique().to_list()}
     order = frame.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
         (-priority).alias("_p"),
-        pl.col("license").map_elements(license_rank, return_dtype=pl.Int64).alias("_l"),
+        pl.col("license").replace_strict(ranks, return_dtype=pl.Int64).alias("_l"),
         pl.col("record_id"),
         pl.col("provenance").struct.field("source").alias("_s"),
         pl.col("provenance").struct.field("file").alias("_f"),

@@ -26,6 +26,7 @@ from pipeline.build import (
     SerialRunner,
     StageRunner,
     combine_files,
+    release_frames,
     plan_files,
     run_file_stages,
     sort_ledger,
@@ -129,7 +130,6 @@ def _counts(
     outcomes: list[FileOutcome],
     ledger: pl.DataFrame,
     pool: pl.DataFrame,
-    stage_inputs: dict[str, pl.DataFrame],
     sources: list[str],
 ) -> dict[str, Any]:
     read = {s: 0 for s in sources}
@@ -251,13 +251,12 @@ def run_build(
             shard_rows=shard_rows,
         )
         pool, ledger = combine_files(outcomes)
+        outcomes = [release_frames(o) for o in outcomes]  # the pool and ledger now hold the rows
         spills = [spill for o in outcomes for spill in o.spills]
         supply = sum_supply(outcomes)
         pool = runner.call("rank_keepers", config.rank, pool)
         ledgers = [ledger]
-        stage_inputs: dict[str, pl.DataFrame] = {}
         for stage in POOL_STAGES:
-            stage_inputs[stage] = pool
             pool, dropped = run_pool_stage(
                 pool, stage=stage, config=config, spills=spills, work_dir=work, runner=runner
             )
@@ -269,7 +268,7 @@ def run_build(
         return _finish(
             loaded, out_dir=out_dir, version=version, runner=runner, runner_name=runner_name,
             outcomes=outcomes, pool=pool, ledger=ledger, sampled=sampled, slices=slices,
-            supply=supply, stage_inputs=stage_inputs, config=config, print_=print_,
+            supply=supply, config=config, print_=print_,
             spec_hash=spec_hash, holdouts=holdouts, started=started, cache=cache,
         )
 
@@ -287,7 +286,6 @@ def _finish(
     sampled: pl.DataFrame,
     slices: list[SliceResult],
     supply: dict[str, dict[str, int]],
-    stage_inputs: dict[str, pl.DataFrame],
     config: BuildConfig,
     print_: str,
     spec_hash: str,
@@ -319,7 +317,7 @@ def _finish(
         "packages": package_versions(),
         **config.evidence(),
         "counts": {
-            **_counts(outcomes, ledger, pool, stage_inputs, sources),
+            **_counts(outcomes, ledger, pool, sources),
             "pii_redactions": _redactions(pool, sampled),
             "quality_refusals": _flagged(pool, sampled, "quality_refusal"),
         },

@@ -49,15 +49,23 @@ def tag_exact_duplicates(frame: pl.DataFrame) -> pl.DataFrame:
             )
         ]
         tagged = frame.with_columns(pl.Series("dedup_content_key", keys, dtype=pl.String))
-    keeper = (
-        pl.col("record_id")
-        .sort_by("dedup_keeper_rank")
-        .first()
-        .over("dedup_content_key")
-    )
-    is_dup = pl.col("dedup_keeper_rank") != pl.col("dedup_keeper_rank").min().over("dedup_content_key")
+    # Sort once by (key, keeper rank): a group's first row is its keeper. No window functions,
+    # so memory stays a few narrow columns even on millions of rows.
+    ordered = tagged.select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
+        pl.col("dedup_content_key"),
+        pl.col("dedup_keeper_rank"),
+        pl.col("record_id"),
+    ).sort(["dedup_content_key", "dedup_keeper_rank"])
+    first = pl.col("dedup_content_key") != pl.col("dedup_content_key").shift(1)
+    decided = ordered.select(
+        pl.col("_i"),
+        first.fill_null(True).alias("_keep"),
+        pl.when(first.fill_null(True)).then(pl.col("record_id")).forward_fill().alias("_keeper"),
+    ).sort("_i")
+    is_dup = ~decided.get_column("_keep")
     return tagged.with_columns(
         pl.when(is_dup).then(pl.lit(EXACT_RULE)).otherwise(None).alias("exact_drop_rule"),
         pl.when(is_dup).then(pl.lit("exact_duplicate")).otherwise(None).alias("exact_drop_reason"),
-        pl.when(is_dup).then(keeper).otherwise(None).alias("exact_dup_of"),
+        pl.when(is_dup).then(decided.get_column("_keeper")).otherwise(None).alias("exact_dup_of"),
     )

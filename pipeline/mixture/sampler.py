@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 import xxhash
 
@@ -100,39 +101,44 @@ def _order_key(seed: int, record_id: str, repeat: int | None = None) -> int:
     return xxhash.xxh3_64_intdigest(text.encode())
 
 
-def _slice_order(pool: pl.DataFrame, seed: int) -> list[tuple[str, bool]]:
-    """(record_id, is_synthetic) of one slice, in the seeded hash order."""
-    ids = pool.get_column("record_id").to_list()
-    synthetic = (pool.get_column("kind") == "synthetic").to_list()
-    keyed = sorted(zip(ids, synthetic, strict=True), key=lambda t: (_order_key(seed, t[0]), t[0]))
-    return keyed
+@dataclass(frozen=True)
+class _SliceOrder:
+    """One slice's records in the seeded hash order (numpy arrays, no per-record objects)."""
+
+    ids: np.ndarray  # record_id strings (object array)
+    synthetic: np.ndarray  # bool
+
+    def picks(
+        self, n: int, *, max_repeats: int, synth_cap: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return (positions, repeats) of the first `n` picks, cycling up to `max_repeats`
+        times; synthetic picks (repeats included) stop at `synth_cap`."""
+        size = len(self.ids)
+        position = np.tile(np.arange(size), max_repeats)
+        repeat = np.repeat(np.arange(max_repeats), size)
+        if synth_cap is not None:
+            synth = np.tile(self.synthetic, max_repeats)
+            allowed = ~synth | (np.cumsum(synth) <= synth_cap)
+            position, repeat = position[allowed], repeat[allowed]
+        return position[:n], repeat[:n]
+
+    def capacity(self, *, max_repeats: int, synth_cap: int | None) -> int:
+        """How many picks the slice can give."""
+        synth = int(self.synthetic.sum())
+        human = len(self.ids) - synth
+        if synth_cap is None:
+            return (human + synth) * max_repeats
+        return human * max_repeats + min(synth * max_repeats, synth_cap)
 
 
-def _take(
-    order: list[tuple[str, bool]], n: int, *, max_repeats: int, synth_cap: int | None
-) -> list[tuple[str, int]]:
-    """Take `n` picks from `order`, cycling up to `max_repeats` times; synthetic picks (repeats
-    included) stop at `synth_cap`."""
-    picks: list[tuple[str, int]] = []
-    used_synth = 0
-    for repeat in range(max_repeats):
-        for rid, is_synth in order:
-            if len(picks) == n:
-                return picks
-            if is_synth and synth_cap is not None:
-                if used_synth >= synth_cap:
-                    continue
-                used_synth += 1
-            picks.append((rid, repeat))
-    return picks
-
-
-def _capacity(order: list[tuple[str, bool]], *, max_repeats: int, synth_cap: int | None) -> int:
-    if synth_cap is None:
-        return len(order) * max_repeats
-    human = sum(1 for _, s in order if not s)
-    synth = sum(1 for _, s in order if s)
-    return human * max_repeats + min(synth * max_repeats, synth_cap)
+def _slice_order(pool: pl.DataFrame, seed: int) -> _SliceOrder:
+    """Order one slice's records by ``xxh3_64(f"{seed}:{record_id}")``, then record_id."""
+    ids = pool.get_column("record_id")
+    keys = np.fromiter((_order_key(seed, rid) for rid in ids), dtype=np.uint64, count=len(ids))
+    ordered = pl.DataFrame(
+        {"k": keys, "id": ids, "s": pool.get_column("kind") == "synthetic"}
+    ).sort(["k", "id"])
+    return _SliceOrder(ordered.get_column("id").to_numpy(), ordered.get_column("s").to_numpy())
 
 
 def sample_mixture(
@@ -150,7 +156,7 @@ def sample_mixture(
         part = pool.filter((pl.col("intent") == intent) & (pl.col("difficulty") == difficulty))
         orders.append(_slice_order(part, config.seed))
     caps = [
-        _capacity(o, max_repeats=config.max_repeats, synth_cap=c)
+        o.capacity(max_repeats=config.max_repeats, synth_cap=c)
         for o, c in zip(orders, synth_caps, strict=True)
     ]
     targets = list(quotas)
@@ -169,29 +175,39 @@ def sample_mixture(
         targets = _redistribute(targets, caps, weights)
     else:
         targets = [min(t, c) for t, c in zip(targets, caps, strict=True)]
-    rows: list[tuple[str, int]] = []
+    ids: list[np.ndarray] = []
+    repeats: list[np.ndarray] = []
     results = []
     for i, (intent, difficulty, weight) in enumerate(config.slices):
-        picks = _take(orders[i], targets[i], max_repeats=config.max_repeats, synth_cap=synth_caps[i])
-        rows.extend(picks)
+        order = orders[i]
+        position, repeat = order.picks(
+            targets[i], max_repeats=config.max_repeats, synth_cap=synth_caps[i]
+        )
+        ids.append(order.ids[position])
+        repeats.append(repeat)
         results.append(
             SliceResult(
                 intent=intent,
                 difficulty=difficulty,
                 weight=weight,
-                supply=len(orders[i]),
+                supply=len(order.ids),
                 quota=quotas[i],
                 target=targets[i],
-                actual=len(picks),
-                unique=len({rid for rid, _ in picks}),
-                max_repeat=max((r for _, r in picks), default=-1) + 1,
+                actual=len(position),
+                unique=len(np.unique(position)),
+                max_repeat=int(repeat.max()) + 1 if len(repeat) else 0,
             )
         )
+    picked_ids = np.concatenate(ids).tolist()
+    picked_repeats = np.concatenate(repeats).tolist()
     picked = pl.DataFrame(
         {
-            "record_id": [rid for rid, _ in rows],
-            "sample_repeat": [rep for _, rep in rows],
-            "_order": [_order_key(config.seed, rid, rep) for rid, rep in rows],
+            "record_id": picked_ids,
+            "sample_repeat": picked_repeats,
+            "_order": [
+                _order_key(config.seed, rid, rep)
+                for rid, rep in zip(picked_ids, picked_repeats, strict=True)
+            ],
         },
         schema={"record_id": pl.String, "sample_repeat": pl.UInt32, "_order": pl.UInt64},
     )
