@@ -32,12 +32,12 @@ def apply_gate(frame: pl.DataFrame, *, stage: str, prefix: str) -> tuple[pl.Data
     dropped = frame.filter(dropped_mask)
     columns = [
         pl.col("record_id"),
-        pl.col("source"),
-        pl.col("provenance").struct.field("file").alias("file"),
+        pl.col("source").cast(pl.String),
+        pl.col("provenance").struct.field("file").cast(pl.String).alias("file"),
         pl.col("provenance").struct.field("row").alias("row"),
         pl.lit(stage, dtype=pl.String).alias("stage"),
-        pl.col(rule).alias("rule_id"),
-        pl.col(f"{prefix}_drop_reason").alias("reason"),
+        pl.col(rule).cast(pl.String).alias("rule_id"),
+        pl.col(f"{prefix}_drop_reason").cast(pl.String).alias("reason"),
     ]
     for extra in _EXTRAS:
         name = f"{prefix}_{extra}"

@@ -108,15 +108,15 @@ def rank_keepers(frame: pl.DataFrame, *, priorities: dict[str, int]) -> pl.DataF
 
     Exact and near dedup keep the lowest-ranked record of each duplicate group.
     """
-    priority = pl.col("source").replace_strict(priorities, default=0, return_dtype=pl.Int64)
+    priority = pl.col("source").cast(pl.String).replace_strict(priorities, default=0, return_dtype=pl.Int64)
     ranks = {lic: license_rank(lic) for lic in frame.get_column("license").unique().to_list()}
     order = frame.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),
         (-priority).alias("_p"),
-        pl.col("license").replace_strict(ranks, return_dtype=pl.Int64).alias("_l"),
+        pl.col("license").cast(pl.String).replace_strict(ranks, return_dtype=pl.Int64).alias("_l"),
         pl.col("record_id"),
-        pl.col("provenance").struct.field("source").alias("_s"),
-        pl.col("provenance").struct.field("file").alias("_f"),
+        pl.col("provenance").struct.field("source").cast(pl.String).alias("_s"),
+        pl.col("provenance").struct.field("file").cast(pl.String).alias("_f"),
         pl.col("provenance").struct.field("row").alias("_r"),
     ).sort(["_p", "_l", "record_id", "_s", "_f", "_r"])
     rank = order.select(

@@ -30,6 +30,8 @@ from pipeline.dedup.near import record_texts
 NARROW_COLUMNS = ("record_id", "source", "kind", "license", "intent", "difficulty")
 NARROW_EXTRAS = ("pii_redactions", "quality_refusal")  # counted in the manifest
 NARROW_PROVENANCE = ("source", "file", "row")  # what keeper ranks and gates read
+CATEGORICAL_COLUMNS = ("source", "kind", "license", "intent", "difficulty")
+DECONTAM_STRINGS = ("decontam_drop_rule", "decontam_drop_reason", "decontam_holdout", "decontam_detail")
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,26 @@ def narrow_frame(records: pl.DataFrame, *, decontam: pl.DataFrame | None, shard:
     )
     if decontam is not None:
         narrow = pl.concat([narrow, decontam.select(pl.selectors.starts_with("decontam_"))], how="horizontal")
-    return narrow
+    return compact_labels(narrow)
+
+
+def compact_labels(narrow: pl.DataFrame) -> pl.DataFrame:
+    """Store the narrow frame's low-cardinality strings as categoricals (4 bytes a row).
+
+    Labels, sources, licenses, file names and the mostly-null decontamination tags repeat a few
+    values millions of times. Values are unchanged; nothing sorts on these physical codes
+    (`rank_keepers` and the ledger compare them as strings).
+    """
+    label_columns = [c for c in (*CATEGORICAL_COLUMNS, *DECONTAM_STRINGS) if c in narrow.columns]
+    fields = [
+        pl.col("provenance").struct.field(f).cast(pl.Categorical) if f == "file"
+        else pl.col("provenance").struct.field(f)
+        for f in NARROW_PROVENANCE
+    ]
+    return narrow.with_columns(
+        *[pl.col(c).cast(pl.Categorical) for c in label_columns],
+        pl.struct(fields).alias("provenance"),
+    )
 
 
 def shingle_shard(records: pl.DataFrame, *, config, path: Path) -> np.ndarray:
