@@ -3,7 +3,7 @@
 Sources (from ``../shared/datasets``): LIMA (JSON array), HH-RLHF harmless-base test (JSONL.gz,
 preference), CodeAlpaca 2k (JSON array), GSM8K train (JSONL.gz) and a copy of GSM8K test
 (JSONL, the source that changes). Builds run in-process (`SerialRunner`, no Prefect overhead)
-through `IncrementalRunner`, each into a fresh output directory:
+through `run_build(..., cache=..., shard_rows=...)`, each into a fresh output directory:
 
 1. ``full``: no cache.
 2. ``cold``: empty cache (full work plus writing the cache).
@@ -29,7 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.build import IncrementalRunner, SerialRunner
 from pipeline.cache import KeyedStore
 from pipeline.release import BuildResult, load, run_build
 
@@ -62,9 +61,8 @@ sampling: {{max_repeats: 1, shortfall: allow_short}}
 
 def _build(spec: Path, out: Path, *, cache: KeyedStore | None = None, shard_rows: int = 100_000):
     loaded = load(spec)
-    runner = IncrementalRunner(SerialRunner(), spec=loaded.spec, cache=cache, shard_rows=shard_rows)
     t0 = time.perf_counter()
-    result = run_build(loaded, out_dir=out, runner=runner)
+    result = run_build(loaded, out_dir=out, cache=cache, shard_rows=shard_rows)
     return time.perf_counter() - t0, result
 
 
