@@ -34,23 +34,19 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from pipeline.cache import CacheEntry, KeyedStore, digest_key, file_stage_slug
-from pipeline.canonical import SCHEMA_RULE, Reject
 from pipeline.errors import ConfigError, InputChangedError, InputError
 from pipeline.gate import apply_gate
 from pipeline.ingest import (
     INGEST_STAGE,
     READ_RULE,
-    IngestResult,
     InputFile,
-    LabelCheck,
-    canonical_row,
     ingest_file,
     relative_path,
 )
-from pipeline.io import SHARD_ROWS, RowError, detect_format, file_sha256, iter_rows, resolve_paths
+from pipeline.io import SHARD_ROWS, detect_format, file_sha256, iter_rows, resolve_paths
 from pipeline.manifest import code_version, slice_supply
 from pipeline.mixture.spec import MixtureSpec, SourceSpec
-from pipeline.schemas import LEDGER_SCHEMA, RECORD_SCHEMA, empty_ledger, empty_records, ledger_frame
+from pipeline.schemas import LEDGER_SCHEMA, empty_ledger, empty_records, ledger_frame
 from pipeline.spill import SpillRef, narrow_frame, shingle_shard
 from pipeline.stages import BuildConfig
 
@@ -405,7 +401,6 @@ __all__ = [
     "release_frames",
     "count_row_slots",
     "file_cache_key",
-    "ingest_range",
     "merge_outcomes",
     "outcome_from_entry",
     "outcome_to_entry",

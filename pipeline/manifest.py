@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -60,26 +59,6 @@ def fingerprint(spec_sha256: str, inputs: list[dict[str, Any]], holdouts: list[d
         "code": code_version(),
     }
     return hashlib.sha256(dumps_canonical(payload).encode()).hexdigest()
-
-
-def stage_counts(
-    stage: str, before: pl.DataFrame, ledger: pl.DataFrame, sources: list[str]
-) -> dict[str, dict[str, Any]]:
-    """Per-source counts for one gate: in, out, dropped, and dropped by reason."""
-    counts_in = Counter(before.get_column("source").to_list()) if before.height else Counter()
-    reasons: dict[str, Counter[str]] = {s: Counter() for s in sources}
-    for source, reason in ledger.select("source", "reason").iter_rows():
-        reasons.setdefault(source, Counter())[reason] += 1
-    out = {}
-    for source in sources:
-        dropped = sum(reasons[source].values())
-        out[source] = {
-            "in": counts_in.get(source, 0),
-            "dropped": dropped,
-            "out": counts_in.get(source, 0) - dropped,
-            "dropped_by_reason": dict(sorted(reasons[source].items())),
-        }
-    return out
 
 
 def slice_supply(frame: pl.DataFrame) -> dict[str, int]:

@@ -21,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import ConfigError, IntegrityError, InputError
+from pipeline.errors import ConfigError, InputError, IntegrityError
 from pipeline.io import file_sha256
 
 ROWS_PER_PART = 100_000

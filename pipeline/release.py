@@ -26,8 +26,8 @@ from pipeline.build import (
     SerialRunner,
     StageRunner,
     combine_files,
-    release_frames,
     plan_files,
+    release_frames,
     run_file_stages,
     sort_ledger,
     sum_supply,
@@ -43,10 +43,16 @@ from pipeline.manifest import (
     fingerprint,
     package_versions,
     slice_supply,
-    stage_counts,
 )
 from pipeline.mixture.sampler import SliceResult, sample_mixture
-from pipeline.mixture.spec import MixtureSpec, load_spec, parse_spec, spec_canonical_json, spec_sha256
+from pipeline.mixture.spec import (
+    MixtureSpec,
+    load_spec,
+    parse_spec,
+    spec_canonical_json,
+    spec_sha256,
+)
+from pipeline.pool import run_pool_stage
 from pipeline.publish import (
     check_version_label,
     file_entry,
@@ -57,8 +63,7 @@ from pipeline.publish import (
     write_data_parts,
     write_parquet,
 )
-from pipeline.schemas import LEDGER_SCHEMA, RECORD_COLUMNS
-from pipeline.pool import run_pool_stage
+from pipeline.schemas import RECORD_COLUMNS
 from pipeline.spill import gather_records, work_directory
 from pipeline.stages import BuildConfig, build_config
 

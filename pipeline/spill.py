@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipeline.dedup.exact import content_key
+from pipeline.dedup.exact import content_keys
 from pipeline.dedup.minhash import ShingleSets, compute_shingle_sets
 from pipeline.dedup.near import record_texts
 
@@ -79,15 +79,6 @@ def narrow_frame(records: pl.DataFrame, *, decontam: pl.DataFrame | None, shard:
 
     `decontam` holds the ``decontam_*`` columns of the same rows (None: no holdouts).
     """
-    keys = [
-        content_key(m, c, r)
-        for m, c, r in zip(
-            records.get_column("messages").to_list(),
-            records.get_column("chosen").to_list(),
-            records.get_column("rejected").to_list(),
-            strict=True,
-        )
-    ]
     extras = [c for c in NARROW_EXTRAS if c in records.columns]
     provenance = pl.struct(
         [pl.col("provenance").struct.field(f) for f in NARROW_PROVENANCE]
@@ -96,7 +87,7 @@ def narrow_frame(records: pl.DataFrame, *, decontam: pl.DataFrame | None, shard:
         *NARROW_COLUMNS,
         *extras,
         provenance,
-        pl.Series("dedup_content_key", keys, dtype=pl.String),
+        content_keys(records),
         pl.lit(shard, dtype=pl.UInt32).alias("spill_shard"),
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("spill_row"),
     )

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-
 from conftest import ROOT
+
 from pipeline.cache import CacheEntry, KeyedStore, digest_key
 from pipeline.errors import ConfigError
 from pipeline.release import load, run_build

@@ -6,8 +6,8 @@ import gzip
 import json
 
 import pytest
-
 from conftest import SHARED
+
 from pipeline.canonical import Reject, apply_field_map, canonicalize, split_hh_transcript
 
 

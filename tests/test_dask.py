@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from prefect.testing.utilities import prefect_test_harness
 
-from conftest import ROOT
 from flows.build import run_build_flow
 from pipeline.manifest import code_version
 from pipeline.release import load, run_build

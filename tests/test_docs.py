@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import yaml
-
 from conftest import ROOT
+
 from pipeline.mixture.spec import parse_spec
 from pipeline.stages import build_config
 

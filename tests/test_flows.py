@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import ROOT
 from prefect.testing.utilities import prefect_test_harness
 
-from conftest import ROOT
 from flows.build import build_mixture
 from flows.cli import main
 from pipeline.release import load, run_build

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import ROOT
+
 from pipeline.errors import ConfigError
 from pipeline.ingest import ingest_file
 from pipeline.mixture.spec import SourceSpec

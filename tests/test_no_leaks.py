@@ -6,8 +6,8 @@ import logging
 
 import polars as pl
 import yaml
-
 from conftest import ROOT
+
 from pipeline.release import load, run_build
 from pipeline.report import summarize
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-
 from conftest import ROOT, SHARED
+
 from pipeline.errors import InputChangedError, InputError, SpecError
 from pipeline.publish import verify_version
 from pipeline.release import load, rebuild_version, run_build

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import ROOT
+
 from pipeline.release import load, run_build
 from pipeline.report import explain, summarize
 

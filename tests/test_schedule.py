@@ -14,11 +14,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from conftest import ROOT
 from flows.schedule import ScheduleConfig, deployment_name
 from pipeline.errors import ConfigError
 

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
-
 from conftest import ROOT, SHARED
+
 from pipeline.build import (
     FileTask,
-    SerialRunner,
     count_row_slots,
     merge_outcomes,
     process_file,
@@ -21,7 +19,6 @@ from pipeline.build import (
     sort_ledger,
 )
 from pipeline.errors import ConfigError
-from pipeline.ingest import ingest_file
 from pipeline.io import file_sha256
 from pipeline.mixture.spec import SourceSpec
 from pipeline.release import load, run_build

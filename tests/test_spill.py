@@ -6,8 +6,8 @@ import random
 
 import numpy as np
 import polars as pl
-
 from conftest import ROOT
+
 from pipeline.build import SerialRunner
 from pipeline.dedup.near import NearDedupConfig, tag_near_duplicates
 from pipeline.dedup.sharded import tag_near_spilled

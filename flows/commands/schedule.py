@@ -28,7 +28,7 @@ def _schedule(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     """Declare the `schedule` command."""
-    from flows.commands.build import runner_options, build_options
+    from flows.commands.build import build_options, runner_options
 
     p = sub.add_parser(
         "schedule", help="serve the build flow on a cron schedule (a Prefect deployment)"

@@ -31,6 +31,20 @@ def content_key(messages: list[dict], chosen: str | None, rejected: str | None) 
     return xxhash.xxh3_128_hexdigest(payload.encode("utf-8"))
 
 
+def content_keys(frame: pl.DataFrame) -> pl.Series:
+    """Return ``dedup_content_key``: the `content_key` of every record of `frame`."""
+    keys = [
+        content_key(m, c, r)
+        for m, c, r in zip(
+            frame.get_column("messages").to_list(),
+            frame.get_column("chosen").to_list(),
+            frame.get_column("rejected").to_list(),
+            strict=True,
+        )
+    ]
+    return pl.Series("dedup_content_key", keys, dtype=pl.String)
+
+
 def tag_exact_duplicates(frame: pl.DataFrame) -> pl.DataFrame:
     """Add ``dedup_content_key`` and the ``exact_drop_*`` / ``exact_dup_of`` gate columns.
 
@@ -39,16 +53,7 @@ def tag_exact_duplicates(frame: pl.DataFrame) -> pl.DataFrame:
     """
     tagged = frame
     if "dedup_content_key" not in frame.columns:
-        keys = [
-            content_key(m, c, r)
-            for m, c, r in zip(
-                frame.get_column("messages").to_list(),
-                frame.get_column("chosen").to_list(),
-                frame.get_column("rejected").to_list(),
-                strict=True,
-            )
-        ]
-        tagged = frame.with_columns(pl.Series("dedup_content_key", keys, dtype=pl.String))
+        tagged = frame.with_columns(content_keys(frame))
     # Sort once by (key, keeper rank): a group's first row is its keeper. No window functions,
     # so memory stays a few narrow columns even on millions of rows.
     ordered = tagged.select(
