@@ -142,10 +142,12 @@ def _stream_lines(path: Path, gzipped: bool) -> Iterator[bytes]:
         raise InputError(msg) from exc
 
 
-def _iter_jsonl(lines: Iterable[bytes]) -> Iterator[Row]:
+def _iter_jsonl(lines: Iterable[bytes], start: int = 0, stop: int | None = None) -> Iterator[Row]:
     for row, line in enumerate(lines):
-        if not line.strip():
-            continue
+        if row < start or not line.strip():
+            continue  # rows before a shard's range are counted, not parsed
+        if stop is not None and row >= stop:
+            return
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError:
@@ -214,11 +216,11 @@ def _iter_parquet(path: Path, gzipped: bool) -> Iterator[Row]:
         raise InputError(msg) from exc
 
 
-def _iter_all(path: Path, fmt: str, gzipped: bool) -> Iterator[Row]:
+def _iter_all(path: Path, fmt: str, gzipped: bool, start: int, stop: int | None) -> Iterator[Row]:
     if fmt == "parquet":
         return _iter_parquet(path, gzipped)
     if fmt == "jsonl":
-        return _iter_jsonl(_stream_lines(path, gzipped))
+        return _iter_jsonl(_stream_lines(path, gzipped), start, stop)
     if fmt == "csv":
         return _iter_csv(path, gzipped)
     data = _read_bytes(path, gzipped)
@@ -241,7 +243,7 @@ def iter_rows(path: Path, *, start: int = 0, stop: int | None = None) -> Iterato
     if not path.is_file():
         msg = f"input file not found: {path}"
         raise InputError(msg)
-    for row, value in _iter_all(path, fmt, gzipped):
+    for row, value in _iter_all(path, fmt, gzipped, start, stop):
         if row < start:
             continue
         if stop is not None and row >= stop:

@@ -79,3 +79,21 @@ def test_corrupt_gzip_and_unparseable_json_are_input_errors(tmp_path):
     bad.write_bytes(b"[{\"a\": 1},")
     with pytest.raises(InputError, match="not valid JSON"):
         list(iter_rows(bad))
+
+
+@pytest.mark.parametrize("name", ["r.jsonl", "r.jsonl.gz", "r.csv"])
+def test_row_ranges_partition_the_file_exactly(tmp_path, name):
+    rows = [{"prompt": f"p{i}", "response": f"r{i}"} for i in range(23)]
+    if name.startswith("r.csv"):
+        data = ("prompt,response\n" + "".join(f"p{i},r{i}\n" for i in range(23))).encode()
+    else:
+        lines = [json.dumps(r) for r in rows]
+        lines.insert(5, "")  # a blank line keeps its row number
+        lines.insert(9, "{broken")
+        data = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    whole = list(iter_rows(path))
+    pieces = [r for start in range(0, 30, 7) for r in iter_rows(path, start=start, stop=start + 7)]
+    assert pieces == whole
+    assert all(start <= row < start + 7 for row, _ in iter_rows(path, start=7, stop=14) for start in [7])
