@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import polars as pl
 
 import pipeline
+from pipeline.errors import IntegrityError
 
 MANIFEST_FORMAT = "mixgate.manifest/v1"
 _PACKAGES = (
@@ -69,4 +71,72 @@ def slice_supply(frame: pl.DataFrame) -> dict[str, int]:
     return {
         f"{i or '?'}/{d or '?'}": n
         for i, d, n in sorted(grouped.iter_rows(), key=lambda r: (r[0] or "", r[1] or ""))
+    }
+
+
+def count_records(
+    read: dict[str, int], ledger: pl.DataFrame, pool: pl.DataFrame, *, stages: Sequence[str]
+) -> dict[str, Any]:
+    """Per-stage counts per source (in, out, dropped by reason) and the reconciliation.
+
+    Every record read must be in the pool or the ledger; a source that does not reconcile is a
+    bug, raised as `IntegrityError` rather than written into a manifest.
+    """
+    sources = list(read)
+    record_rows = ledger.filter(pl.col("row").is_not_null())
+    ledger_by_source = dict(record_rows.group_by("source").len().iter_rows())
+    pool_by_source = dict(pool.group_by("source").len().iter_rows()) if pool.height else {}
+    per_stage: dict[str, Any] = {}
+    remaining = dict(read)
+    for stage in stages:
+        rows = record_rows.filter(pl.col("stage") == stage)
+        per_source = {}
+        for source in sources:
+            dropped = rows.filter(pl.col("source") == source)
+            reasons = dict(sorted(dropped.group_by("reason").len().iter_rows()))
+            n = dropped.height
+            per_source[source] = {
+                "in": remaining[source],
+                "out": remaining[source] - n,
+                "dropped": n,
+                "dropped_by_reason": reasons,
+            }
+            remaining[source] -= n
+        per_stage[stage] = per_source
+    reconciled = {}
+    for source in sources:
+        kept = pool_by_source.get(source, 0)
+        dropped = ledger_by_source.get(source, 0)
+        ok = read[source] == kept + dropped and remaining[source] == kept
+        reconciled[source] = {"read": read[source], "pool": kept, "ledger": dropped, "ok": ok}
+        if not ok:
+            msg = f"internal error: records of source `{source}` do not reconcile: {reconciled[source]}"
+            raise IntegrityError(msg)
+    file_issues = ledger.filter(pl.col("row").is_null()).select("source", "file", "reason").rows(named=True)
+    return {"stages": per_stage, "reconciliation": reconciled, "file_issues": file_issues}
+
+
+def shift_table(supply: dict[str, dict[str, int]], *, stages: Sequence[str]) -> dict[str, Any]:
+    """Return slice supply after each stage as ordered stages plus one row per slice."""
+    stages = [s for s in stages if s in supply]
+    slices = sorted({name for counts in supply.values() for name in counts})
+    rows = [{"slice": name, **{st: supply[st].get(name, 0) for st in stages}} for name in slices]
+    return {"stages": stages, "rows": rows}
+
+
+def redaction_counts(pool: pl.DataFrame, sampled: pl.DataFrame) -> dict[str, int]:
+    """Records with redacted PII spans, and span counts, in the pool and in the mixture."""
+    out = {}
+    for name, frame in (("pool", pool), ("mixture", sampled)):
+        spans = frame.get_column("pii_redactions") if "pii_redactions" in frame.columns else None
+        out[f"{name}_records"] = int((spans > 0).sum()) if spans is not None else 0
+        out[f"{name}_spans"] = int(spans.sum()) if spans is not None else 0
+    return out
+
+
+def flagged_counts(pool: pl.DataFrame, sampled: pl.DataFrame, column: str) -> dict[str, int]:
+    """Records tagged by a boolean column, in the pool and in the mixture."""
+    return {
+        name: int(frame.get_column(column).sum()) if column in frame.columns else 0
+        for name, frame in (("pool", pool), ("mixture", sampled))
     }

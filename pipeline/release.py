@@ -12,7 +12,7 @@ import json
 import platform
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import polars as pl
 from pipeline.build import (
     DEFAULT_SHARD_ROWS,
     POOL_STAGES,
+    STAGE_ORDER,
     FileOutcome,
     SerialRunner,
     StageRunner,
@@ -33,15 +34,19 @@ from pipeline.build import (
     sum_supply,
 )
 from pipeline.cache import KeyedStore
-from pipeline.errors import ConfigError, InputChangedError, IntegrityError
+from pipeline.errors import ConfigError, InputChangedError
 from pipeline.ingest import relative_path
 from pipeline.io import file_sha256, iter_rows, resolve_paths
 from pipeline.manifest import (
     MANIFEST_FORMAT,
     code_version,
+    count_records,
     dumps_canonical,
     fingerprint,
+    flagged_counts,
     package_versions,
+    redaction_counts,
+    shift_table,
     slice_supply,
 )
 from pipeline.mixture.sampler import SliceResult, sample_mixture
@@ -129,48 +134,6 @@ def _holdout_entries(loaded: LoadedSpec) -> list[dict[str, Any]]:
                 }
             )
     return entries
-
-
-def _counts(
-    outcomes: list[FileOutcome],
-    ledger: pl.DataFrame,
-    pool: pl.DataFrame,
-    sources: list[str],
-) -> dict[str, Any]:
-    read = {s: 0 for s in sources}
-    for o in outcomes:
-        read[o.file.source] += o.file.records
-    record_rows = ledger.filter(pl.col("row").is_not_null())
-    ledger_by_source = dict(record_rows.group_by("source").len().iter_rows())
-    pool_by_source = dict(pool.group_by("source").len().iter_rows()) if pool.height else {}
-    stages: dict[str, Any] = {}
-    remaining = dict(read)
-    for stage in ("ingest", "license", "quality", "pii", *POOL_STAGES):
-        rows = record_rows.filter(pl.col("stage") == stage)
-        per_source = {}
-        for source in sources:
-            dropped = rows.filter(pl.col("source") == source)
-            reasons = dict(sorted(dropped.group_by("reason").len().iter_rows()))
-            n = dropped.height
-            per_source[source] = {
-                "in": remaining[source],
-                "out": remaining[source] - n,
-                "dropped": n,
-                "dropped_by_reason": reasons,
-            }
-            remaining[source] -= n
-        stages[stage] = per_source
-    reconciled = {}
-    for source in sources:
-        kept = pool_by_source.get(source, 0)
-        dropped = ledger_by_source.get(source, 0)
-        ok = read[source] == kept + dropped and remaining[source] == kept
-        reconciled[source] = {"read": read[source], "pool": kept, "ledger": dropped, "ok": ok}
-        if not ok:
-            msg = f"internal error: records of source `{source}` do not reconcile: {reconciled[source]}"
-            raise IntegrityError(msg)
-    file_issues = ledger.filter(pl.col("row").is_null()).select("source", "file", "reason").rows(named=True)
-    return {"stages": stages, "reconciliation": reconciled, "file_issues": file_issues}
 
 
 def _output_table(sampled: pl.DataFrame):
@@ -300,7 +263,9 @@ def _finish(
 ) -> BuildResult:
     """Assemble the manifest and run info, and write the version."""
     spec = loaded.spec
-    sources = [s.name for s in spec.sources]
+    read = {s.name: 0 for s in spec.sources}
+    for o in outcomes:
+        read[o.file.source] += o.file.records
     inputs = [
         {"source": o.file.source, "path": o.file.path, "sha256": o.file.sha256, "records": o.file.records}
         for o in outcomes
@@ -322,13 +287,13 @@ def _finish(
         "packages": package_versions(),
         **config.evidence(),
         "counts": {
-            **_counts(outcomes, ledger, pool, sources),
-            "pii_redactions": _redactions(pool, sampled),
-            "quality_refusals": _flagged(pool, sampled, "quality_refusal"),
+            **count_records(read, ledger, pool, stages=STAGE_ORDER),
+            "pii_redactions": redaction_counts(pool, sampled),
+            "quality_refusals": flagged_counts(pool, sampled, "quality_refusal"),
         },
         "slices": {
-            "shift": shift_table(supply),
-            "sampling": [_slice_dict(s) for s in slices],
+            "shift": shift_table(supply, stages=STAGE_ORDER),
+            "sampling": [asdict(s) for s in slices],
             "total": {"target": spec.total, "actual": sampled.height},
         },
     }
@@ -353,46 +318,6 @@ def _finish(
         manifest=manifest,
         run_info=run_info,
     )
-
-
-def shift_table(supply: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """Return slice supply after each stage as ordered stages plus one row per slice."""
-    stages = [s for s in ("ingest", "license", "quality", "pii", *POOL_STAGES) if s in supply]
-    slices = sorted({name for counts in supply.values() for name in counts})
-    rows = [{"slice": name, **{st: supply[st].get(name, 0) for st in stages}} for name in slices]
-    return {"stages": stages, "rows": rows}
-
-
-def _redactions(pool: pl.DataFrame, sampled: pl.DataFrame) -> dict[str, int]:
-    """Records with redacted PII spans, and span counts, in the pool and in the mixture."""
-    out = {}
-    for name, frame in (("pool", pool), ("mixture", sampled)):
-        spans = frame.get_column("pii_redactions") if "pii_redactions" in frame.columns else None
-        out[f"{name}_records"] = int((spans > 0).sum()) if spans is not None else 0
-        out[f"{name}_spans"] = int(spans.sum()) if spans is not None else 0
-    return out
-
-
-def _flagged(pool: pl.DataFrame, sampled: pl.DataFrame, column: str) -> dict[str, int]:
-    """Records tagged by a boolean column, in the pool and in the mixture."""
-    return {
-        name: int(frame.get_column(column).sum()) if column in frame.columns else 0
-        for name, frame in (("pool", pool), ("mixture", sampled))
-    }
-
-
-def _slice_dict(result: SliceResult) -> dict[str, Any]:
-    return {
-        "intent": result.intent,
-        "difficulty": result.difficulty,
-        "weight": result.weight,
-        "supply": result.supply,
-        "quota": result.quota,
-        "target": result.target,
-        "actual": result.actual,
-        "unique": result.unique,
-        "max_repeat": result.max_repeat,
-    }
 
 
 def _stage_seconds(outcomes: list[FileOutcome]) -> dict[str, float]:
