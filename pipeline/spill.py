@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 from pipeline.dedup.exact import content_keys
 from pipeline.dedup.minhash import ShingleSets, compute_shingle_sets
@@ -31,7 +30,6 @@ from pipeline.dedup.near import record_texts
 NARROW_COLUMNS = ("record_id", "source", "kind", "license", "intent", "difficulty")
 NARROW_EXTRAS = ("pii_redactions", "quality_refusal")  # counted in the manifest
 NARROW_PROVENANCE = ("source", "file", "row")  # what keeper ranks and gates read
-GATHER_BATCH_ROWS = 8192  # rows of a spill read at once when gathering the sampled records
 CATEGORICAL_COLUMNS = ("source", "kind", "license", "intent", "difficulty")
 DECONTAM_STRINGS = ("decontam_drop_rule", "decontam_drop_reason", "decontam_holdout", "decontam_detail")
 
@@ -130,32 +128,18 @@ def pool_schema(spills: Sequence[SpillRef]) -> pl.Schema:
     return pl.concat(empties, how="diagonal_relaxed").schema if empties else pl.Schema()
 
 
-def _take_rows(path: Path, rows: pl.DataFrame) -> list[pl.DataFrame]:
-    """Read the ``spill_row`` rows of one spill batch by batch (memory: one batch at a time)."""
-    wanted = rows.sort("spill_row")
-    positions = wanted.get_column("spill_row").to_numpy()
-    taken, offset = [], 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=GATHER_BATCH_ROWS):
-        lo, hi = np.searchsorted(positions, [offset, offset + batch.num_rows])
-        if hi > lo:
-            frame = pl.from_arrow(batch)
-            local = positions[lo:hi] - offset
-            taken.append(frame[local].with_columns(wanted.get_column("_at")[lo:hi]))
-        offset += batch.num_rows
-    return taken
-
-
 def gather_records(sampled: pl.DataFrame, *, spills: Sequence[SpillRef]) -> pl.DataFrame:
     """Return the full records of `sampled` (narrow rows with a spill location), in its order.
 
-    Each spill holding sampled rows is read once, batch by batch (`GATHER_BATCH_ROWS`), so
-    memory holds one batch plus the sampled records, not a whole shard. Columns of `sampled`
+    Each spill is read once, only for the shards that hold sampled rows. Columns of `sampled`
     that the records lack (``sample_repeat``) are kept; the records' columns come from the spill.
     """
     at = sampled.with_row_index("_at")
     parts = []
     for (shard,), rows in at.group_by("spill_shard", maintain_order=False):
-        parts.extend(_take_rows(spills[int(shard)].records, rows))
+        records = pl.read_parquet(spills[int(shard)].records)
+        taken = records[rows.get_column("spill_row").to_numpy()]
+        parts.append(taken.with_columns(rows.get_column("_at")))
     schema = pool_schema(spills)
     base = pl.DataFrame(schema={**schema, "_at": pl.UInt32})
     full = pl.concat([base, *parts], how="diagonal_relaxed").sort("_at")
