@@ -75,7 +75,7 @@ def slice_supply(frame: pl.DataFrame) -> dict[str, int]:
 
 
 def count_records(
-    read: dict[str, int], ledger: pl.DataFrame, pool: pl.DataFrame, *, stages: Sequence[str]
+    read: dict[str, int], ledger: pl.DataFrame, pool_by_source: dict[str, int], *, stages: Sequence[str]
 ) -> dict[str, Any]:
     """Per-stage counts per source (in, out, dropped by reason) and the reconciliation.
 
@@ -85,7 +85,6 @@ def count_records(
     sources = list(read)
     record_rows = ledger.filter(pl.col("row").is_not_null())
     ledger_by_source = dict(record_rows.group_by("source").len().iter_rows())
-    pool_by_source = dict(pool.group_by("source").len().iter_rows()) if pool.height else {}
     per_stage: dict[str, Any] = {}
     remaining = dict(read)
     for stage in stages:
@@ -124,19 +123,28 @@ def shift_table(supply: dict[str, dict[str, int]], *, stages: Sequence[str]) -> 
     return {"stages": stages, "rows": rows}
 
 
-def redaction_counts(pool: pl.DataFrame, sampled: pl.DataFrame) -> dict[str, int]:
-    """Records with redacted PII spans, and span counts, in the pool and in the mixture."""
-    out = {}
-    for name, frame in (("pool", pool), ("mixture", sampled)):
-        spans = frame.get_column("pii_redactions") if "pii_redactions" in frame.columns else None
-        out[f"{name}_records"] = int((spans > 0).sum()) if spans is not None else 0
-        out[f"{name}_spans"] = int(spans.sum()) if spans is not None else 0
-    return out
-
-
-def flagged_counts(pool: pl.DataFrame, sampled: pl.DataFrame, column: str) -> dict[str, int]:
-    """Records tagged by a boolean column, in the pool and in the mixture."""
+def frame_counts(frame: pl.DataFrame) -> dict[str, Any]:
+    """Counts the manifest needs from a pool or a mixture: records per source, PII redactions
+    (records and spans) and tagged refusals."""
+    spans = frame.get_column("pii_redactions") if "pii_redactions" in frame.columns else None
+    refusals = frame.get_column("quality_refusal") if "quality_refusal" in frame.columns else None
+    by_source = frame.group_by("source").len().iter_rows() if frame.height else []
     return {
-        name: int(frame.get_column(column).sum()) if column in frame.columns else 0
-        for name, frame in (("pool", pool), ("mixture", sampled))
+        "by_source": {str(source): n for source, n in by_source},
+        "redacted_records": int((spans > 0).sum()) if spans is not None else 0,
+        "redacted_spans": int(spans.sum()) if spans is not None else 0,
+        "refusals": int(refusals.sum()) if refusals is not None else 0,
+    }
+
+
+def tag_counts(pool: dict[str, Any], mixture: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's PII-redaction and refusal counts, in the pool and in the mixture."""
+    return {
+        "pii_redactions": {
+            "pool_records": pool["redacted_records"],
+            "pool_spans": pool["redacted_spans"],
+            "mixture_records": mixture["redacted_records"],
+            "mixture_spans": mixture["redacted_spans"],
+        },
+        "quality_refusals": {"pool": pool["refusals"], "mixture": mixture["refusals"]},
     }

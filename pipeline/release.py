@@ -43,11 +43,11 @@ from pipeline.manifest import (
     count_records,
     dumps_canonical,
     fingerprint,
-    flagged_counts,
+    frame_counts,
     package_versions,
-    redaction_counts,
     shift_table,
     slice_supply,
+    tag_counts,
 )
 from pipeline.mixture.sampler import SliceResult, sample_mixture
 from pipeline.mixture.spec import (
@@ -232,10 +232,12 @@ def run_build(
             supply[stage] = slice_supply(pool)
         ledger = sort_ledger(pl.concat(ledgers, how="vertical"))
         picked, slices = runner.call("sample", sample_mixture, pool, config=config.sampling)
+        pool_counts = frame_counts(pool)
+        del pool  # only its counts are needed now: free it before reading the sample back
         sampled = runner.call("gather_records", gather_records, picked, spills=spills)
         return _finish(
             loaded, out_dir=out_dir, version=version, runner=runner, runner_name=runner_name,
-            outcomes=outcomes, pool=pool, ledger=ledger, sampled=sampled, slices=slices,
+            outcomes=outcomes, pool_counts=pool_counts, ledger=ledger, sampled=sampled, slices=slices,
             supply=supply, config=config, print_=print_,
             spec_hash=spec_hash, holdouts=holdouts, started=started, cache=cache,
         )
@@ -249,7 +251,7 @@ def _finish(
     runner: StageRunner,
     runner_name: str,
     outcomes: list[FileOutcome],
-    pool: pl.DataFrame,
+    pool_counts: dict[str, Any],
     ledger: pl.DataFrame,
     sampled: pl.DataFrame,
     slices: list[SliceResult],
@@ -287,9 +289,8 @@ def _finish(
         "packages": package_versions(),
         **config.evidence(),
         "counts": {
-            **count_records(read, ledger, pool, stages=STAGE_ORDER),
-            "pii_redactions": redaction_counts(pool, sampled),
-            "quality_refusals": flagged_counts(pool, sampled, "quality_refusal"),
+            **count_records(read, ledger, pool_counts["by_source"], stages=STAGE_ORDER),
+            **tag_counts(pool_counts, frame_counts(sampled)),
         },
         "slices": {
             "shift": shift_table(supply, stages=STAGE_ORDER),
