@@ -191,6 +191,14 @@ def test_cache_returns_stored_findings_without_rescanning(scanner, monkeypatch):
     assert scanner.scan_texts([text, text]) == [first, first]
 
 
+def test_scan_texts_returns_cached_findings_even_when_the_cache_fills_mid_call():
+    with PiiScanner(cache_size=2) as small:
+        cached = small.scan_texts([f"mail {EMAIL}"])
+        found = small.scan_texts([f"mail {EMAIL}", "a", "b", "c", f"mail {EMAIL}"])
+    assert found[0] == found[4] == cached[0]
+    assert [len(f) for f in found] == [1, 0, 0, 0, 1]
+
+
 def test_scanner_pickles_as_config_and_rebuilds_its_engine(scanner):
     data = pickle.dumps(scanner)
     assert len(data) < 10_000
@@ -280,6 +288,25 @@ def test_redact_pii_changes_only_the_redacted_spans_and_keeps_record_ids(scanner
 def test_redact_pii_tags_first_when_the_frame_is_untagged(scanner):
     redacted = redact_pii(_frame([{"messages": _chat(f"mail {EMAIL}", "ok")}]), scanner=scanner)
     assert redacted["messages"][0][0]["content"] == "mail <EMAIL_ADDRESS>"
+
+
+def test_batched_tagging_and_redaction_equal_one_pass(scanner, monkeypatch):
+    import pipeline.pii.stages as stages
+
+    frame = pl.concat([_planted_frame()] * 3, how="vertical")
+    whole = redact_pii(tag_pii(frame, scanner=scanner), scanner=scanner)
+    monkeypatch.setattr(stages, "BATCH_ROWS", 5)  # 12 rows -> batches of 5, 5, 2
+    batched = redact_pii(tag_pii(frame, scanner=scanner), scanner=scanner)
+    assert batched.equals(whole)
+    assert batched["pii_redactions"].to_list() == [0, 2, 0, 1] * 3
+    assert batched.columns == whole.columns
+
+
+def test_redact_pii_without_redact_findings_keeps_every_row(scanner):
+    frame = _frame([{"messages": _chat("What is a list?", "An ordered collection.")}] * 2)
+    redacted = redact_pii(tag_pii(frame, scanner=scanner), scanner=scanner)
+    assert redacted.drop("pii_redactions").equals(tag_pii(frame, scanner=scanner))
+    assert redacted["pii_redactions"].to_list() == [0, 0]
 
 
 def _variants(value: str) -> set[str]:

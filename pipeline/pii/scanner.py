@@ -135,18 +135,24 @@ class PiiScanner:
         """Return the findings of every text, in order; uses `workers` processes when > 1."""
         workers = self.workers if workers is None else workers
         keys = [_text_key(t) for t in texts]
+        known: dict[int, tuple[Finding, ...]] = {}  # taken now: remembering may evict entries
         todo: dict[int, str] = {}
         for key, text in zip(keys, texts, strict=True):
-            if key not in self._cache and key not in todo:
+            if key in known or key in todo:
+                continue
+            hit = self._cache.get(key)
+            if hit is None:
                 todo[key] = text
+            else:
+                known[key] = hit
         if workers > 1 and len(todo) > _CHUNK:
             found = self._scan_in_pool(list(todo.values()), workers)
         else:
             found = [self.analyze_text(t) for t in todo.values()]
-        fresh = dict(zip(todo, found, strict=True))
-        for key, findings in fresh.items():
+        for key, findings in zip(todo, found, strict=True):
+            known[key] = findings
             self._remember(key, findings)
-        return [fresh[k] if k in fresh else self._cache[k] for k in keys]
+        return [known[k] for k in keys]
 
     def analyze_text(self, text: str) -> tuple[Finding, ...]:
         """Return the kept findings of `text` (no cache): detect, then apply thresholds and rules.

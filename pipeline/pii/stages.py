@@ -41,6 +41,8 @@ FINDING_DTYPE = pl.Struct(
 )
 _CONTENT_FIELDS = ("messages", "chosen", "rejected")
 _MESSAGE_FIELD = re.compile(r"messages\[(\d+)\]\.content")
+_ROW = "_pii_row"
+BATCH_ROWS = 10_000  # rows whose texts are held as Python objects at once
 
 
 def hash_value(value: str, *, seed: int = 0) -> str:
@@ -84,6 +86,9 @@ def _decide(
 def tag_pii(frame: pl.DataFrame, *, scanner: PiiScanner) -> pl.DataFrame:
     """Add the ``pii_`` columns: findings (no values), the decided action and the gate columns.
 
+    Rows are scanned `BATCH_ROWS` at a time, so the Python copies of the texts never exceed one
+    batch (a shard's memory does not grow with this stage).
+
     Parameters
     ----------
     frame
@@ -91,6 +96,15 @@ def tag_pii(frame: pl.DataFrame, *, scanner: PiiScanner) -> pl.DataFrame:
     scanner
         The detector; its `PiiConfig` decides actions and thresholds.
     """
+    batches = [
+        _pii_columns(frame.slice(offset, BATCH_ROWS), scanner)
+        for offset in range(0, frame.height, BATCH_ROWS)
+    ] or [_pii_columns(frame, scanner)]
+    return frame.hstack(pl.concat(batches, how="vertical", rechunk=True))
+
+
+def _pii_columns(frame: pl.DataFrame, scanner: PiiScanner) -> pl.DataFrame:
+    """Return the ``pii_`` columns of `frame` (one batch of rows)."""
     per_row = _row_fields(frame)
     texts = [text for fields in per_row for _, text in fields]
     found = iter(scanner.scan_texts(texts))
@@ -115,14 +129,17 @@ def tag_pii(frame: pl.DataFrame, *, scanner: PiiScanner) -> pl.DataFrame:
         actions.append(action)
         reasons.append(reason)
         details.append(detail)
-    return frame.with_columns(
-        pl.Series("pii_findings", all_findings, dtype=pl.List(FINDING_DTYPE)),
-        pl.Series("pii_action", actions, dtype=pl.String),
-        pl.Series(
-            "pii_drop_rule", [PII_RULE if a == "drop" else None for a in actions], dtype=pl.String
-        ),
-        pl.Series("pii_drop_reason", reasons, dtype=pl.String),
-        pl.Series("pii_detail", details, dtype=pl.String),
+    return pl.DataFrame(
+        [
+            pl.Series("pii_findings", all_findings, dtype=pl.List(FINDING_DTYPE)),
+            pl.Series("pii_action", actions, dtype=pl.String),
+            pl.Series(
+                "pii_drop_rule", [PII_RULE if a == "drop" else None for a in actions],
+                dtype=pl.String,
+            ),
+            pl.Series("pii_drop_reason", reasons, dtype=pl.String),
+            pl.Series("pii_detail", details, dtype=pl.String),
+        ]
     )
 
 
@@ -140,17 +157,28 @@ def redact_pii(frame: pl.DataFrame, *, scanner: PiiScanner) -> pl.DataFrame:
     Uses ``pii_findings`` when the frame has been tagged (it is tagged first otherwise). Only the
     redacted spans change; every other character, row and column is kept, including
     ``record_id`` (the content id of the input record) and the findings' original offsets.
+    Only the rows with a span to redact are converted to Python objects.
     """
     if "pii_findings" not in frame.columns:
         frame = tag_pii(frame, scanner=scanner)
-    config = scanner.config
-    actions = dict(config.actions)
+    actions = dict(scanner.config.actions)
+    redacting = sorted(entity for entity, action in actions.items() if action == "redact")
+    columns = [c for c in _CONTENT_FIELDS if c in frame.columns]
+    indexed = frame.with_row_index(_ROW)
+    has_span = (
+        pl.col("pii_findings")
+        .list.eval(pl.element().struct.field("entity_type").is_in(redacting))
+        .list.any()
+        .fill_null(False)
+    )
+    affected = indexed.filter(has_span).select(_ROW, *columns, "pii_findings")
+    if affected.height == 0:
+        return frame.with_columns(pl.lit(0, dtype=pl.Int64).alias("pii_redactions"))
     quiet_presidio_logs()
     engine = AnonymizerEngine()
-    columns = [c for c in _CONTENT_FIELDS if c in frame.columns]
-    new_rows: dict[str, list[Any]] = {c: [] for c in columns}
+    new_rows: dict[str, list[Any]] = {c: [] for c in (_ROW, *columns)}
     counts = []
-    for row in frame.select([*columns, "pii_findings"]).iter_rows(named=True):
+    for row in affected.iter_rows(named=True):
         by_field: dict[str, list[dict[str, Any]]] = {}
         for f in row["pii_findings"] or ():
             if actions.get(f["entity_type"]) == "redact":
@@ -166,10 +194,19 @@ def redact_pii(frame: pl.DataFrame, *, scanner: PiiScanner) -> pl.DataFrame:
                 row[name], n = _redact_text(engine, row[name], spans)
             redacted += n
         row["messages"] = messages if "messages" in columns else None
-        for c in columns:
+        for c in (_ROW, *columns):
             new_rows[c].append(row[c])
         counts.append(redacted)
-    return frame.with_columns(
-        *(pl.Series(c, new_rows[c], dtype=frame.schema[c]) for c in columns),
-        pl.Series("pii_redactions", counts, dtype=pl.Int64),
+    schema = indexed.schema
+    replaced = pl.DataFrame(
+        [
+            *(pl.Series(c, new_rows[c], dtype=schema[c]) for c in (_ROW, *columns)),
+            pl.Series("pii_redactions", counts, dtype=pl.Int64),
+        ]
+    )
+    return (
+        indexed.with_columns(pl.lit(None, dtype=pl.Int64).alias("pii_redactions"))
+        .update(replaced, on=_ROW, how="left")
+        .with_columns(pl.col("pii_redactions").fill_null(0))
+        .drop(_ROW)
     )
