@@ -7,7 +7,7 @@ near-dedup shingle sets. Its full records go to a Parquet *spill* file, the shin
 ``.npz``; the driver keeps only the *narrow* frame (`NARROW_COLUMNS` plus the decontam tags and
 the spill location ``spill_shard``/``spill_row``), about 180 bytes per record.
 
-`gather_records` reads the sampled rows back from the spills, one shard at a time.
+`gather_records` reads the sampled rows back from the spills, a batch of one shard at a time.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipeline.dedup.exact import content_keys
 from pipeline.dedup.minhash import ShingleSets, compute_shingle_sets
@@ -31,6 +33,7 @@ NARROW_COLUMNS = ("record_id", "source", "kind", "license", "intent", "difficult
 NARROW_EXTRAS = ("pii_redactions", "quality_refusal")  # counted in the manifest
 NARROW_PROVENANCE = ("source", "file", "row")  # what keeper ranks and gates read
 CATEGORICAL_COLUMNS = ("source", "kind", "license", "intent", "difficulty")
+TAKE_BATCH_ROWS = 8192  # rows of a spill decoded at once when reading the sample back
 DECONTAM_STRINGS = ("decontam_drop_rule", "decontam_drop_reason", "decontam_holdout", "decontam_detail")
 
 
@@ -131,17 +134,38 @@ def pool_schema(spills: Sequence[SpillRef]) -> pl.Schema:
 def gather_records(sampled: pl.DataFrame, *, spills: Sequence[SpillRef]) -> pl.DataFrame:
     """Return the full records of `sampled` (narrow rows with a spill location), in its order.
 
-    Each spill is read once, only for the shards that hold sampled rows. Columns of `sampled`
-    that the records lack (``sample_repeat``) are kept; the records' columns come from the spill.
+    Each spill holding sampled rows is read once, a batch at a time (`take_rows`). Columns of
+    `sampled` that the records lack (``sample_repeat``) are kept; the records' columns come
+    from the spill.
     """
     at = sampled.with_row_index("_at")
     parts = []
     for (shard,), rows in at.group_by("spill_shard", maintain_order=False):
-        records = pl.read_parquet(spills[int(shard)].records)
-        taken = records[rows.get_column("spill_row").to_numpy()]
+        rows = rows.sort("spill_row")
+        taken = take_rows(spills[int(shard)].records, rows.get_column("spill_row").to_numpy())
         parts.append(taken.with_columns(rows.get_column("_at")))
     schema = pool_schema(spills)
     base = pl.DataFrame(schema={**schema, "_at": pl.UInt32})
     full = pl.concat([base, *parts], how="diagonal_relaxed").sort("_at")
     own = [c for c in sampled.columns if c not in schema and c not in ("spill_shard", "spill_row")]
     return full.drop("_at").with_columns(sampled.select(own))
+
+
+def take_rows(path: Path, rows: np.ndarray, *, batch_rows: int = TAKE_BATCH_ROWS) -> pl.DataFrame:
+    """Return rows `rows` (ascending, repeats allowed) of a Parquet file, in that order.
+
+    The file is read `batch_rows` at a time and only the wanted rows are copied out (pyarrow
+    ``take``), so memory holds one batch, not the file. Reading the whole file with polars and
+    indexing it would keep every string buffer of the file alive: polars strings are views into
+    the buffers they were read into.
+    """
+    parquet = pq.ParquetFile(path)
+    batches, offset = [], 0
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
+        if hi > lo:
+            batches.append(batch.take(pa.array(rows[lo:hi] - offset)))
+        offset += batch.num_rows
+        if hi == len(rows):
+            break
+    return pl.from_arrow(pa.Table.from_batches(batches, schema=parquet.schema_arrow))

@@ -14,7 +14,7 @@ from pipeline.dedup.sharded import tag_near_spilled
 from pipeline.dedup.sketch import SketchConfig, count_hashes, estimate_counts
 from pipeline.release import load, run_build
 from pipeline.schemas import RECORD_SCHEMA
-from pipeline.spill import SpillRef, gather_records, narrow_frame, shingle_shard
+from pipeline.spill import SpillRef, gather_records, narrow_frame, shingle_shard, take_rows
 
 CONFIG = NearDedupConfig(threshold=0.7)
 WORDS = [f"w{i}" for i in range(400)]
@@ -84,6 +84,16 @@ def test_gather_reads_the_sampled_rows_back_in_sampled_order(tmp_path):
     assert full.get_column("record_id").to_list() == ["r00041", "r00003", "r00017", "r00003", "r00000"]
     assert full.drop("sample_repeat").select(records.columns).equals(records[[41, 3, 17, 3, 0]])
     assert full.get_column("sample_repeat").to_list() == [0, 0, 0, 1, 0]
+
+
+def test_take_rows_reads_batch_by_batch_and_equals_indexing(tmp_path):
+    records = _records([f"text number {i}" for i in range(50)])
+    path = tmp_path / "records.parquet"
+    records.write_parquet(path)
+    rows = np.array([0, 6, 7, 7, 13, 14, 49])  # batch edges of 7 rows, a repeat, the last row
+    taken = take_rows(path, rows, batch_rows=7)
+    assert taken.equals(records[rows.tolist()])
+    assert take_rows(path, np.array([], dtype=np.int64)).schema == records.schema
 
 
 def test_count_min_sketch_never_undercounts_and_adds_up_across_shards():
