@@ -9,7 +9,7 @@ with an email or phone number. The holdout has 2,000 items.
 
 The build runs the product's own path: the Prefect flow `mixgate-build` with Prefect's
 `DaskTaskRunner` on a 2-worker `LocalCluster` (`--runner dask`, the default), exactly as
-`mixgate build SPEC --runner dask --no-cache` does; per-shard tasks (100,000 rows) go to the Dask
+`mixgate build SPEC --runner dask --no-cache` does; per-shard tasks (50,000 rows) go to the Dask
 workers, the cross-source stages run in the flow process. `--runner pool` runs `run_build`
 in-process with a 2-process `ProcessPoolExecutor` instead (no Prefect; for profiling). The
 mixture size is fixed (`--total`, default 50,000 records) so that the pool size is the only

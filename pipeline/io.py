@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from pipeline.errors import InputError
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
-SHARD_ROWS = 100_000  # default rows per per-file task: large files are read in row ranges
+SHARD_ROWS = 50_000  # default rows per per-file task: large files are read in row ranges
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _PARQUET_BATCH = 8192
 
