@@ -15,8 +15,11 @@ in-process with a 2-process `ProcessPoolExecutor` instead (no Prefect; for profi
 mixture size is fixed (`--total`, default 50,000 records) so that the pool size is the only
 thing that changes between N.
 
-Peak RSS is the maximum over time of the *sum* of the resident set sizes of the driver and all
-its child processes (the pool workers), sampled every 50 ms by psutil in a background thread.
+Each build runs in a fresh process (as `mixgate build` does), so one N's build does not leave
+memory behind for the next. Peak RSS is the maximum over time of the *sum* of the resident set
+sizes of that process and all its descendants (Dask workers, Prefect's server; or the pool
+workers), sampled every 50 ms by psutil from this process. Wall time is measured inside the
+build process around the build call (interpreter start and imports excluded).
 
 Usage::
 
@@ -32,6 +35,8 @@ import os
 import platform
 import random
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -194,18 +199,25 @@ class PoolRunner:
 
 
 class RssSampler:
-    """Peak of the summed RSS of this process and its children, sampled in a thread."""
+    """Peak of the summed RSS of process `pid` and its descendants, sampled in a thread."""
 
-    def __init__(self, interval: float = 0.05) -> None:
-        self.interval, self.peak, self.peak_driver = interval, 0, 0
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.pid, self.interval, self.peak, self.peak_driver = pid, interval, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        me = psutil.Process()
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.Error:
+            return
         while not self._stop.is_set():
-            total = driver = me.memory_info().rss
-            for child in me.children(recursive=True):
+            try:
+                total = driver = root.memory_info().rss
+                children = root.children(recursive=True)
+            except psutil.Error:
+                return
+            for child in children:
                 try:
                     total += child.memory_info().rss
                 except psutil.Error:
@@ -222,13 +234,11 @@ class RssSampler:
         self._thread.join()
 
 
-def _summary(result: Any, seconds: float, rss: RssSampler) -> dict[str, Any]:
+def _summary(result: Any, seconds: float) -> dict[str, Any]:
     run = json.loads((result.version_dir / "run.json").read_text())
     counts = result.manifest["counts"]["stages"]
     return {
         "seconds": round(seconds, 1),
-        "peak_rss_gib": round(rss.peak / 2**30, 2),
-        "peak_driver_gib": round(rss.peak_driver / 2**30, 2),
         "stage_seconds": run["stage_seconds"],
         "dropped": {st: sum(v["dropped"] for v in per.values()) for st, per in counts.items()},
         "sampled": result.manifest["slices"]["total"]["actual"],
@@ -245,11 +255,10 @@ def run_dask(spec: Path, out: Path) -> dict[str, Any]:
     from pipeline.publish import read_manifest
 
     shutil.rmtree(out, ignore_errors=True)
-    with RssSampler() as rss:
-        t0 = time.perf_counter()
-        version_dir = run_build_flow(str(spec), out=str(out), version=None, runner="dask",
-                                     use_cache=False)
-        seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    version_dir = run_build_flow(str(spec), out=str(out), version=None, runner="dask",
+                                 use_cache=False)
+    seconds = time.perf_counter() - t0
 
     class _Result:  # the fields `_summary` reads
         pass
@@ -257,7 +266,7 @@ def run_dask(spec: Path, out: Path) -> dict[str, Any]:
     result = _Result()
     result.version_dir = Path(version_dir)
     result.manifest = read_manifest(Path(version_dir))
-    return _summary(result, seconds, rss)
+    return _summary(result, seconds)
 
 
 def run_pool(spec: Path, out: Path, workers: int) -> dict[str, Any]:
@@ -268,11 +277,32 @@ def run_pool(spec: Path, out: Path, workers: int) -> dict[str, Any]:
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
         pool.submit(os.getpid).result()  # start the workers before timing
         runner = PoolRunner(pool)
-        with RssSampler() as rss:
-            t0 = time.perf_counter()
-            result = run_build(loaded, out_dir=out, runner=runner, runner_name=f"pool{workers}")
-            seconds = time.perf_counter() - t0
-    return _summary(result, seconds, rss)
+        t0 = time.perf_counter()
+        result = run_build(loaded, out_dir=out, runner=runner, runner_name=f"pool{workers}")
+        seconds = time.perf_counter() - t0
+    return _summary(result, seconds)
+
+
+def run_child(args: argparse.Namespace) -> None:
+    """Build one N in this (fresh) process and print its summary as the last line."""
+    root = args.work / f"n{args.child}"
+    spec, out = root / "spec.yaml", args.work / f"out{args.child}"
+    measured = run_dask(spec, out) if args.runner == "dask" else run_pool(spec, out, args.workers)
+    print(json.dumps(measured), flush=True)
+
+
+def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Run the build of N in a child process; return its summary and the peak RSS of its tree."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(n),
+               "--work", str(args.work), "--runner", args.runner, "--workers", str(args.workers)]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    with RssSampler(child.pid) as rss:
+        stdout, _ = child.communicate()
+    if child.returncode != 0:
+        raise SystemExit(f"build of {n} records failed (exit {child.returncode})")
+    measured = json.loads(stdout.strip().splitlines()[-1])
+    return {**measured, "peak_rss_gib": round(rss.peak / 2**30, 2),
+            "peak_driver_gib": round(rss.peak_driver / 2**30, 2)}
 
 
 def main() -> None:
@@ -283,7 +313,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="--runner pool only")
     parser.add_argument("--runner", choices=("dask", "pool"), default="dask")
     parser.add_argument("--total", type=int, default=50_000, help="records in the mixture")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)  # internal: build one N here
     args = parser.parse_args()
+    if args.child is not None:
+        run_child(args)
+        return
     rows = []
     for n in args.records:
         root = args.work / f"n{n}"
@@ -291,10 +325,8 @@ def main() -> None:
             t0 = time.perf_counter()
             generate(root, n)
             print(f"generated {n} records in {time.perf_counter() - t0:.0f} s (not timed)", flush=True)
-        spec = write_spec(root, n, args.total)
-        out = args.work / f"out{n}"
-        measured = run_dask(spec, out) if args.runner == "dask" else run_pool(spec, out, args.workers)
-        result = {"records": n, "runner": args.runner, **measured}
+        write_spec(root, n, args.total)
+        result = {"records": n, "runner": args.runner, **measure(n, args)}
         print(json.dumps(result), flush=True)
         rows.append(result)
     print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
