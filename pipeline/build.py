@@ -47,7 +47,7 @@ from pipeline.io import SHARD_ROWS, detect_format, file_sha256, iter_rows, resol
 from pipeline.manifest import code_version, slice_supply
 from pipeline.mixture.spec import MixtureSpec, SourceSpec
 from pipeline.schemas import LEDGER_SCHEMA, empty_ledger, empty_records, ledger_frame
-from pipeline.spill import SpillRef, narrow_frame, shingle_shard
+from pipeline.spill import SpillRef, narrow_frame, shingle_shard, shingle_sizes
 from pipeline.stages import BuildConfig
 
 FILE_STAGES = ("license", "quality", "pii")
@@ -282,9 +282,11 @@ class ShardJob:
 def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> FileOutcome:
     """Run (or load from the cache) a shard's per-file stages, spill it, return its narrow outcome.
 
-    The records go to a Parquet spill (the cache entry's ``records.parquet`` when caching),
-    the shingle sets to ``work_dir``; `FileOutcome.records` is the narrow frame
-    (`pipeline.spill.narrow_frame`) with the decontamination tags and shingle counts.
+    The records go to a Parquet spill and the near-dedup shingle sets to an ``.npz``, both in
+    ``work_dir``, or in the shard's cache entry when caching (the shingle file is named by the
+    shingling slug, so a cached shard is not shingled again). `FileOutcome.records` is the
+    narrow frame (`pipeline.spill.narrow_frame`) with the decontamination tags and shingle
+    counts.
     """
     store = KeyedStore(job.cache[0], job.cache[1]) if job.cache else None
     if store is not None and job.cached and (entry := store.get(job.cache[2])) is not None:
@@ -294,15 +296,20 @@ def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> File
         if store is not None:
             store.put(job.cache[2], outcome_to_entry(outcome))
     if store is not None:
-        records_path = store.path_for(job.cache[2]) / "records.parquet"
+        entry = store.path_for(job.cache[2])
+        records_path = entry / "records.parquet"
+        shingles = entry / f"shingles-{config.near.minhash.slug}.npz"
     else:
         records_path = work_dir / f"shard-{job.index:05d}.parquet"
         outcome.records.write_parquet(records_path, compression="zstd", statistics=False)
+        shingles = work_dir / f"shard-{job.index:05d}.shingles.npz"
     t0 = time.perf_counter()
     records = outcome.records
     decontam = config.pool_stages.get("decontam")
-    shingles = work_dir / f"shard-{job.index:05d}.shingles.npz"
-    sizes = shingle_shard(records, config=config.near, path=shingles)
+    if shingles.is_file():  # cached with the shard's records: same texts, same shingling
+        sizes = shingle_sizes(shingles)
+    else:
+        sizes = shingle_shard(records, config=config.near, path=shingles)
     narrow = narrow_frame(
         records, decontam=decontam(records) if decontam is not None else None, shard=job.index
     ).with_columns(pl.Series("near_shingles", sizes, dtype=pl.UInt32))

@@ -59,9 +59,23 @@ def work_directory(parent: Path, label: str) -> Iterator[Path]:
 
 
 def save_shingles(sets: ShingleSets, path: Path) -> None:
-    """Write shingle sets as an uncompressed ``.npz`` (hashes, offsets)."""
-    with path.open("wb") as fh:
-        np.savez(fh, hashes=sets.hashes, offsets=sets.offsets)
+    """Write shingle sets as an uncompressed ``.npz`` (hashes, offsets), atomically.
+
+    The file appears complete or not at all: a cached copy may be read by a later build.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            np.savez(fh, hashes=sets.hashes, offsets=sets.offsets)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def shingle_sizes(path: Path) -> np.ndarray:
+    """Return the number of shingles of each document of a file written by `save_shingles`."""
+    with np.load(path) as data:
+        return np.diff(data["offsets"])
 
 
 def load_shingles(path: Path, rows: np.ndarray | None = None) -> ShingleSets:

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 from conftest import ROOT
 
+from pipeline import build
 from pipeline.cache import CacheEntry, KeyedStore, digest_key
 from pipeline.errors import ConfigError
 from pipeline.release import load, run_build
@@ -76,15 +77,24 @@ def test_cached_build_equals_uncached_build_byte_for_byte(demo, tmp_path):
     assert _outputs(cold.version_dir) == _outputs(plain.version_dir) == _outputs(warm.version_dir)
 
 
-def test_after_one_source_changes_only_its_file_is_recomputed(demo, tmp_path):
+def test_after_one_source_changes_only_its_file_is_recomputed(demo, tmp_path, monkeypatch):
     cache_dir = tmp_path / "cache"
     _build(demo, tmp_path / "out", KeyedStore(cache_dir, "files"))
     chat = demo.parent.parent / "data_samples" / "chat_messages.jsonl"
     lines = chat.read_text(encoding="utf-8").splitlines(keepends=True)
     chat.write_text("".join(lines[:-5]), encoding="utf-8")  # drop the last five records
+    shingled = []
+    real_shingle_shard = build.shingle_shard
+
+    def spy(records, **kwargs):
+        shingled.append(records.height)
+        return real_shingle_shard(records, **kwargs)
+
+    monkeypatch.setattr(build, "shingle_shard", spy)
     store = KeyedStore(cache_dir, "files")
     incremental = _build(demo, tmp_path / "out", store)
     assert store.stats() == {"hits": 5, "misses": 1}
+    assert shingled == [len(lines) - 5]  # near-dedup shingles of the changed file only
     fresh = _build(demo, tmp_path / "fresh", None)
     same = {k: v for k, v in _outputs(fresh.version_dir).items() if k != "manifest.json"}
     assert {k: v for k, v in _outputs(incremental.version_dir).items() if k != "manifest.json"} == same
