@@ -291,7 +291,7 @@ def test_redact_pii_tags_first_when_the_frame_is_untagged(scanner):
 
 
 def test_batched_tagging_and_redaction_equal_one_pass(scanner, monkeypatch):
-    import pipeline.pii.stages as stages
+    from pipeline.pii import stages
 
     frame = pl.concat([_planted_frame()] * 3, how="vertical")
     whole = redact_pii(tag_pii(frame, scanner=scanner), scanner=scanner)

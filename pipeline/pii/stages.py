@@ -100,7 +100,7 @@ def tag_pii(frame: pl.DataFrame, *, scanner: PiiScanner) -> pl.DataFrame:
         _pii_columns(frame.slice(offset, BATCH_ROWS), scanner)
         for offset in range(0, frame.height, BATCH_ROWS)
     ] or [_pii_columns(frame, scanner)]
-    return frame.hstack(pl.concat(batches, how="vertical", rechunk=True))
+    return frame.with_columns(pl.concat(batches, how="vertical", rechunk=True).get_columns())
 
 
 def _pii_columns(frame: pl.DataFrame, scanner: PiiScanner) -> pl.DataFrame:
@@ -167,10 +167,10 @@ def redact_pii(frame: pl.DataFrame, *, scanner: PiiScanner) -> pl.DataFrame:
     indexed = frame.with_row_index(_ROW)
     has_span = (
         pl.col("pii_findings")
-        .list.eval(pl.element().struct.field("entity_type").is_in(redacting))
-        .list.any()
-        .fill_null(False)
-    )
+        .list.filter(pl.element().struct.field("entity_type").is_in(redacting))
+        .list.len()
+        > 0
+    ).fill_null(False)
     affected = indexed.filter(has_span).select(_ROW, *columns, "pii_findings")
     if affected.height == 0:
         return frame.with_columns(pl.lit(0, dtype=pl.Int64).alias("pii_redactions"))
