@@ -29,8 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.cache import KeyedStore
-from pipeline.release import BuildResult, load, run_build
+from pipeline.build.cache import KeyedStore
+from pipeline.build.run import BuildResult, load, run_build
 
 DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SPEC = """\

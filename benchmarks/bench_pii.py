@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 import phonenumbers  # noqa: E402
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer  # noqa: E402
 
-from pipeline.pii import PiiConfig, PiiScanner  # noqa: E402
-from pipeline.pii.engine import LANGUAGE  # noqa: E402
+from pipeline.stages.pii import PiiConfig, PiiScanner  # noqa: E402
+from pipeline.stages.pii.engine import LANGUAGE  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 SYNTH = SHARED / "presidio_synth" / "synth_dataset_v2.json"

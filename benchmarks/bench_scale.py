@@ -46,7 +46,7 @@ from typing import Any
 
 import psutil
 
-from pipeline.release import load, run_build
+from pipeline.build.run import load, run_build
 
 WORDS = (
     "river market garden station harbour library valley bridge workshop village forest castle "
@@ -252,7 +252,7 @@ def run_dask(spec: Path, out: Path) -> dict[str, Any]:
                        ("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")):
         os.environ.setdefault(key, value)
     from flows.build import run_build_flow
-    from pipeline.publish import read_manifest
+    from pipeline.output.publish import read_manifest
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()

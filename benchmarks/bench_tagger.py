@@ -24,8 +24,8 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.io import RowError, iter_rows
-from pipeline.schemas import RECORD_SCHEMA
-from pipeline.tagging import INTENTS, Tagger, tag_slices
+from pipeline.records.schemas import RECORD_SCHEMA
+from pipeline.stages.tagging import INTENTS, Tagger, tag_slices
 
 DEFAULT_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 

@@ -18,8 +18,9 @@ from prefect.client.schemas.schedules import CronSchedule
 from prefect.deployments.runner import EntrypointType
 from pydantic import ValidationError
 
-from flows.build import RUNNERS, run_build_flow
-from pipeline.build import DEFAULT_SHARD_ROWS
+from flows.build import run_build_flow
+from flows.runner import RUNNERS
+from pipeline.build.shards import DEFAULT_SHARD_ROWS
 from pipeline.errors import ConfigError
 
 FLOW_NAME = "mixgate-scheduled-build"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import yaml
-from conftest import ROOT
+from tests.conftest import ROOT
 
-from pipeline.mixture.spec import parse_spec
-from pipeline.stages import build_config
+from pipeline.spec import parse_spec
+from pipeline.build.config import build_config
 
 
 def _yaml_blocks(path):
@@ -31,7 +31,7 @@ def test_every_yaml_block_in_the_spec_doc_is_valid_yaml():
 
 
 def test_spec_doc_mentions_every_top_level_key():
-    from pipeline.mixture.spec import spec_json_schema
+    from pipeline.spec import spec_json_schema
 
     doc = (ROOT / "docs" / "spec.md").read_text()
     for key in spec_json_schema()["properties"]:

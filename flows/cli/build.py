@@ -1,0 +1,145 @@
+"""`mixgate build | rebuild | verify | spec-schema`: the dataset-building commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _build(args: argparse.Namespace) -> int:
+    from pipeline.spec import load_spec
+
+    load_spec(args.spec)  # fail fast, before Prefect starts, with a one-line error
+    from flows.build import run_build_flow
+    from flows.logs import quiet_expected_errors
+
+    quiet_expected_errors()
+
+    version_dir = run_build_flow(args.spec, out=args.out, version=args.version, runner=args.runner,
+                                 dask_address=args.dask_address, cache_dir=args.cache_dir,
+                                 use_cache=not args.no_cache, shard_rows=args.shard_rows,
+                                 skip_unchanged=args.skip_unchanged)
+    if not args.quiet:
+        from pipeline.output.publish import read_manifest
+        from pipeline.output.report import summarize
+
+        sys.stderr.write(summarize(read_manifest(version_dir)) + "\n\n")
+    print(version_dir)
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from pipeline.output.publish import read_manifest
+
+    read_manifest(args.version_dir)
+    from flows.build import run_rebuild_flow
+    from flows.logs import quiet_expected_errors
+
+    quiet_expected_errors()
+
+    print(run_rebuild_flow(args.version_dir, out=args.out, spec_dir=args.spec_dir, runner=args.runner,
+                           dask_address=args.dask_address))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from pipeline.output.publish import verify_version
+
+    bad = verify_version(args.version_dir)
+    if bad:
+        sys.stderr.write(f"mixgate: {bad[0]} differs from the manifest ({len(bad)} file(s) differ)\n")
+        return 1
+    print(f"ok: every file of {args.version_dir} matches its manifest")
+    return 0
+
+
+def _spec_schema(args: argparse.Namespace) -> int:
+    from pipeline.spec import spec_json_schema
+
+    print(json.dumps(spec_json_schema(), indent=2, sort_keys=True))
+    return 0
+
+
+def runner_options(p: argparse.ArgumentParser) -> None:
+    """Declare `--runner` and `--dask-address`."""
+    p.add_argument("--runner", choices=("default", "dask"), default="default",
+                   help="Prefect task runner: threads (default) or Dask")
+    p.add_argument("--dask-address", default=None, help="tcp://host:port of a Dask scheduler")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text) if text.isdigit() else 0
+    if value < 1:
+        msg = f"must be a positive integer; got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def build_options(p: argparse.ArgumentParser) -> None:
+    """Declare the incremental-build options shared by `build` and `schedule`."""
+    from pipeline.io import SHARD_ROWS as DEFAULT_SHARD_ROWS
+
+    p.add_argument("--cache-dir", default=None,
+                   help="per-file result cache (default: OUT/.cache); keyed by file, config, code")
+    p.add_argument("--no-cache", action="store_true",
+                   help="recompute every file; read and write no cache")
+    p.add_argument("--shard-rows", type=_positive_int, default=DEFAULT_SHARD_ROWS,
+                   help=f"rows per per-file task for large files (default: {DEFAULT_SHARD_ROWS}); "
+                        "does not change the output")
+
+
+def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
+    """Declare the build commands."""
+    p = sub.add_parser("build", help="build a mixture from a spec (runs the Prefect flow)")
+    p.add_argument("spec", help="path to mixtures/<name>.yaml")
+    p.add_argument("--out", default="out", help="output root (default: out)")
+    p.add_argument("--version", default=None, help="version label (default: next free vNNNN)")
+    p.add_argument("--quiet", action="store_true", help="print only the version directory")
+    p.add_argument("--skip-unchanged", action="store_true",
+                   help="write nothing when spec, inputs and code match the newest version")
+    build_options(p)
+    runner_options(p)
+    p.set_defaults(handler=_build)
+
+    p = sub.add_parser("rebuild", help="regenerate a version from its manifest, byte for byte")
+    p.add_argument("version_dir")
+    p.add_argument("--out", required=True, help="output root for the regenerated version")
+    p.add_argument("--spec-dir", default=None,
+                   help="directory the spec's relative paths start from (default: as recorded)")
+    runner_options(p)
+    p.set_defaults(handler=_rebuild)
+
+    p = sub.add_parser("verify", help="re-hash every file of a version against its manifest")
+    p.add_argument("version_dir")
+    p.set_defaults(handler=_verify)
+
+    p = sub.add_parser("spec-schema", help="print the JSON Schema of mixture specs")
+    p.set_defaults(handler=_spec_schema)
+    register_inspection(sub, parser_class)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipeline.output.publish import read_manifest
+    from pipeline.output.report import summarize
+
+    print(summarize(read_manifest(args.version_dir)))
+    return 0
+
+
+def _why(args: argparse.Namespace) -> int:
+    from pipeline.output.report import explain
+
+    print(explain(args.version_dir, args.record))
+    return 0
+
+
+def register_inspection(sub: argparse._SubParsersAction, parser_class: type) -> None:
+    """Declare `report` and `why`, which read a version directory."""
+    p = sub.add_parser("report", help="print what each stage did and how the slices came out")
+    p.add_argument("version_dir")
+    p.set_defaults(handler=_report)
+    p = sub.add_parser("why", help="explain where one input record went")
+    p.add_argument("version_dir")
+    p.add_argument("record", help="record id (or a unique prefix), or FILE:ROW as in the ledger")
+    p.set_defaults(handler=_why)

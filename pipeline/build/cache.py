@@ -1,0 +1,184 @@
+"""Content-keyed caches on disk: a generic store, and the key of one input file's per-file work.
+
+`KeyedStore` keeps entries under ``<root>/<namespace>/<key[:2]>/<key>/``; an entry is any mix of
+polars frames (Parquet), numpy arrays (``.npy``) and one small JSON document. An entry is written
+into a hidden temporary sibling and renamed into place, so readers never see half an entry and
+concurrent writers of the same key are harmless (the first rename wins). The store counts its
+hits and misses, so callers (and tests) can tell what was recomputed.
+
+The per-file cache (see `pipeline.build.shards.run_file_stages`) keys an input file by its sha256, its
+path, its row range, `file_stage_slug` (everything in the spec and the build evidence that the
+per-file stages read) and `code_version()`. Other users (e.g. MinHash signatures per source) pick
+their own namespace and key with `digest_key`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from pipeline.errors import ConfigError
+from pipeline.spec import MixtureSpec, SourceSpec
+
+CACHE_DIR_NAME = ".cache"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_KEY = re.compile(r"^[0-9a-f]{16,128}$")
+_META = "meta.json"
+# Spec sections and evidence entries that only cross-source stages read: they do not key
+# per-file results, so changing them re-runs the pool stages on cached per-file outcomes.
+POOL_ONLY_SECTIONS = ("name", "total", "holdouts", "sampling", "sources", "slices", "extensions")
+POOL_ONLY_EXTENSIONS = ("dedup",)
+POOL_ONLY_EVIDENCE = ("exact_dedup", "near_dedup", "decontam", "dedup", "sampler", "sampling")
+
+
+def default_cache_dir(out_dir: Path) -> Path:
+    """Return the cache directory used when none is given: ``<out>/.cache``."""
+    return Path(out_dir) / CACHE_DIR_NAME
+
+
+def digest_key(payload: Any) -> str:
+    """Return the sha256 hex digest of `payload` as canonical JSON (sorted keys, compact)."""
+    text = json.dumps(
+        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def file_stage_slug(spec: MixtureSpec, source: SourceSpec, evidence: dict[str, Any]) -> str:
+    """Return a digest of everything the per-file stages of `source` read.
+
+    That is the source's own spec, the spec's top-level sections except the cross-source ones
+    (`POOL_ONLY_SECTIONS`; unknown future sections are included, to err on the side of
+    recomputing), the slice labels (they bound the accepted labels), the per-file extension
+    sections (``pii``, ``quality``, ``tagging``) and the build evidence (rule ids, config slugs)
+    minus the cross-source entries (`POOL_ONLY_EVIDENCE`).
+    """
+    dumped = spec.model_dump(mode="json")
+    sections = {k: v for k, v in dumped.items() if k not in POOL_ONLY_SECTIONS}
+    extensions = {k: v for k, v in spec.extensions.items() if k not in POOL_ONLY_EXTENSIONS}
+    rules = {k: v for k, v in evidence.get("rules", {}).items() if k not in POOL_ONLY_EVIDENCE}
+    config = evidence.get("config", {})
+    details = {k: v for k, v in config.items() if k not in POOL_ONLY_EVIDENCE}
+    payload = {
+        "source": source.model_dump(mode="json"),
+        "sections": sections,
+        "extensions": extensions,
+        "labels": sorted({(s.intent, s.difficulty) for s in spec.slices}),
+        "rules": rules,
+        "details": details,
+    }
+    return digest_key(payload)
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One cached entry: named frames, named arrays and a JSON-able document."""
+
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in (*self.frames, *self.arrays):
+            if not _NAME.match(name) or name == "meta":
+                msg = (
+                    f"cache entry part names must match {_NAME.pattern} and not be `meta`; "
+                    f"got {name!r}"
+                )
+                raise ConfigError(msg)
+        if set(self.frames) & set(self.arrays):
+            clash = sorted(set(self.frames) & set(self.arrays))
+            msg = f"cache entry part names must be unique across frames and arrays; got {clash}"
+            raise ConfigError(msg)
+
+
+class KeyedStore:
+    """Entries keyed by a hex digest under ``<root>/<namespace>/``; counts hits and misses.
+
+    Parameters
+    ----------
+    root
+        The cache directory (created on first write).
+    namespace
+        A lowercase name separating independent users of one cache directory.
+    """
+
+    def __init__(self, root: Path, namespace: str) -> None:
+        if not _NAME.match(namespace):
+            msg = f"`namespace` must match {_NAME.pattern}; got {namespace!r}"
+            raise ConfigError(msg)
+        self.root = Path(root)
+        self.namespace = namespace
+        self.hits = 0
+        self.misses = 0
+
+    def path_for(self, key: str) -> Path:
+        """Return the directory of the entry `key` (which may not exist)."""
+        if not _KEY.match(key):
+            msg = f"cache `key` must be 16-128 lowercase hex digits; got {key!r}"
+            raise ConfigError(msg)
+        return self.root / self.namespace / key[:2] / key
+
+    def get(self, key: str) -> CacheEntry | None:
+        """Return the entry stored under `key`, or None (counted as a hit or a miss)."""
+        path = self.path_for(key)
+        meta_path = path / _META
+        if not meta_path.is_file():
+            self.misses += 1
+            return None
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        frames = {name: pl.read_parquet(path / f"{name}.parquet") for name in meta["frames"]}
+        arrays = {
+            name: np.load(path / f"{name}.npy", allow_pickle=False) for name in meta["arrays"]
+        }
+        self.hits += 1
+        return CacheEntry(frames, arrays, meta["meta"])
+
+    def put(self, key: str, entry: CacheEntry) -> Path:
+        """Store `entry` under `key` atomically; an existing entry is kept as it is."""
+        final = self.path_for(key)
+        if (final / _META).is_file():
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{key[:12]}.", dir=final.parent))
+        try:
+            for name, frame in entry.frames.items():
+                frame.write_parquet(tmp / f"{name}.parquet", compression="zstd", statistics=False)
+            for name, array in entry.arrays.items():
+                np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+            doc = {
+                "frames": sorted(entry.frames), "arrays": sorted(entry.arrays), "meta": entry.meta
+            }
+            (tmp / _META).write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
+            os.rename(tmp, final)
+        except OSError:
+            if not (final / _META).is_file():
+                raise
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return final
+
+    def stats(self) -> dict[str, int]:
+        """Return ``{"hits": ..., "misses": ...}`` since this store was opened."""
+        return {"hits": self.hits, "misses": self.misses}
+
+
+__all__ = [
+    "CACHE_DIR_NAME",
+    "CacheEntry",
+    "KeyedStore",
+    "default_cache_dir",
+    "digest_key",
+    "file_stage_slug",
+]

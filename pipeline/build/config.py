@@ -1,0 +1,221 @@
+"""The stage configuration of one build, derived from a spec and validated up front.
+
+`build_config(spec, base_dir=...)` turns the spec's sections into the library's config objects
+and engines (tagger, PII scanner, holdout index) and returns a picklable `BuildConfig` whose
+attributes are the stage functions to apply. `BuildConfig.evidence()` lists every rule id and
+config slug in use, for the manifest.
+
+Spec sections for stages (all optional; defaults documented in docs/spec.md):
+
+- ``tagging``: see `pipeline.stages.tagging.build_tagger`;
+- ``quality``: fields of `pipeline.stages.quality.QualityConfig`;
+- ``pii``: fields of `pipeline.stages.pii.config.PiiConfig`;
+- ``dedup``: ``near`` (fields of `NearDedupConfig`) and ``decontam`` (fields of
+  `DecontamConfig`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipeline.tools.audit import holdout_text
+from pipeline.records.canonical import SCHEMA_RULE
+from pipeline.build.sections import config_from_mapping
+from pipeline.stages.decontam.match import RULE_ID as DECONTAM_RULE
+from pipeline.stages.decontam.match import DecontamConfig, HoldoutIndex, HoldoutItem, tag_contamination
+from pipeline.stages.dedup.exact import EXACT_RULE, tag_exact_duplicates
+from pipeline.stages.dedup.lsh import optimal_bands
+from pipeline.stages.dedup.near import RULE_ID as NEAR_RULE
+from pipeline.stages.dedup.near import NearDedupConfig, tag_near_duplicates
+from pipeline.errors import ConfigError
+from pipeline.stages.ingest import READ_RULE, relative_path
+from pipeline.io import RowError, iter_rows, resolve_paths
+from pipeline.stages.sample import SAMPLER_RULE, SamplingConfig
+from pipeline.spec import MixtureSpec
+from pipeline.stages.pii import PiiScanner, redact_pii, tag_pii
+from pipeline.stages.pii.config import PII_RULE, PiiConfig
+from pipeline.stages.license import LicensePolicy, rank_keepers, tag_license
+from pipeline.stages.quality import GATE_ORDER, QualityConfig, tag_quality
+from pipeline.stages.tagging import build_tagger, tag_slices
+
+Stage = Callable[[pl.DataFrame], pl.DataFrame]
+PREFIXES = {
+    "license": "license",
+    "quality": "quality",
+    "pii": "pii",
+    "exact_dedup": "exact",
+    "near_dedup": "near",
+    "decontam": "decontam",
+}
+
+
+@dataclass(frozen=True)
+class DedupSection:
+    """The spec's ``dedup`` section: within-pool near-dedup and holdout decontamination."""
+
+    near: NearDedupConfig = field(default_factory=NearDedupConfig)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
+
+
+def check_label_in(
+    value: str, axis: str, source: str, field_name: str, *, allowed: dict[str, frozenset[str]]
+) -> str:
+    """Return `value` if it is a known `axis` label, else raise a one-line `ConfigError`."""
+    if value not in allowed[axis]:
+        msg = (
+            f"source `{source}`: {axis} {value!r} (from `{field_name}`) is not in the taxonomy; "
+            f"allowed: {', '.join(sorted(allowed[axis]))}"
+        )
+        raise ConfigError(msg)
+    return value
+
+
+def screen_pii(frame: pl.DataFrame, *, scanner: PiiScanner) -> pl.DataFrame:
+    """Tag PII findings, then redact the `redact` entities (records to be dropped included)."""
+    return redact_pii(tag_pii(frame, scanner=scanner), scanner=scanner)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Stage functions and evidence for one build. Picklable (module-level callables only)."""
+
+    check_label: Callable[[str, str, str, str], str]
+    tag: Stage
+    file_stages: dict[str, Stage]
+    pool_stages: dict[str, Stage]
+    rank: Stage
+    sampling: SamplingConfig
+    rules: dict[str, str]
+    details: dict[str, Any] = field(default_factory=dict)
+    near: NearDedupConfig = field(default_factory=NearDedupConfig)
+
+    def prefix(self, stage: str) -> str:
+        """Return the column prefix a stage uses for its gate columns."""
+        return PREFIXES[stage]
+
+    def evidence(self) -> dict[str, Any]:
+        """Return rule ids and config details for the manifest."""
+        return {"rules": dict(sorted(self.rules.items())), "config": self.details}
+
+
+def _sampling(spec: MixtureSpec) -> SamplingConfig:
+    return SamplingConfig(
+        seed=spec.seed,
+        total=spec.total,
+        slices=tuple((s.intent, s.difficulty, s.weight) for s in spec.slices),
+        max_repeats=spec.sampling.max_repeats,
+        shortfall=spec.sampling.shortfall,
+        synthetic_max_share=spec.sampling.synthetic_max_share,
+    )
+
+
+def _section(cls: type, spec: MixtureSpec, name: str) -> Any:
+    try:
+        return config_from_mapping(cls, spec.extensions.get(name), where=name)
+    except ConfigError as exc:
+        text = str(exc)
+        msg = text if text.startswith(f"`{name}") else f"spec section `{name}`: {text}"
+        raise ConfigError(msg) from None
+
+
+def holdout_items(spec: MixtureSpec, *, base_dir: Path) -> list[HoldoutItem]:
+    """Read every holdout item of the spec (joined text of its `fields`), in spec and file order."""
+    items = []
+    for holdout in spec.holdouts:
+        for path in resolve_paths(holdout.path, base_dir=base_dir):
+            rel = relative_path(path, base_dir)
+            for row, record in iter_rows(path):
+                if isinstance(record, RowError):
+                    continue
+                text = holdout_text(record, holdout.fields)
+                if text:
+                    items.append(HoldoutItem(holdout.name, rel, row, text))
+    return items
+
+
+def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
+    """Validate the spec's stage sections and assemble the build's stage functions."""
+    policy = LicensePolicy(
+        allow=tuple(spec.license_policy.allow),
+        deny=tuple(spec.license_policy.deny),
+        unknown=spec.license_policy.unknown,
+    )
+    tagger = build_tagger(
+        spec.extensions.get("tagging"),
+        base_dir=base_dir,
+        extra_intents=[s.intent for s in spec.slices],
+        extra_difficulties=[s.difficulty for s in spec.slices],
+    )
+    allowed = {
+        "intent": frozenset(tagger.taxonomy.intents),
+        "difficulty": frozenset(tagger.taxonomy.difficulties),
+    }
+    quality = _section(QualityConfig, spec, "quality")
+    pii = _section(PiiConfig, spec, "pii")
+    dedup = _section(DedupSection, spec, "dedup")
+    scanner = PiiScanner(pii)
+    plan = optimal_bands(
+        dedup.near.threshold,
+        dedup.near.minhash.num_perm,
+        fp_weight=dedup.near.fp_weight,
+        fn_weight=dedup.near.fn_weight,
+    )
+    pool_stages: dict[str, Stage] = {
+        "exact_dedup": tag_exact_duplicates,
+        "near_dedup": partial(tag_near_duplicates, config=dedup.near),
+    }
+    items = holdout_items(spec, base_dir=base_dir)
+    if items:
+        index = HoldoutIndex.build(items, config=dedup.decontam)
+        pool_stages["decontam"] = partial(tag_contamination, index=index, config=dedup.decontam)
+    rules = {
+        "read": READ_RULE,
+        "schema": SCHEMA_RULE,
+        "license": policy.rule_id,
+        "quality": ",".join(rule for rule, _ in GATE_ORDER),
+        "pii": PII_RULE,
+        "exact_dedup": EXACT_RULE,
+        "near_dedup": NEAR_RULE,
+        "decontam": DECONTAM_RULE,
+        "sampler": SAMPLER_RULE,
+        "intent_tagger": tagger.intent_rules.id,
+        "difficulty_tagger": tagger.difficulty_rules.id,
+    }
+    details: dict[str, Any] = {
+        "tagging": tagger.manifest_entry(),
+        "pii": {"slug": pii.slug, "actions": dict(pii.actions), "score_threshold": pii.score_threshold},
+        "near_dedup": {
+            "slug": dedup.near.slug,
+            "threshold": dedup.near.threshold,
+            "bands": plan.bands,
+            "rows": plan.rows,
+            "estimated_fp_rate": round(plan.fp_rate, 6),
+            "estimated_fn_rate": round(plan.fn_rate, 6),
+        },
+        "decontam": {
+            "slug": dedup.decontam.slug,
+            "threshold": dedup.decontam.threshold,
+            "holdout_items": len(items),
+        },
+    }
+    return BuildConfig(
+        check_label=partial(check_label_in, allowed=allowed),
+        tag=partial(tag_slices, tagger=tagger),
+        file_stages={
+            "license": partial(tag_license, policy=policy),
+            "quality": partial(tag_quality, config=quality),
+            "pii": partial(screen_pii, scanner=scanner),
+        },
+        pool_stages=pool_stages,
+        rank=partial(rank_keepers, priorities={s.name: s.priority for s in spec.sources}),
+        sampling=_sampling(spec),
+        rules=rules,
+        details=details,
+        near=dedup.near,
+    )

@@ -1,0 +1,109 @@
+"""Planning a build: expand each source's glob into hashed files, then cut large files into shards.
+
+The plan is known before any work runs: every input's sha256 keys the caches and the manifest,
+and a rebuild checks the files pinned by a manifest against it.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from pipeline.errors import ConfigError, InputChangedError, InputError
+from pipeline.io import detect_format, file_sha256, iter_rows, resolve_paths
+from pipeline.spec import MixtureSpec, SourceSpec
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One input file of one source, hashed when planned (the hash keys caches and manifests).
+
+    `rows` is the shard's half-open range of row indexes ``(start, stop)`` (``stop`` None: to
+    the end of the file), or None for the whole file.
+    """
+
+    source: SourceSpec
+    path: Path
+    base_dir: Path
+    sha256: str
+    rows: tuple[int, int | None] | None = None
+
+    def __post_init__(self) -> None:
+        if self.rows is not None:
+            start, stop = self.rows
+            if start < 0 or (stop is not None and stop <= start):
+                msg = f"`rows` must be (start >= 0, stop > start or None); got {self.rows!r}"
+                raise ConfigError(msg)
+
+
+def plan_files(
+    spec: MixtureSpec, *, base_dir: Path, pinned: dict[str, list[dict[str, str]]] | None = None
+) -> list[FileTask]:
+    """Expand every source's path into hashed files, or check the pinned list from a manifest.
+
+    Raises
+    ------
+    InputError
+        A file is missing or unreadable.
+    InputChangedError
+        A pinned file's sha256 differs from the one recorded.
+    """
+    tasks = []
+    for source in spec.sources:
+        if pinned is None:
+            for path in resolve_paths(source.path, base_dir=base_dir):
+                tasks.append(FileTask(source, path, base_dir, file_sha256(path)))
+            continue
+        for entry in pinned.get(source.name, []):
+            path = base_dir / entry["path"]
+            if not path.is_file():
+                msg = f"input file recorded in the manifest is missing: {path}"
+                raise InputError(msg)
+            actual = file_sha256(path)
+            if actual != entry["sha256"]:
+                msg = (
+                    f"input file changed since the version was built: {path} "
+                    f"(sha256 {actual[:12]}…, manifest has {entry['sha256'][:12]}…)"
+                )
+                raise InputChangedError(msg)
+            tasks.append(FileTask(source, path, base_dir, actual))
+    return tasks
+
+
+def count_row_slots(path: Path, *, below: int) -> int | None:
+    """Return an upper bound on the row indexes of `path` (exclusive), or None if not shardable.
+
+    A JSON array (``.json``) must be parsed whole, so it is never sharded (None). A result
+    ``< below`` may be any bound ``< below``: small uncompressed files are not counted at all.
+    """
+    fmt, gzipped = detect_format(path)
+    if fmt == "json":
+        return None
+    if fmt == "parquet" and not gzipped:
+        return pq.ParquetFile(path).metadata.num_rows
+    if not gzipped and path.stat().st_size < below:
+        return path.stat().st_size  # every row takes at least one byte
+    if fmt == "jsonl":
+        opener = gzip.open if gzipped else open
+        with opener(path, "rb") as fh:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) + 1
+    return max((row for row, _ in iter_rows(path)), default=-1) + 1
+
+
+def shard_file(task: FileTask, *, shard_rows: int) -> list[FileTask]:
+    """Cut `task` into row ranges of `shard_rows` (the last open-ended); small files stay whole."""
+    if shard_rows < 1:
+        msg = f"`shard_rows` must be a positive integer; got {shard_rows!r}"
+        raise ConfigError(msg)
+    slots = count_row_slots(task.path, below=shard_rows + 1)
+    if slots is None or slots <= shard_rows:
+        return [task]
+    starts = range(0, slots, shard_rows)
+    return [
+        replace(task, rows=(start, start + shard_rows if start + shard_rows < slots else None))
+        for start in starts
+    ]
+

@@ -1,0 +1,183 @@
+"""Near-dedup over spilled shards: the steps of `pipeline.stages.dedup.near`, with O(shard) memory per task.
+
+The driver holds the narrow pool (one row per record, ``spill_shard``/``spill_row``); the
+shingle sets of each shard are on disk (`pipeline.build.spill`). Two per-shard passes run as tasks
+(`StageRunner.map`), then the driver joins bands and verifies candidates:
+
+1. `sketch_shard`: the count-min sketch of shingle document frequency over the shard's pool
+   rows (survivors of exact dedup), saved as ``.npy``; the driver sums the sketches.
+2. `band_shard`: template shingles removed (summed sketch), MinHash signatures, LSH band keys,
+   saved band-major (``bands x rows`` uint64) so one band is one contiguous read.
+3. Driver, band by band: the keys of all pool records in keeper order (8 bytes per record),
+   candidate pairs (`find_pairs_by_band`); then the exact (guarded) shingle sets of the
+   candidate records only, and `select_keepers` exactly as in memory.
+
+The result equals `tag_near_duplicates` on the full frame (same sketch shape: `sketch_for` of
+the same number of shingle occurrences).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from pipeline.stages.dedup.lsh import compute_band_keys
+from pipeline.stages.dedup.minhash import ShingleSets, compute_signatures
+from pipeline.stages.dedup.near import (
+    NearDedupConfig,
+    band_plan,
+    count_shingle_df,
+    drop_template_shingles,
+    find_pairs_by_band,
+    keeper_order,
+    select_keepers,
+    sketch_for,
+    with_near_columns,
+)
+from pipeline.stages.dedup.sketch import SketchConfig
+from pipeline.build.spill import SpillRef, load_shingles
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShardRows:
+    """The pool rows of one spilled shard (sorted spill rows) and where its outputs go."""
+
+    spill: SpillRef
+    rows: np.ndarray
+    out: Path
+
+
+def sketch_shard(job: ShardRows, *, sketch: SketchConfig) -> Path:
+    """Save the document-frequency sketch of the shard's pool rows; return its path."""
+    path = job.out.with_suffix(".sketch.npy")
+    np.save(path, count_shingle_df(load_shingles(job.spill.shingles, job.rows), sketch=sketch))
+    return path
+
+
+def guarded_sets(
+    spill: SpillRef, rows: np.ndarray, *, df_path: Path, sketch: SketchConfig, config: NearDedupConfig
+) -> ShingleSets:
+    """Return the shingle sets of `rows` of a shard, template shingles removed."""
+    sets = load_shingles(spill.shingles, rows)
+    df = np.load(df_path, mmap_mode="r")
+    return drop_template_shingles(sets, df, config.template_max_df, sketch=sketch)
+
+
+def band_shard(job: ShardRows, *, df_path: Path, sketch: SketchConfig, config: NearDedupConfig) -> Path:
+    """Save the band keys (band-major) and non-empty mask of the shard's pool rows; return the path."""
+    sets = guarded_sets(job.spill, job.rows, df_path=df_path, sketch=sketch, config=config)
+    keys = compute_band_keys(compute_signatures(sets, config=config.minhash), band_plan(config))
+    path = job.out.with_suffix(".bands.npy")
+    np.save(path, np.ascontiguousarray(keys.T))
+    np.save(job.out.with_suffix(".nonempty.npy"), sets.sizes > 0)
+    return path
+
+
+Mapper = Callable[..., list[Any]]
+
+
+def tag_near_spilled(
+    pool: pl.DataFrame,
+    *,
+    spills: Sequence[SpillRef],
+    config: NearDedupConfig,
+    work_dir: Path,
+    run_map: Mapper,
+) -> pl.DataFrame:
+    """Add the ``near_*`` columns to the narrow `pool` (as `tag_near_duplicates` would).
+
+    Parameters
+    ----------
+    pool
+        Narrow pool with ``record_id``, ``dedup_keeper_rank``, ``spill_shard``, ``spill_row``
+        and ``near_shingles`` (shingle count of the record, before the guard).
+    spills
+        The spill of every shard, indexed by ``spill_shard``.
+    run_map
+        ``run_map(name, fn, items, **kwargs)``: runs per-shard tasks (`StageRunner.map`).
+    """
+    order = keeper_order(pool)
+    located = pool.select("spill_shard", "spill_row").with_row_index("_i")
+    by_shard = located.sort(["spill_shard", "spill_row"])
+    shard_ids = by_shard.get_column("spill_shard").to_numpy()
+    shard_rows = by_shard.get_column("spill_row").to_numpy().astype(np.int64)
+    # position of every pool row in shard order (the order the per-shard outputs are in)
+    position = np.empty(pool.height, dtype=np.int64)
+    position[by_shard.get_column("_i").to_numpy()] = np.arange(pool.height)
+    shards = np.unique(shard_ids)
+    bounds = np.searchsorted(shard_ids, shards), np.searchsorted(shard_ids, shards, side="right")
+    jobs = [
+        ShardRows(spills[int(s)], shard_rows[lo:hi], work_dir / f"near-{int(s):05d}")
+        for s, lo, hi in zip(shards.tolist(), *bounds, strict=True)
+    ]
+    sketch = sketch_for(int(pool.get_column("near_shingles").sum()))
+    total = None
+    for path in run_map("near_sketch", sketch_shard, jobs, sketch=sketch):
+        part = np.load(path)
+        if total is None:
+            total = part
+        else:
+            total += part
+        Path(path).unlink()
+    df_path = work_dir / "near-df.npy"
+    np.save(df_path, total)
+    del total
+    band_paths = run_map("near_bands", band_shard, jobs, df_path=df_path, sketch=sketch, config=config)
+    nonempty_all = np.concatenate([np.load(Path(p).with_name(Path(p).name.replace(".bands", ".nonempty"))) for p in band_paths])
+    ranked_pos = position[order]  # shard-order position of each record in keeper order
+    nonempty = np.flatnonzero(nonempty_all[ranked_pos])
+    take = ranked_pos[nonempty]
+    bands = [np.load(p, mmap_mode="r") for p in band_paths]
+
+    def columns():
+        for b in range(bands[0].shape[0]):
+            yield np.concatenate([keys[b] for keys in bands])[take]
+
+    local = find_pairs_by_band(columns(), max_bucket=config.max_bucket)
+    pairs = nonempty[local]  # keeper-order indexes
+    candidates = np.unique(pairs)
+    sets = _candidate_sets(candidates, ranked_pos, jobs, bounds[0], df_path=df_path, sketch=sketch, config=config)
+    dup_local, score_local = select_keepers(sets, np.searchsorted(candidates, pairs), config.threshold)
+    logger.info("near dedup (spilled): %d candidate pairs, %d records tagged",
+                len(pairs), int((dup_local >= 0).sum()))
+    ids = pool.get_column("record_id").to_numpy()[order]
+    dup_ids: list[str | None] = [None] * pool.height
+    score = np.full(pool.height, np.nan)
+    for j, d in enumerate(dup_local.tolist()):
+        if d >= 0:
+            dup_ids[int(candidates[j])] = ids[int(candidates[d])]
+            score[int(candidates[j])] = score_local[j]
+    return with_near_columns(pool, order, dup_ids, score)
+
+
+def _candidate_sets(
+    candidates: np.ndarray,
+    ranked_pos: np.ndarray,
+    jobs: Sequence[ShardRows],
+    starts: np.ndarray,
+    *,
+    df_path: Path,
+    sketch: SketchConfig,
+    config: NearDedupConfig,
+) -> ShingleSets:
+    """Return the guarded shingle sets of the candidate records, in keeper order."""
+    pos = ranked_pos[candidates]
+    shard_of = np.searchsorted(starts, pos, side="right") - 1
+    docs: list[np.ndarray] = [np.zeros(0, dtype=np.uint64)] * len(candidates)
+    for k in np.unique(shard_of).tolist():
+        mine = np.flatnonzero(shard_of == k)
+        rows = jobs[k].rows[pos[mine] - starts[k]]
+        sets = guarded_sets(jobs[k].spill, rows, df_path=df_path, sketch=sketch, config=config)
+        for i, j in enumerate(mine.tolist()):
+            docs[j] = sets.doc(i)
+    sizes = np.array([len(d) for d in docs], dtype=np.int64)
+    flat = np.concatenate(docs) if docs else np.zeros(0, dtype=np.uint64)
+    return ShingleSets(flat, np.concatenate(([0], np.cumsum(sizes))).astype(np.int64))

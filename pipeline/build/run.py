@@ -1,0 +1,363 @@
+"""One build from spec to published version: `run_build`, and `rebuild_version` from a manifest.
+
+The sequence is: plan files -> per-file stages (mapped) -> combine -> keeper ranks -> exact dedup
+-> near dedup -> decontamination -> sample -> write. Every call goes through a `StageRunner`,
+so Prefect (and Dask) see each stage as a task, and the result never depends on the runner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import socket
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipeline.build.shards import (
+    DEFAULT_SHARD_ROWS,
+    POOL_STAGES,
+    STAGE_ORDER,
+    FileOutcome,
+    combine_files,
+    release_frames,
+    run_file_stages,
+    sort_ledger,
+    sum_supply,
+)
+from pipeline.build.cache import KeyedStore
+from pipeline.build.plan import plan_files
+from pipeline.build.runner import SerialRunner, StageRunner
+from pipeline.errors import ConfigError, InputChangedError
+from pipeline.stages.ingest import relative_path
+from pipeline.io import file_sha256, iter_rows, resolve_paths
+from pipeline.output.manifest import (
+    MANIFEST_FORMAT,
+    code_version,
+    count_records,
+    dumps_canonical,
+    fingerprint,
+    frame_counts,
+    package_versions,
+    shift_table,
+    slice_supply,
+    tag_counts,
+)
+from pipeline.stages.sample import SliceResult, sample_mixture
+from pipeline.spec import (
+    MixtureSpec,
+    load_spec,
+    parse_spec,
+    spec_canonical_json,
+    spec_sha256,
+)
+from pipeline.build.pool import run_pool_stage
+from pipeline.output.publish import (
+    check_version_label,
+    file_entry,
+    next_version,
+    publish,
+    read_manifest,
+    staging_dir,
+    write_data_parts,
+    write_parquet,
+)
+from pipeline.records.schemas import RECORD_COLUMNS
+from pipeline.build.spill import gather_records, work_directory
+from pipeline.build.config import BuildConfig, build_config
+
+OUTPUT_EXTRAS = (
+    "sample_repeat",
+    "tag_intent_rule",
+    "tag_intent_confidence",
+    "tag_difficulty_rule",
+    "tag_difficulty_confidence",
+    "pii_redactions",
+    "quality_refusal",
+)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Where the version went and what its manifest says.
+
+    `unchanged` is True when the build was skipped because the newest version already has the
+    same fingerprint (`run_build(..., skip_unchanged=True)`); `version_dir` is then that version.
+    """
+
+    version_dir: Path
+    manifest: dict[str, Any]
+    unchanged: bool = False
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A spec with the facts the manifest needs about its origin."""
+
+    spec: MixtureSpec
+    raw: bytes
+    file: str  # as given on the command line, POSIX
+    base_dir: Path
+
+
+def load(spec_path: Path) -> LoadedSpec:
+    """Read a spec file."""
+    spec, raw = load_spec(spec_path)
+    return LoadedSpec(spec, raw, Path(spec_path).as_posix(), Path(spec_path).parent)
+
+
+def latest_version(mixture_dir: Path) -> Path | None:
+    """Return the most recently published version directory (by manifest order of creation)."""
+    if not mixture_dir.is_dir():
+        return None
+    versions = [p for p in mixture_dir.iterdir() if p.is_dir() and (p / "manifest.json").is_file()]
+    return max(versions, key=lambda p: ((p / "manifest.json").stat().st_mtime_ns, p.name), default=None)
+
+
+def _holdout_entries(loaded: LoadedSpec) -> list[dict[str, Any]]:
+    entries = []
+    for holdout in loaded.spec.holdouts:
+        for path in resolve_paths(holdout.path, base_dir=loaded.base_dir):
+            records = sum(1 for _ in iter_rows(path))
+            entries.append(
+                {
+                    "holdout": holdout.name,
+                    "path": relative_path(path, loaded.base_dir),
+                    "sha256": file_sha256(path),
+                    "records": records,
+                }
+            )
+    return entries
+
+
+def _output_table(sampled: pl.DataFrame):
+    columns = [c for c in (*RECORD_COLUMNS, *OUTPUT_EXTRAS) if c in sampled.columns]
+    return sampled.select(columns).to_arrow(compat_level=pl.CompatLevel.oldest())
+
+
+def write_version(
+    *,
+    loaded: LoadedSpec,
+    out_dir: Path,
+    version: str,
+    sampled: pl.DataFrame,
+    ledger: pl.DataFrame,
+    manifest: dict[str, Any],
+    run_info: dict[str, Any],
+) -> BuildResult:
+    """Write data parts, ledger, manifest and run.json into a staging dir, then publish it."""
+    mixture_dir = Path(out_dir) / loaded.spec.name
+    with staging_dir(mixture_dir, version) as tmp:
+        parts = write_data_parts(_output_table(sampled), tmp / "data")
+        ledger_path = tmp / "ledger.parquet"
+        write_parquet(ledger.to_arrow(compat_level=pl.CompatLevel.oldest()), ledger_path)
+        outputs = []
+        offset = 0
+        for part in parts:
+            rows = min(sampled.height - offset, 100_000) if sampled.height else 0
+            outputs.append(file_entry(part, tmp, max(rows, 0)))
+            offset += rows
+        outputs.append(file_entry(ledger_path, tmp, ledger.height))
+        manifest = {**manifest, "outputs": outputs}
+        text = dumps_canonical(manifest)
+        (tmp / "manifest.json").write_text(text, encoding="utf-8")
+        run_info = {**run_info, "manifest_sha256": hashlib.sha256(text.encode()).hexdigest()}
+        (tmp / "run.json").write_text(dumps_canonical(run_info), encoding="utf-8")
+        final = publish(tmp, mixture_dir / version)
+    return BuildResult(final, manifest)
+
+
+def run_build(
+    loaded: LoadedSpec,
+    *,
+    out_dir: Path,
+    version: str | None = None,
+    runner: StageRunner | None = None,
+    pinned: dict[str, list[dict[str, str]]] | None = None,
+    runner_name: str = "serial",
+    skip_unchanged: bool = False,
+    cache: KeyedStore | None = None,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
+) -> BuildResult:
+    """Build `loaded` into ``out_dir/<name>/<version>`` and return where it went.
+
+    With `skip_unchanged`, nothing is written when the newest version under ``out_dir/<name>``
+    has the same fingerprint (same spec bytes, input files and code version). With `cache`,
+    per-file results are reused when the file, the per-file stage settings and the code are
+    unchanged; files larger than `shard_rows` records are processed in row ranges.
+    """
+    runner = runner or SerialRunner()
+    started = time.time()
+    spec = loaded.spec
+    mixture_dir = Path(out_dir) / spec.name
+    version = check_version_label(version) if version else next_version(mixture_dir)
+    if (mixture_dir / version).exists():
+        msg = f"version directory already exists: {mixture_dir / version} (choose another `--version`)"
+        raise ConfigError(msg)
+    config = build_config(spec, base_dir=loaded.base_dir)
+    files = plan_files(spec, base_dir=loaded.base_dir, pinned=pinned)
+    holdouts = _holdout_entries(loaded)
+    spec_hash = spec_sha256(loaded.raw)
+    print_ = fingerprint(
+        spec_hash,
+        [{"source": f.source.name, "path": relative_path(f.path, f.base_dir), "sha256": f.sha256} for f in files],
+        holdouts,
+    )
+    if skip_unchanged:
+        latest = latest_version(mixture_dir)
+        if latest is not None and read_manifest(latest).get("fingerprint") == print_:
+            return BuildResult(latest, read_manifest(latest), unchanged=True)
+    with work_directory(mixture_dir, version) as work:
+        outcomes: list[FileOutcome] = run_file_stages(
+            files, spec=spec, config=config, runner=runner, work_dir=work, cache=cache,
+            shard_rows=shard_rows,
+        )
+        pool, ledger = combine_files(outcomes)
+        outcomes = [release_frames(o) for o in outcomes]  # the pool and ledger now hold the rows
+        spills = [spill for o in outcomes for spill in o.spills]
+        supply = sum_supply(outcomes)
+        pool = runner.call("rank_keepers", config.rank, pool)
+        ledgers = [ledger]
+        for stage in POOL_STAGES:
+            pool, dropped = run_pool_stage(
+                pool, stage=stage, config=config, spills=spills, work_dir=work, runner=runner
+            )
+            ledgers.append(dropped)
+            supply[stage] = slice_supply(pool)
+        ledger = sort_ledger(pl.concat(ledgers, how="vertical"))
+        picked, slices = runner.call("sample", sample_mixture, pool, config=config.sampling)
+        pool_counts = frame_counts(pool)
+        del pool  # only its counts are needed now: free it before reading the sample back
+        sampled = runner.call("gather_records", gather_records, picked, spills=spills)
+        return _finish(
+            loaded, out_dir=out_dir, version=version, runner=runner, runner_name=runner_name,
+            outcomes=outcomes, pool_counts=pool_counts, ledger=ledger, sampled=sampled, slices=slices,
+            supply=supply, config=config, print_=print_,
+            spec_hash=spec_hash, holdouts=holdouts, started=started, cache=cache,
+        )
+
+
+def _finish(
+    loaded: LoadedSpec,
+    *,
+    out_dir: Path,
+    version: str,
+    runner: StageRunner,
+    runner_name: str,
+    outcomes: list[FileOutcome],
+    pool_counts: dict[str, Any],
+    ledger: pl.DataFrame,
+    sampled: pl.DataFrame,
+    slices: list[SliceResult],
+    supply: dict[str, dict[str, int]],
+    config: BuildConfig,
+    print_: str,
+    spec_hash: str,
+    holdouts: list[dict[str, Any]],
+    started: float,
+    cache: KeyedStore | None,
+) -> BuildResult:
+    """Assemble the manifest and run info, and write the version."""
+    spec = loaded.spec
+    read = {s.name: 0 for s in spec.sources}
+    for o in outcomes:
+        read[o.file.source] += o.file.records
+    inputs = [
+        {"source": o.file.source, "path": o.file.path, "sha256": o.file.sha256, "records": o.file.records}
+        for o in outcomes
+    ]
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "name": spec.name,
+        "version": version,
+        "fingerprint": print_,
+        "spec": {
+            "file": loaded.file,
+            "sha256": spec_hash,
+            "raw": loaded.raw.decode("utf-8"),
+            "parsed": json.loads(spec_canonical_json(spec)),
+        },
+        "inputs": inputs,
+        "holdouts": holdouts,
+        "code_version": code_version(),
+        "packages": package_versions(),
+        **config.evidence(),
+        "counts": {
+            **count_records(read, ledger, pool_counts["by_source"], stages=STAGE_ORDER),
+            **tag_counts(pool_counts, frame_counts(sampled)),
+        },
+        "slices": {
+            "shift": shift_table(supply, stages=STAGE_ORDER),
+            "sampling": [asdict(s) for s in slices],
+            "total": {"target": spec.total, "actual": sampled.height},
+        },
+    }
+    run_info = {
+        "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "seconds": round(time.time() - started, 3),
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "runner": runner_name,
+        "stage_seconds": _stage_seconds(outcomes),
+        "file_cache": cache.stats() if cache is not None else None,
+    }
+    return runner.call(
+        "write_version",
+        write_version,
+        loaded=loaded,
+        out_dir=out_dir,
+        version=version,
+        sampled=sampled,
+        ledger=ledger,
+        manifest=manifest,
+        run_info=run_info,
+    )
+
+
+def _stage_seconds(outcomes: list[FileOutcome]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for o in outcomes:
+        for stage, sec in o.seconds.items():
+            total[stage] = round(total.get(stage, 0.0) + sec, 3)
+    return total
+
+
+def load_from_manifest(version_dir: Path, *, spec_dir: Path | None = None) -> tuple[LoadedSpec, dict[str, Any]]:
+    """Recover the spec (raw text) and pinned inputs that built `version_dir`."""
+    manifest = read_manifest(version_dir)
+    raw = manifest["spec"]["raw"].encode("utf-8")
+    spec_file = manifest["spec"]["file"]
+    import yaml
+
+    spec = parse_spec(yaml.safe_load(raw.decode("utf-8")), origin=spec_file)
+    base_dir = Path(spec_dir) if spec_dir else Path(spec_file).parent
+    return LoadedSpec(spec, raw, spec_file, base_dir), manifest
+
+
+def rebuild_version(
+    version_dir: Path,
+    *,
+    out_dir: Path,
+    spec_dir: Path | None = None,
+    runner: StageRunner | None = None,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
+) -> BuildResult:
+    """Regenerate `version_dir` into `out_dir` from its manifest; inputs must be unchanged."""
+    loaded, manifest = load_from_manifest(version_dir, spec_dir=spec_dir)
+    pinned: dict[str, list[dict[str, str]]] = {}
+    for entry in manifest["inputs"]:
+        pinned.setdefault(entry["source"], []).append(entry)
+    for recorded, actual in zip(manifest["holdouts"], _holdout_entries(loaded), strict=False):
+        if recorded["sha256"] != actual["sha256"] or recorded["path"] != actual["path"]:
+            msg = f"holdout file changed since the version was built: {actual['path']}"
+            raise InputChangedError(msg)
+    return run_build(
+        loaded, out_dir=out_dir, version=manifest["version"], runner=runner, pinned=pinned,
+        shard_rows=shard_rows,
+    )

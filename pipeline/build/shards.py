@@ -1,0 +1,293 @@
+"""Running the per-file stages over shards: ingest, tag, license, quality, PII, pool preparation.
+
+Per-file stages run once per input file, or once per shard of a large file (a row range of
+`shard_rows`, each its own task, merged back into one outcome per file). A shard whose file,
+stage config and code are unchanged is loaded from the per-file cache
+(`pipeline.build.cache.KeyedStore`) instead of recomputed. Neither sharding nor caching changes a
+byte of the output, provided per-file stages are row-local (a record's result depends on that
+record only), which every per-file stage must be.
+
+Memory: each shard task (`process_shard`) spills its records to Parquet and returns only a
+narrow frame (`pipeline.build.spill`), so the driver holds ~180 bytes per record, not the texts;
+the cross-source stages run on the narrow pool (`pipeline.build.pool`) and the sampled rows are
+read back from the spills at write time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import polars as pl
+
+from pipeline.build.cache import CacheEntry, KeyedStore, digest_key, file_stage_slug
+from pipeline.build.config import BuildConfig
+from pipeline.build.plan import FileTask, shard_file
+from pipeline.build.runner import StageRunner
+from pipeline.build.spill import SpillRef, narrow_frame, shingle_shard, shingle_sizes
+from pipeline.io import SHARD_ROWS
+from pipeline.output.manifest import code_version, slice_supply
+from pipeline.records.schemas import LEDGER_SCHEMA, empty_ledger, empty_records, ledger_frame
+from pipeline.spec import MixtureSpec, SourceSpec
+from pipeline.stages.gate import apply_gate
+from pipeline.stages.ingest import (
+    INGEST_STAGE,
+    READ_RULE,
+    InputFile,
+    ingest_file,
+    relative_path,
+)
+
+FILE_STAGES = ("license", "quality", "pii")
+POOL_STAGES = ("exact_dedup", "near_dedup", "decontam")
+STAGE_ORDER = ("ingest", *FILE_STAGES, *POOL_STAGES)
+DEFAULT_SHARD_ROWS = SHARD_ROWS  # re-exported: rows per per-file task
+CACHE_NAMESPACE = "files"
+CACHE_FORMAT = "mixgate.filecache/v1"
+
+
+@dataclass
+class FileOutcome:
+    """What the per-file stages made of one input file."""
+
+    records: pl.DataFrame
+    ledger: pl.DataFrame
+    file: InputFile
+    supply: dict[str, dict[str, int]]  # stage -> slice -> records after that stage
+    seconds: dict[str, float] = field(default_factory=dict)
+    spills: tuple[SpillRef, ...] = ()  # one per shard when `records` is the narrow frame
+
+
+def process_file(task: FileTask, *, config: BuildConfig) -> FileOutcome:
+    """Run the per-file stages on one file or shard: ingest, tag, license, quality, PII."""
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    result = ingest_file(
+        task.path, source=task.source, base_dir=task.base_dir, check=config.check_label,
+        sha256=task.sha256, rows=task.rows,
+    )
+    frame = config.tag(result.records)
+    timings["ingest"] = time.perf_counter() - t0
+    ledgers = [result.ledger]
+    supply = {"ingest": slice_supply(frame)}
+    for stage in FILE_STAGES:
+        t0 = time.perf_counter()
+        tagger = config.file_stages.get(stage)
+        if tagger is not None:
+            frame, dropped = apply_gate(tagger(frame), stage=stage, prefix=config.prefix(stage))
+            ledgers.append(dropped)
+        supply[stage] = slice_supply(frame)
+        timings[stage] = time.perf_counter() - t0
+    return FileOutcome(frame, pl.concat(ledgers, how="vertical"), result.file, supply, timings)
+
+
+def merge_outcomes(parts: Sequence[FileOutcome]) -> FileOutcome:
+    """Merge the outcomes of one file's shards (in row order) into the outcome of the whole file."""
+    if len(parts) == 1:
+        return parts[0]
+    frames = [p.records for p in parts if p.records.height]
+    records = pl.concat(frames, how="diagonal_relaxed") if frames else parts[0].records
+    ledger = pl.concat([p.ledger for p in parts], how="vertical")
+    first = parts[0].file
+    count = sum(p.file.records for p in parts)
+    if count == 0:
+        empty = {"source": first.source, "file": first.path, "row": None, "stage": INGEST_STAGE,
+                 "rule_id": READ_RULE, "reason": "empty_file"}
+        ledger = pl.concat([ledger_frame([empty]), ledger], how="vertical")
+    seconds: Counter[str] = Counter()
+    for p in parts:
+        seconds.update(p.seconds)
+    spills = tuple(s for p in parts for s in p.spills)
+    return FileOutcome(
+        records, ledger, replace(first, records=count), sum_supply(parts), dict(seconds), spills
+    )
+
+
+def file_cache_key(task: FileTask, *, slug: str, code: str) -> str:
+    """Return the cache key of one file task: content, path, row range, stage config, code."""
+    payload = {
+        "format": CACHE_FORMAT,
+        "sha256": task.sha256,
+        "path": relative_path(task.path, task.base_dir),
+        "rows": task.rows,
+        "stages": slug,
+        "code": code,
+    }
+    return digest_key(payload)
+
+
+def outcome_to_entry(outcome: FileOutcome) -> CacheEntry:
+    """Return the cache entry of one file outcome (frames as Parquet, the rest as JSON)."""
+    meta = {"file": asdict(outcome.file), "supply": outcome.supply}
+    return CacheEntry({"records": outcome.records, "ledger": outcome.ledger}, {}, meta)
+
+
+def outcome_from_entry(entry: CacheEntry) -> FileOutcome:
+    """Rebuild a file outcome from its cache entry (no stage time: nothing ran)."""
+    meta = entry.meta
+    file = InputFile(**meta["file"])
+    return FileOutcome(entry.frames["records"], entry.frames["ledger"], file, meta["supply"])
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard to run: its task, its global index, and its cache entry (key, present)."""
+
+    task: FileTask
+    index: int
+    cache: tuple[Path, str, str] | None = None  # (root, namespace, key)
+    cached: bool = False
+
+    @property
+    def source(self) -> SourceSpec:
+        """The shard's source (task labels read it)."""
+        return self.task.source
+
+    @property
+    def path(self) -> Path:
+        """The shard's input file."""
+        return self.task.path
+
+    @property
+    def rows(self) -> tuple[int, int | None] | None:
+        """The shard's row range."""
+        return self.task.rows
+
+
+def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> FileOutcome:
+    """Run (or load from the cache) a shard's per-file stages, spill it, return its narrow outcome.
+
+    The records go to a Parquet spill and the near-dedup shingle sets to an ``.npz``, both in
+    ``work_dir``, or in the shard's cache entry when caching (the shingle file is named by the
+    shingling slug, so a cached shard is not shingled again). `FileOutcome.records` is the
+    narrow frame (`pipeline.build.spill.narrow_frame`) with the decontamination tags and shingle
+    counts.
+    """
+    store = KeyedStore(job.cache[0], job.cache[1]) if job.cache else None
+    if store is not None and job.cached and (entry := store.get(job.cache[2])) is not None:
+        outcome = outcome_from_entry(entry)
+    else:
+        outcome = process_file(job.task, config=config)
+        if store is not None:
+            store.put(job.cache[2], outcome_to_entry(outcome))
+    if store is not None:
+        entry = store.path_for(job.cache[2])
+        records_path = entry / "records.parquet"
+        shingles = entry / f"shingles-{config.near.minhash.slug}.npz"
+    else:
+        records_path = work_dir / f"shard-{job.index:05d}.parquet"
+        outcome.records.write_parquet(records_path, compression="zstd", statistics=False)
+        shingles = work_dir / f"shard-{job.index:05d}.shingles.npz"
+    t0 = time.perf_counter()
+    records = outcome.records
+    decontam = config.pool_stages.get("decontam")
+    if shingles.is_file():  # cached with the shard's records: same texts, same shingling
+        sizes = shingle_sizes(shingles)
+    else:
+        sizes = shingle_shard(records, config=config.near, path=shingles)
+    narrow = narrow_frame(
+        records, decontam=decontam(records) if decontam is not None else None, shard=job.index
+    ).with_columns(pl.Series("near_shingles", sizes, dtype=pl.UInt32))
+    spill = SpillRef(records_path, shingles, records.height, tuple(records.schema.items()))
+    seconds = {**outcome.seconds, "pool_prep": time.perf_counter() - t0}
+    return replace(outcome, records=narrow, seconds=seconds, spills=(spill,))
+
+
+def _probe(cache: KeyedStore, key: str) -> bool:
+    """Return whether `cache` holds `key`, counting a hit or a miss (without loading it)."""
+    found = (cache.path_for(key) / "meta.json").is_file()
+    if found:
+        cache.hits += 1
+    else:
+        cache.misses += 1
+    return found
+
+
+def run_file_stages(
+    files: Sequence[FileTask],
+    *,
+    spec: MixtureSpec,
+    config: BuildConfig,
+    runner: StageRunner,
+    work_dir: Path,
+    cache: KeyedStore | None = None,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
+) -> list[FileOutcome]:
+    """Run `process_shard` over every shard of `files`; return one narrow outcome per file.
+
+    Cache lookups happen here (counted in `cache`); a shard found in the cache is loaded by its
+    task instead of recomputed, a shard not found is computed and stored by its task. The
+    outcomes carry the shards' spills in shard order (``spill_shard`` indexes them).
+    """
+    groups = [shard_file(task, shard_rows=shard_rows) for task in files]
+    shards = [shard for group in groups for shard in group]
+    jobs = [ShardJob(shard, i) for i, shard in enumerate(shards)]
+    if cache is not None:
+        code = code_version()
+        slugs = {s.name: file_stage_slug(spec, s, config.evidence()) for s in spec.sources}
+        for i, shard in enumerate(shards):
+            key = file_cache_key(shard, slug=slugs[shard.source.name], code=code)
+            jobs[i] = replace(
+                jobs[i], cache=(cache.root, cache.namespace, key), cached=_probe(cache, key)
+            )
+    found = runner.map("process_file", process_shard, jobs, config=config, work_dir=work_dir)
+    merged, at = [], 0
+    for group in groups:
+        merged.append(merge_outcomes(found[at:at + len(group)]))
+        at += len(group)
+    return merged
+
+
+def combine_files(outcomes: Sequence[FileOutcome]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Concatenate per-file records and ledgers in file order (spec order)."""
+    frames = [o.records for o in outcomes if o.records.height]
+    pool = pl.concat(frames, how="diagonal_relaxed") if frames else empty_records()
+    ledger = pl.concat([o.ledger for o in outcomes], how="vertical") if outcomes else empty_ledger()
+    return pool, ledger
+
+
+def release_frames(outcome: FileOutcome) -> FileOutcome:
+    """Return `outcome` without its record and ledger frames (counts, supply and spills stay)."""
+    return replace(outcome, records=outcome.records.clear(), ledger=outcome.ledger.clear())
+
+
+def sum_supply(outcomes: Sequence[FileOutcome]) -> dict[str, dict[str, int]]:
+    """Add up per-file slice supplies, stage by stage."""
+    total: dict[str, Counter[str]] = {}
+    for outcome in outcomes:
+        for stage, counts in outcome.supply.items():
+            total.setdefault(stage, Counter()).update(counts)
+    return {stage: dict(sorted(c.items())) for stage, c in total.items()}
+
+
+def sort_ledger(ledger: pl.DataFrame) -> pl.DataFrame:
+    """Order ledger rows deterministically: stage order, source, file, row, record_id."""
+    order = {s: i for i, s in enumerate(STAGE_ORDER)}
+    return (
+        ledger.with_columns(
+            pl.col("stage").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_s")
+        )
+        .sort(["_s", "source", "file", "row", "record_id"], nulls_last=False)
+        .drop("_s")
+        .select(list(LEDGER_SCHEMA))
+    )
+
+
+__all__ = [
+    "DEFAULT_SHARD_ROWS",
+    "FileOutcome",
+    "combine_files",
+    "release_frames",
+    "file_cache_key",
+    "merge_outcomes",
+    "outcome_from_entry",
+    "outcome_to_entry",
+    "process_file",
+    "process_shard",
+    "run_file_stages",
+    "sort_ledger",
+    "sum_supply",
+]

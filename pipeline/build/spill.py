@@ -1,0 +1,185 @@
+"""Records on disk, a narrow frame in memory: what each shard hands to the cross-source stages.
+
+After its per-file stages, a shard (see `pipeline.build.shards.process_shard`) computes every
+row-local input of the cross-source stages: the exact-dedup content key, the decontamination
+tags (tagged here, gated later, so the ledger order stays exact -> near -> decontam) and the
+near-dedup shingle sets. Its full records go to a Parquet *spill* file, the shingle sets to an
+``.npz``; the driver keeps only the *narrow* frame (`NARROW_COLUMNS` plus the decontam tags and
+the spill location ``spill_shard``/``spill_row``), about 180 bytes per record.
+
+`gather_records` reads the sampled rows back from the spills, a batch of one shard at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.stages.dedup.exact import content_keys
+from pipeline.stages.dedup.minhash import ShingleSets, compute_shingle_sets
+from pipeline.stages.dedup.near import record_texts
+
+NARROW_COLUMNS = ("record_id", "source", "kind", "license", "intent", "difficulty")
+NARROW_EXTRAS = ("pii_redactions", "quality_refusal")  # counted in the manifest
+NARROW_PROVENANCE = ("source", "file", "row")  # what keeper ranks and gates read
+CATEGORICAL_COLUMNS = ("source", "kind", "license", "intent", "difficulty")
+TAKE_BATCH_ROWS = 8192  # rows of a spill decoded at once when reading the sample back
+DECONTAM_STRINGS = ("decontam_drop_rule", "decontam_drop_reason", "decontam_holdout", "decontam_detail")
+
+
+@dataclass(frozen=True)
+class SpillRef:
+    """Where one shard's records and shingle sets are, and the schema of its records."""
+
+    records: Path
+    shingles: Path
+    rows: int
+    schema: tuple[tuple[str, pl.DataType], ...]
+
+
+@contextlib.contextmanager
+def work_directory(parent: Path, label: str) -> Iterator[Path]:
+    """Yield a fresh hidden directory ``parent/.work-<label>-*`` for spills; remove it after."""
+    parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f".work-{label}-{os.getpid()}-", dir=parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def save_shingles(sets: ShingleSets, path: Path) -> None:
+    """Write shingle sets as an uncompressed ``.npz`` (hashes, offsets), atomically.
+
+    The file appears complete or not at all: a cached copy may be read by a later build.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as fh:
+            np.savez(fh, hashes=sets.hashes, offsets=sets.offsets)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def shingle_sizes(path: Path) -> np.ndarray:
+    """Return the number of shingles of each document of a file written by `save_shingles`."""
+    with np.load(path) as data:
+        return np.diff(data["offsets"])
+
+
+def load_shingles(path: Path, rows: np.ndarray | None = None) -> ShingleSets:
+    """Read shingle sets written by `save_shingles`; only documents `rows` (in that order) if given."""
+    with np.load(path) as data:
+        hashes, offsets = data["hashes"], data["offsets"]
+    sets = ShingleSets(hashes, offsets)
+    if rows is None:
+        return sets
+    sizes = sets.sizes[rows]
+    parts = [hashes[offsets[r] : offsets[r + 1]] for r in rows.tolist()]
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+    return ShingleSets(flat, np.concatenate(([0], np.cumsum(sizes))).astype(np.int64))
+
+
+def narrow_frame(records: pl.DataFrame, *, decontam: pl.DataFrame | None, shard: int) -> pl.DataFrame:
+    """Return the driver's view of `records`: labels, provenance, content key, spill location.
+
+    `decontam` holds the ``decontam_*`` columns of the same rows (None: no holdouts).
+    """
+    extras = [c for c in NARROW_EXTRAS if c in records.columns]
+    provenance = pl.struct(
+        [pl.col("provenance").struct.field(f) for f in NARROW_PROVENANCE]
+    ).alias("provenance")
+    narrow = records.select(
+        *NARROW_COLUMNS,
+        *extras,
+        provenance,
+        content_keys(records),
+        pl.lit(shard, dtype=pl.UInt32).alias("spill_shard"),
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("spill_row"),
+    )
+    if decontam is not None:
+        narrow = pl.concat([narrow, decontam.select(pl.selectors.starts_with("decontam_"))], how="horizontal")
+    return compact_labels(narrow)
+
+
+def compact_labels(narrow: pl.DataFrame) -> pl.DataFrame:
+    """Store the narrow frame's low-cardinality strings as categoricals (4 bytes a row).
+
+    Labels, sources, licenses, file names and the mostly-null decontamination tags repeat a few
+    values millions of times. Values are unchanged; nothing sorts on these physical codes
+    (`rank_keepers` and the ledger compare them as strings).
+    """
+    label_columns = [c for c in (*CATEGORICAL_COLUMNS, *DECONTAM_STRINGS) if c in narrow.columns]
+    fields = [
+        pl.col("provenance").struct.field(f).cast(pl.Categorical) if f == "file"
+        else pl.col("provenance").struct.field(f)
+        for f in NARROW_PROVENANCE
+    ]
+    return narrow.with_columns(
+        *[pl.col(c).cast(pl.Categorical) for c in label_columns],
+        pl.struct(fields).alias("provenance"),
+    )
+
+
+def shingle_shard(records: pl.DataFrame, *, config, path: Path) -> np.ndarray:
+    """Compute and save the near-dedup shingle sets of `records`; return their sizes."""
+    sets = compute_shingle_sets(record_texts(records), config=config.minhash)
+    save_shingles(sets, path)
+    return sets.sizes
+
+
+def pool_schema(spills: Sequence[SpillRef]) -> pl.Schema:
+    """Return the schema the concatenated records of all spills would have (diagonal, relaxed)."""
+    empties = [pl.DataFrame(schema=dict(s.schema)) for s in spills if s.rows]
+    return pl.concat(empties, how="diagonal_relaxed").schema if empties else pl.Schema()
+
+
+def gather_records(sampled: pl.DataFrame, *, spills: Sequence[SpillRef]) -> pl.DataFrame:
+    """Return the full records of `sampled` (narrow rows with a spill location), in its order.
+
+    Each spill holding sampled rows is read once, a batch at a time (`take_rows`). Columns of
+    `sampled` that the records lack (``sample_repeat``) are kept; the records' columns come
+    from the spill.
+    """
+    at = sampled.with_row_index("_at")
+    parts = []
+    for (shard,), rows in at.group_by("spill_shard", maintain_order=False):
+        rows = rows.sort("spill_row")
+        taken = take_rows(spills[int(shard)].records, rows.get_column("spill_row").to_numpy())
+        parts.append(taken.with_columns(rows.get_column("_at")))
+    schema = pool_schema(spills)
+    base = pl.DataFrame(schema={**schema, "_at": pl.UInt32})
+    full = pl.concat([base, *parts], how="diagonal_relaxed").sort("_at")
+    own = [c for c in sampled.columns if c not in schema and c not in ("spill_shard", "spill_row")]
+    return full.drop("_at").with_columns(sampled.select(own))
+
+
+def take_rows(path: Path, rows: np.ndarray, *, batch_rows: int = TAKE_BATCH_ROWS) -> pl.DataFrame:
+    """Return rows `rows` (ascending, repeats allowed) of a Parquet file, in that order.
+
+    The file is read `batch_rows` at a time and only the wanted rows are copied out (pyarrow
+    ``take``), so memory holds one batch, not the file. Reading the whole file with polars and
+    indexing it would keep every string buffer of the file alive: polars strings are views into
+    the buffers they were read into.
+    """
+    parquet = pq.ParquetFile(path)
+    batches, offset = [], 0
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
+        if hi > lo:
+            batches.append(batch.take(pa.array(rows[lo:hi] - offset)))
+        offset += batch.num_rows
+        if hi == len(rows):
+            break
+    return pl.from_arrow(pa.Table.from_batches(batches, schema=parquet.schema_arrow))

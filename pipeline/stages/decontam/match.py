@@ -1,0 +1,227 @@
+"""Decontamination: find evaluation holdout items inside training text fields.
+
+Score: **containment** of a holdout item in one text field,
+``|shingles(item) & shingles(field)| / |shingles(item)|``, on exact (hashed) shingle sets.
+
+Candidate generation is an inverted index over the holdout side (small): sorted
+``(shingle hash, item)`` postings. Every shingle of a field is looked up with
+``np.searchsorted``; the hits, counted per ``(field, item)``, *are* the exact intersection sizes,
+so every reported score is exact and nothing is estimated. Containment is asymmetric (a short
+item inside a long field), which Jaccard LSH cannot find; the postings can.
+
+Holdout template guard: shingles shared by more than ``template_max_df`` items of one index
+(e.g. "write a python function that") are left out of the item sets. This also bounds the work
+per field shingle to ``template_max_df`` postings.
+
+Items with fewer than ``min_item_shingles`` shingles left (short, e.g. "Who are you?", or
+mostly template) match by exact equality of their token string (normalized, punctuation-free)
+with a whole
+field or with one sentence of it (method ``exact``).
+"""
+
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import polars as pl
+
+from pipeline.stages.decontam.index import (
+    DecontamConfig,
+    HoldoutIndex,
+    HoldoutItem,
+    load_holdout_index,
+    sentence_keys,
+    shingle_slug,
+    token_key,
+)
+from pipeline.stages.dedup.minhash import ShingleSets, compute_shingle_sets
+from pipeline.errors import ConfigError
+from pipeline.records.schemas import iter_text_fields
+
+logger = logging.getLogger(__name__)
+
+RULE_ID = "decontam_v1"
+REASON = "contaminated"
+_HASH_BITS = 52  # shingle hashes from `compute_shingle_sets` are 52-bit
+_PRESENCE_BITS = 22
+_MAX_PAIRS = 8_000_000  # postings expanded at once; bounds memory per chunk of fields
+
+__all__ = [
+    "REASON",
+    "RULE_ID",
+    "DecontamConfig",
+    "Finding",
+    "HoldoutIndex",
+    "HoldoutItem",
+    "find_contamination",
+    "load_holdout_index",
+    "tag_contamination",
+    "token_key",
+]
+
+
+class Finding(NamedTuple):
+    """One field of one training record found to contain one holdout item."""
+
+    record: int  # position of the record in the caller's sequence
+    field: str
+    holdout: str
+    holdout_file: str
+    holdout_row: int
+    score: float
+    method: str  # "containment" | "exact"
+
+
+def _count_pairs(
+    field_sets: ShingleSets, post_hash: np.ndarray, post_item: np.ndarray, n_items: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (field, item, shared shingle count) for every pair sharing a posting."""
+    # a 2**22-bit presence map of the postings' top bits rules out most field shingles cheaply
+    present = np.zeros(1 << _PRESENCE_BITS, dtype=bool)
+    present[post_hash >> np.uint64(_HASH_BITS - _PRESENCE_BITS)] = True
+    maybe = np.flatnonzero(present[field_sets.hashes >> np.uint64(_HASH_BITS - _PRESENCE_BITS)])
+    needles = field_sets.hashes[maybe]
+    lo = np.searchsorted(post_hash, needles, side="left")
+    hi = np.searchsorted(post_hash, needles, side="right")
+    counts = hi - lo
+    hit = counts > 0
+    if not hit.any():
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    lo, counts, fields = lo[hit], counts[hit], field_sets.doc_ids()[maybe[hit]]
+    total = int(counts.sum())
+    first = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+    items = post_item[first + np.arange(total)].astype(np.int64)
+    keys, shared = np.unique(np.repeat(fields, counts) * n_items + items, return_counts=True)
+    return keys // n_items, keys % n_items, shared
+
+
+def _chunks(sizes: np.ndarray, budget: int) -> Iterable[tuple[int, int]]:
+    """Yield [lo, hi) ranges of fields whose shingle total stays within `budget` (at least 1)."""
+    lo, acc = 0, 0
+    for i, size in enumerate(sizes.tolist()):
+        if acc and acc + size > budget:
+            yield lo, i
+            lo, acc = i, 0
+        acc += size
+    if lo < len(sizes):
+        yield lo, len(sizes)
+
+
+def find_contamination(
+    fields: Sequence[tuple[int, str, str]], *, index: HoldoutIndex, config: DecontamConfig
+) -> list[Finding]:
+    """Return every (field, holdout item) match at or above ``config.threshold``.
+
+    Parameters
+    ----------
+    fields
+        ``(record, field name, text)`` triples; ``record`` is the caller's record key.
+    index
+        The holdout index (built with the same shingling, see `HoldoutIndex.config_slug`).
+    config
+        Threshold and shingling.
+    """
+    if index.shingle_slug != shingle_slug(config):
+        msg = (
+            f"holdout index shingling `{index.shingle_slug}` differs from the config's "
+            f"`{shingle_slug(config)}`"
+        )
+        raise ConfigError(msg)
+    findings: list[Finding] = []
+    texts = [text for _, _, text in fields]
+    budget = max(1, _MAX_PAIRS // max(1, config.template_max_df))
+    n_items = len(index.items)
+    exact_candidates: set[int] = set(range(len(fields))) if index.tiny_keys else set()
+    for lo, hi in _chunks(np.array([len(t) // 4 + 1 for t in texts]), budget):
+        sets = compute_shingle_sets(texts[lo:hi], config=config.shingles)
+        f_idx, i_idx, shared = _count_pairs(sets, index.post_hash, index.post_item, n_items)
+        scores = shared / np.maximum(index.sizes[i_idx], 1)
+        for f, i, s in zip(f_idx.tolist(), i_idx.tolist(), scores.tolist(), strict=True):
+            if s >= config.threshold:
+                findings.append(_finding(fields[lo + f], index.items[i], s, "containment"))
+        if index.exact_keys and not index.tiny_keys:
+            f_idx, i_idx, shared = _count_pairs(
+                sets, index.exact_post_hash, index.exact_post_item, n_items
+            )
+            exact_candidates.update((lo + f_idx[shared == index.exact_sizes[i_idx]]).tolist())
+    for fi in sorted(exact_candidates):
+        for key in sentence_keys(fields[fi][2]) & index.exact_keys.keys():
+            findings.extend(
+                _finding(fields[fi], index.items[i], 1.0, "exact") for i in index.exact_keys[key]
+            )
+    return findings
+
+
+def _finding(
+    record_field: tuple[int, str, str], item: HoldoutItem, score: float, method: str
+) -> Finding:
+    record, name, _ = record_field
+    return Finding(record, name, item.holdout, item.file, item.row, float(score), method)
+
+
+def _best_per_record(findings: Iterable[Finding]) -> dict[int, tuple[Finding, int]]:
+    """Return, per record, its strongest finding (ties: lowest holdout, row) and finding count."""
+    best: dict[int, tuple[Finding, int]] = {}
+    for f in findings:
+        current = best.get(f.record)
+        count = current[1] + 1 if current else 1
+        if current is None or (-f.score, f.holdout, f.holdout_row, f.field) < (
+            -current[0].score,
+            current[0].holdout,
+            current[0].holdout_row,
+            current[0].field,
+        ):
+            best[f.record] = (f, count)
+        else:
+            best[f.record] = (current[0], count)
+    return best
+
+
+def tag_contamination(
+    frame: pl.DataFrame, *, index: HoldoutIndex, config: DecontamConfig
+) -> pl.DataFrame:
+    """Add ``decontam_*`` columns: which holdout item (if any) each record contains.
+
+    Every text field of a record (`iter_text_fields`) is matched separately; a record with any
+    finding gets ``decontam_drop_rule = "decontam_v1"``, its strongest finding in
+    ``decontam_holdout``, ``decontam_holdout_row``, ``decontam_score``, and JSON
+    ``decontam_detail`` (field, method, holdout file, number of findings). Other rows get nulls.
+    """
+    columns = [c for c in ("messages", "chosen", "rejected") if c in frame.columns]
+    fields = [
+        (i, name, text)
+        for i, record in enumerate(frame.select(columns).iter_rows(named=True))
+        for name, text in iter_text_fields(record)
+    ]
+    best = _best_per_record(find_contamination(fields, index=index, config=config))
+    rows = [best.get(i) for i in range(frame.height)]
+    detail = [
+        json.dumps(
+            {
+                "field": b[0].field,
+                "method": b[0].method,
+                "holdout_file": b[0].holdout_file,
+                "findings": b[1],
+            },
+            sort_keys=True,
+        )
+        if b
+        else None
+        for b in rows
+    ]
+    return frame.with_columns(
+        pl.Series("decontam_drop_rule", [RULE_ID if b else None for b in rows], dtype=pl.String),
+        pl.Series("decontam_drop_reason", [REASON if b else None for b in rows], dtype=pl.String),
+        pl.Series("decontam_holdout", [b[0].holdout if b else None for b in rows], dtype=pl.String),
+        pl.Series(
+            "decontam_holdout_row", [b[0].holdout_row if b else None for b in rows], dtype=pl.Int64
+        ),
+        pl.Series("decontam_score", [b[0].score if b else None for b in rows], dtype=pl.Float64),
+        pl.Series("decontam_detail", detail, dtype=pl.String),
+    )

@@ -1,0 +1,245 @@
+r"""Within-pool near-duplicate tagging: MinHash + LSH candidates, verified on exact shingle sets.
+
+The text of a record is all its text fields (`iter_text_fields`) joined with ``"\n"``.
+Records are processed in keeper order (``dedup_keeper_rank``, then ``record_id``); a record is
+dropped when its exact Jaccard similarity with an already *kept* record reaches the threshold.
+There is no transitive chaining: if A ~ B and B ~ C but A !~ C, A is kept, B is dropped as a
+copy of A, and C is kept, because its only similar record (B) was not kept.
+
+Template guard: shingles found in more than ``template_max_df`` records of the pool (chat
+templates, system prompts, boilerplate) are removed from both the signatures and the
+verification sets, so shared boilerplate never makes different records similar. Document
+frequencies come from a count-min sketch (`pipeline.stages.dedup.sketch`, sized by `sketch_for`), so
+memory is fixed and shards can count separately; the estimate never under-counts. A record
+left with no shingle is never tagged (identical copies are the exact-dedup stage's job).
+
+The steps are public so that `pipeline.build.pool_dedup` can run them shard by shard on data that
+does not fit in memory; `tag_near_duplicates` is their in-memory composition:
+`compute_shingle_sets` -> `count_shingle_df` -> `drop_template_shingles` -> `compute_signatures`
+-> `compute_band_keys` -> `find_pairs_by_band` -> `select_keepers`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from pipeline.stages.dedup.lsh import BandPlan, compute_band_keys, find_candidate_pairs, optimal_bands
+from pipeline.stages.dedup.minhash import (
+    MinHashConfig,
+    ShingleSets,
+    compute_shingle_sets,
+    compute_signatures,
+    exact_jaccard,
+    filter_shingle_sets,
+)
+from pipeline.stages.dedup.sketch import SketchConfig, count_hashes, estimate_counts
+from pipeline.errors import ConfigError
+from pipeline.records.schemas import iter_text_fields
+
+logger = logging.getLogger(__name__)
+
+RULE_ID = "near_dedup_v1"
+REASON = "near_duplicate"
+
+
+@dataclass(frozen=True)
+class NearDedupConfig:
+    """Parameters of within-pool near-dedup.
+
+    Parameters
+    ----------
+    threshold
+        Exact Jaccard similarity (after the template guard) at or above which a record is a
+        near-duplicate of a kept record.
+    minhash
+        Shingling and signature parameters.
+    template_max_df
+        Shingles in more than this many records are boilerplate and ignored; None disables.
+    max_bucket
+        LSH bucket size above which pairs are capped (see `pipeline.stages.dedup.lsh`).
+    fp_weight, fn_weight
+        Weights of the LSH band choice (`optimal_bands`); recall-oriented by default.
+    """
+
+    threshold: float = 0.8
+    minhash: MinHashConfig = field(default_factory=MinHashConfig)
+    template_max_df: int | None = 100
+    max_bucket: int = 64
+    fp_weight: float = 0.05
+    fn_weight: float = 0.95
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            msg = f"`threshold` must be in (0, 1); got {self.threshold!r}"
+            raise ConfigError(msg)
+        if self.template_max_df is not None and self.template_max_df < 2:
+            msg = f"`template_max_df` must be None or an integer >= 2; got {self.template_max_df!r}"
+            raise ConfigError(msg)
+        if self.max_bucket < 2:
+            msg = f"`max_bucket` must be an integer >= 2; got {self.max_bucket!r}"
+            raise ConfigError(msg)
+
+    @property
+    def slug(self) -> str:
+        """Identify the configuration, e.g. ``near_j0.80_df100_word5_p128_s1_v1``."""
+        df = "dfoff" if self.template_max_df is None else f"df{self.template_max_df}"
+        return f"near_j{self.threshold:.2f}_{df}_{self.minhash.slug}"
+
+
+def sketch_for(occurrences: int) -> SketchConfig:
+    """Return the sketch shape for `occurrences` shingle occurrences: <= 32 per counter on average.
+
+    Depth 4, width between ``2**16`` and ``2**30``; a function of the count only, so every
+    path that counts the same records uses the same sketch. With 32 occurrences per counter,
+    all four counters of a rare shingle exceeding a ``template_max_df`` of 100 is negligible.
+    """
+    bits = math.ceil(math.log2(occurrences / 32)) if occurrences > 32 else 0
+    return SketchConfig(width_bits=min(max(bits, 16), 30))
+
+
+def count_shingle_df(sets: ShingleSets, *, sketch: SketchConfig) -> np.ndarray:
+    """Return the count-min sketch of the document frequency of every shingle of `sets`."""
+    return count_hashes(sets.hashes, config=sketch)
+
+
+def drop_template_shingles(
+    sets: ShingleSets, df: np.ndarray, max_df: int | None, *, sketch: SketchConfig
+) -> ShingleSets:
+    """Remove the shingles whose sketched document frequency `df` exceeds `max_df` (None: keep all)."""
+    if max_df is None or len(sets.hashes) == 0:
+        return sets
+    common = estimate_counts(df, sets.hashes, config=sketch) > max_df
+    if not common.any():
+        return sets
+    logger.info("template guard: %d shingle occurrences in > %d documents ignored", int(common.sum()), max_df)
+    return filter_shingle_sets(sets, ~common)
+
+
+def find_pairs_by_band(band_columns: Iterable[np.ndarray], *, max_bucket: int) -> np.ndarray:
+    """Return unique candidate pairs ``(i, j)``, ``i < j``, from one band's keys at a time.
+
+    Each item is the ``(n,)`` uint64 keys of one band, documents in keeper order; only one band
+    (and its pairs) is in memory at a time, whatever the number of bands.
+    """
+    pairs = [find_candidate_pairs(column[:, None], max_bucket=max_bucket) for column in band_columns]
+    pairs = [p for p in pairs if len(p)]
+    if not pairs:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.unique(np.concatenate(pairs), axis=0)
+
+
+def record_texts(frame: pl.DataFrame) -> list[str]:
+    """Return each record's text fields joined with newlines, in frame order."""
+    columns = [c for c in ("messages", "chosen", "rejected") if c in frame.columns]
+    return [
+        "\n".join(t for _, t in iter_text_fields(r))
+        for r in frame.select(columns).iter_rows(named=True)
+    ]
+
+
+def select_keepers(
+    sets: ShingleSets, pairs: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (representative index or -1, verified score) per document, greedily in index order.
+
+    Documents are in keeper order; `pairs` are ``(earlier, later)`` candidates. A document is a
+    copy of the first earlier candidate that is itself kept and reaches `threshold`.
+    """
+    n = len(sets)
+    dup_of = np.full(n, -1, dtype=np.int64)
+    score = np.full(n, np.nan)
+    if len(pairs) == 0:
+        return dup_of, score
+    order = np.lexsort((pairs[:, 0], pairs[:, 1]))  # by later doc, then earlier doc
+    later, earlier = pairs[order, 1], pairs[order, 0]
+    bounds = np.flatnonzero(np.concatenate(([True], later[1:] != later[:-1], [True])))
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        doc = int(later[lo])
+        mine = sets.doc(doc)
+        for cand in earlier[lo:hi]:
+            if dup_of[cand] != -1:
+                continue
+            similarity = exact_jaccard(sets.doc(int(cand)), mine)
+            if similarity >= threshold:
+                dup_of[doc], score[doc] = cand, similarity
+                break
+    return dup_of, score
+
+
+def band_plan(config: NearDedupConfig) -> BandPlan:
+    """Return the LSH banding of `config` (`optimal_bands` with its weights)."""
+    return optimal_bands(
+        config.threshold,
+        config.minhash.num_perm,
+        fp_weight=config.fp_weight,
+        fn_weight=config.fn_weight,
+    )
+
+
+def keeper_order(frame: pl.DataFrame) -> np.ndarray:
+    """Return the row order by ``dedup_keeper_rank``, then ``record_id`` (the keeper order)."""
+    return (
+        frame.select("dedup_keeper_rank", "record_id")
+        .with_row_index("_i")
+        .sort(["dedup_keeper_rank", "record_id"])
+        .get_column("_i")
+        .to_numpy()
+        .astype(np.int64)
+    )
+
+
+def tag_near_duplicates(frame: pl.DataFrame, *, config: NearDedupConfig) -> pl.DataFrame:
+    """Add ``near_drop_rule``, ``near_drop_reason``, ``near_dup_of`` and ``near_score``.
+
+    Parameters
+    ----------
+    frame
+        Canonical records with ``record_id`` and ``dedup_keeper_rank`` (lower = keeper).
+    config
+        Threshold, shingling and guard parameters.
+
+    Returns
+    -------
+    The frame, same rows and order, with the four columns added; rows not dropped have nulls.
+    """
+    for needed in ("record_id", "dedup_keeper_rank"):
+        if needed not in frame.columns:
+            msg = f"`tag_near_duplicates` needs column `{needed}`; got columns {frame.columns}"
+            raise ConfigError(msg)
+    order = keeper_order(frame)
+    ranked = frame[order]
+    sets = compute_shingle_sets(record_texts(ranked), config=config.minhash)
+    sketch = sketch_for(len(sets.hashes))
+    sets = drop_template_shingles(
+        sets, count_shingle_df(sets, sketch=sketch), config.template_max_df, sketch=sketch
+    )
+    nonempty = np.flatnonzero(sets.sizes > 0)
+    signatures = compute_signatures(sets, config=config.minhash)[nonempty]
+    keys = compute_band_keys(signatures, band_plan(config))
+    local = find_pairs_by_band(keys.T, max_bucket=config.max_bucket)
+    dup_of, score = select_keepers(sets, nonempty[local], config.threshold)
+    logger.info(
+        "near dedup: %d candidate pairs, %d records tagged", len(local), int((dup_of >= 0).sum())
+    )
+    ids = ranked["record_id"].to_list()
+    return with_near_columns(frame, order, [ids[d] if d >= 0 else None for d in dup_of.tolist()], score)
+
+
+def with_near_columns(
+    frame: pl.DataFrame, order: np.ndarray, dup_ids: list[str | None], score: np.ndarray
+) -> pl.DataFrame:
+    """Add the ``near_*`` gate columns to `frame`, given per-document results in `order`."""
+    back = np.argsort(order)
+    ids = [dup_ids[i] for i in back.tolist()]
+    return frame.with_columns(
+        pl.Series("near_drop_rule", [RULE_ID if d is not None else None for d in ids], dtype=pl.String),
+        pl.Series("near_drop_reason", [REASON if d is not None else None for d in ids], dtype=pl.String),
+        pl.Series("near_dup_of", ids, dtype=pl.String),
+        pl.Series("near_score", score[back], dtype=pl.Float64).fill_nan(None),
+    )

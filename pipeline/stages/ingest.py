@@ -1,0 +1,179 @@
+"""Ingest and validate: every record of every file becomes a canonical record or a ledger row.
+
+`ingest_file(path, *, source, base_dir, labels)` reads one file of one source and returns an
+`IngestResult`: the canonical records (polars, `RECORD_SCHEMA`), the ledger rows
+(``stage=ingest``) and an `InputFile` (relative path, sha256, record count). Row-level problems
+never raise; an unusable file raises `InputError`, and an unmapped slice label raises
+`ConfigError` naming the source and the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipeline.records.canonical import SCHEMA_RULE, Reject, apply_field_map, canonicalize
+from pipeline.errors import ConfigError
+from pipeline.io import RowError, file_sha256, iter_rows
+from pipeline.spec import LabelSpec, SourceSpec
+from pipeline.records.schemas import RECORD_SCHEMA, compute_record_id, empty_records, ledger_frame
+
+INGEST_STAGE = "ingest"
+READ_RULE = "read_v1"
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file as recorded in the manifest."""
+
+    source: str
+    path: str  # relative to the spec's directory, POSIX separators
+    sha256: str
+    records: int  # records read (rows yielded by the reader)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one file contributed: canonical records, ledger rows and its manifest entry."""
+
+    records: pl.DataFrame
+    ledger: pl.DataFrame
+    file: InputFile
+
+
+LabelCheck = Callable[[str, str, str, str], str]
+"""(value, axis, source, field) -> label; raises ConfigError for a value outside the taxonomy."""
+
+
+def relative_path(path: Path, base_dir: Path) -> str:
+    """Return `path` relative to `base_dir` in POSIX form (absolute when it is outside)."""
+    try:
+        return Path(path).resolve().relative_to(Path(base_dir).resolve()).as_posix()
+    except ValueError:
+        import os
+
+        return Path(os.path.relpath(Path(path).resolve(), Path(base_dir).resolve())).as_posix()
+
+
+def _label(
+    spec: str | LabelSpec | None,
+    raw: Mapping[str, Any],
+    *,
+    axis: str,
+    source: str,
+    check: LabelCheck,
+) -> str | None | Reject:
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        return check(spec, axis, source, axis)
+    value = raw.get(spec.field)
+    if value is None:
+        return None  # the tagger fills it, and records that it did
+    if not isinstance(value, str):
+        return Reject(f"wrong_type:{spec.field}")
+    if spec.map is not None:
+        if value not in spec.map:
+            allowed = ", ".join(sorted(spec.map))
+            msg = (
+                f"source `{source}`: {axis} field `{spec.field}` has value {value!r} that "
+                f"`{axis}.map` does not map (mapped values: {allowed})"
+            )
+            raise ConfigError(msg)
+        value = spec.map[value]
+    return check(value, axis, source, spec.field)
+
+
+def _generator(source: SourceSpec, raw: Mapping[str, Any]) -> str | None | Reject:
+    if source.kind != "synthetic":
+        return None
+    if isinstance(source.generator, str):
+        return source.generator
+    name = source.generator.field  # type: ignore[union-attr]
+    value = raw.get(name)
+    if value is None:
+        return Reject(f"missing_field:{name}")
+    if not isinstance(value, str) or not value.strip():
+        return Reject(f"wrong_type:{name}")
+    return value
+
+
+def canonical_row(
+    raw: Mapping[str, Any], *, source: SourceSpec, check: LabelCheck
+) -> dict[str, Any] | Reject:
+    """Return the canonical fields of one raw record (no provenance), or why it fails."""
+    mapped = apply_field_map(raw, source.fields, source.kind)
+    content = canonicalize(mapped, kind=source.kind)
+    if isinstance(content, Reject):
+        return content
+    generator = _generator(source, mapped)
+    if isinstance(generator, Reject):
+        return generator
+    labels = {}
+    for axis, spec in (("intent", source.intent), ("difficulty", source.difficulty)):
+        label = _label(spec, raw, axis=axis, source=source.name, check=check)
+        if isinstance(label, Reject):
+            return label
+        labels[axis] = label
+    return {
+        "record_id": compute_record_id(content.messages, content.chosen, content.rejected),
+        "source": source.name,
+        "kind": source.kind,
+        "messages": content.messages,
+        "chosen": content.chosen,
+        "rejected": content.rejected,
+        "intent": labels["intent"],
+        "difficulty": labels["difficulty"],
+        "license": source.license,
+        "generator": generator,
+    }
+
+
+def ingest_file(
+    path: Path,
+    *,
+    source: SourceSpec,
+    base_dir: Path,
+    check: LabelCheck,
+    sha256: str | None = None,
+    rows: tuple[int, int | None] | None = None,
+) -> IngestResult:
+    """Read, canonicalize and validate the records of one file of `source`.
+
+    With `rows` = ``(start, stop)``, only that row range is read (one shard of the file); the
+    `empty_file` ledger row is then left to whoever sees the whole file.
+    """
+    rel = relative_path(path, base_dir)
+    sha = sha256 or file_sha256(path)
+    start, stop = rows or (0, None)
+    records: list[dict[str, Any]] = []
+    rejects: list[dict[str, Any]] = []
+    count = 0
+    for row, raw in iter_rows(path, start=start, stop=stop):
+        count += 1
+        provenance = {"source": source.name, "file": rel, "file_sha256": sha, "row": row}
+        if isinstance(raw, RowError):
+            result: dict[str, Any] | Reject = Reject(raw.reason)
+            rule = READ_RULE
+        else:
+            result = canonical_row(raw, source=source, check=check)
+            rule = SCHEMA_RULE
+        if isinstance(result, Reject):
+            rejects.append(
+                {"source": source.name, "file": rel, "row": row, "stage": INGEST_STAGE,
+                 "rule_id": rule, "reason": result.reason}
+            )
+            continue
+        result["provenance"] = provenance
+        records.append(result)
+    if count == 0 and rows is None:
+        rejects.append(
+            {"source": source.name, "file": rel, "row": None, "stage": INGEST_STAGE,
+             "rule_id": READ_RULE, "reason": "empty_file"}
+        )
+    frame = pl.DataFrame(records, schema=RECORD_SCHEMA) if records else empty_records()
+    return IngestResult(frame, ledger_frame(rejects), InputFile(source.name, rel, sha, count))

@@ -1,0 +1,96 @@
+"""Building a presidio `AnalyzerEngine` that never touches the network.
+
+Presidio's defaults download a spaCy model and fetch the public suffix list at run time; both
+fail offline. `build_analyzer` avoids both (`pipeline.stages.pii` points tldextract at its bundled
+suffix list before presidio is imported): a blank English spaCy pipeline (tokens and lower-case
+lemmas, so presidio's context words can raise scores) with only the pattern recognizers, or, when
+the user names an installed spaCy model in `nlp_model`, that model with presidio's NER recognizer
+(PERSON, LOCATION, ...). A model is never downloaded.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import spacy
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+from presidio_analyzer.nlp_engine import SpacyNlpEngine
+from spacy.language import Language
+
+from pipeline.errors import ConfigError
+from pipeline.stages.pii.recognizers import CardNumberRecognizer
+
+NER_RECOGNIZER = "SpacyRecognizer"
+# presidio logs context words - i.e. the text around and including a detected value - at DEBUG.
+PRESIDIO_LOGGERS = ("presidio-analyzer", "presidio-anonymizer")
+LANGUAGE = "en"
+
+
+@Language.component("mixgate_lower_lemma")
+def _lower_lemma(doc):  # noqa: ANN001, ANN202 - spaCy component signature
+    """Set each token's lemma to its lower-case form (a blank pipeline has no lemmatizer)."""
+    for token in doc:
+        token.lemma_ = token.lower_
+    return doc
+
+
+def _load_model(nlp_model: str) -> Language:
+    """Load an installed spaCy package or a model directory, or raise `ConfigError`."""
+    if not (spacy.util.is_package(nlp_model) or Path(nlp_model).is_dir()):
+        msg = (
+            f"`nlp_model` must be an installed spaCy package or a model directory "
+            f"(mixgate never downloads models; install it yourself); got {nlp_model!r}"
+        )
+        raise ConfigError(msg)
+    try:
+        return spacy.load(nlp_model)
+    except (OSError, ValueError) as exc:
+        msg = f"`nlp_model` {nlp_model!r} could not be loaded by spaCy: {exc}".replace("\n", " ")
+        raise ConfigError(msg) from exc
+
+
+def quiet_presidio_logs() -> None:
+    """Raise presidio's loggers to ERROR: below WARNING they print detected values, and its
+    warnings are about recognizers for other languages."""
+    for name in PRESIDIO_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def build_analyzer(*, nlp_model: str | None, score_threshold: float) -> AnalyzerEngine:
+    """Return an offline presidio analyzer.
+
+    The registry holds presidio's predefined recognizers plus `CardNumberRecognizer`.
+
+    Parameters
+    ----------
+    nlp_model
+        Name of an installed spaCy package or path to a model directory; ``None`` uses a blank
+        English pipeline and pattern recognizers only (no PERSON / LOCATION / ORGANIZATION).
+    score_threshold
+        Presidio's global minimum score (per-entity thresholds are applied afterwards).
+
+    Raises
+    ------
+    ConfigError
+        `nlp_model` is not installed or cannot be loaded.
+    """
+    quiet_presidio_logs()
+    if nlp_model is None:
+        nlp = spacy.blank(LANGUAGE)
+        nlp.add_pipe("mixgate_lower_lemma")
+    else:
+        nlp = _load_model(nlp_model)
+    engine = SpacyNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": nlp_model or "blank_en"}])
+    engine.nlp = {LANGUAGE: nlp}  # injected: nothing is loaded from disk or network by presidio
+    registry = RecognizerRegistry(supported_languages=[LANGUAGE])
+    registry.load_predefined_recognizers(nlp_engine=engine, languages=[LANGUAGE])
+    if nlp_model is None:
+        registry.remove_recognizer(NER_RECOGNIZER)  # a blank pipeline has no entities to offer
+    registry.add_recognizer(CardNumberRecognizer())
+    return AnalyzerEngine(
+        nlp_engine=engine,
+        registry=registry,
+        supported_languages=[LANGUAGE],
+        default_score_threshold=score_threshold,
+    )

@@ -1,0 +1,265 @@
+"""`PiiScanner`: one presidio analyzer, a prefilter, a cache, and an optional process pool.
+
+A finding is ``(entity_type, start, end, score)``: offsets into the scanned text, never the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import multiprocessing
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import NamedTuple
+
+import phonenumbers
+import xxhash
+from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+from pipeline.errors import ConfigError
+from pipeline.stages.pii.config import PiiConfig
+from pipeline.stages.pii.engine import LANGUAGE, build_analyzer
+from pipeline.stages.pii.prefilter import find_windows
+from pipeline.stages.pii.recognizers import SPECIFIC_OVER_PHONE
+
+_CHUNK = 128  # texts per task sent to a worker process
+_PHONE_MARGIN = 24  # characters around a digit run given to the phone pre-check
+_PHONE_SLICE_CACHE = 100_000  # pre-check results remembered (slices are short)
+
+
+def _text_key(text: str) -> int:
+    return xxhash.xxh3_128_intdigest(text.encode("utf-8", "surrogatepass"))
+
+
+class Finding(NamedTuple):
+    """One detected entity: where it is and how sure presidio is (never what it is)."""
+
+    entity_type: str
+    start: int
+    end: int
+    score: float
+
+
+class PiiScanner:
+    """Detect PII in texts with presidio, offline.
+
+    The analyzer is built once, at construction (so a bad `nlp_model` or an unsupported entity
+    type fails early with `ConfigError`). Pickling keeps only the configuration; the analyzer is
+    rebuilt (~0.2 s) on unpickling, so a scanner can be sent to a worker process.
+
+    Parameters
+    ----------
+    config
+        What to detect; default `PiiConfig()`.
+    workers
+        Processes used by `scan_texts` (1 = in this process). Each worker builds its own analyzer
+        once; the pool lives until `close()` (or the end of a ``with`` block).
+    cache_size
+        Texts whose findings are remembered, keyed by the xxh3-128 hash of the text.
+    """
+
+    def __init__(
+        self, config: PiiConfig | None = None, *, workers: int = 1, cache_size: int = 100_000
+    ) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            msg = f"`workers` must be an integer >= 1; got {workers!r}"
+            raise ConfigError(msg)
+        self.config = config if config is not None else PiiConfig()
+        self.workers = workers
+        self.cache_size = cache_size
+        self._analyzer = build_analyzer(
+            nlp_model=self.config.nlp_model, score_threshold=self.config.min_threshold
+        )
+        supported = set(self._analyzer.get_supported_entities(language=LANGUAGE))
+        missing = sorted(set(self.config.entities) - supported)
+        if missing:
+            hint = " (NER entities need `nlp_model`)" if self.config.nlp_model is None else ""
+            msg = (
+                f"`actions` names entity types this analyzer cannot detect{hint}: {missing}; "
+                f"supported: {sorted(supported)}"
+            )
+            raise ConfigError(msg)
+        self._entities = frozenset(self.config.entities)
+        self._allow_values = frozenset(self.config.allow_values)
+        self._allow_patterns = [re.compile(p) for p in self.config.allow_patterns]
+        self._allow_networks = [
+            ipaddress.ip_network(n, strict=False) for n in self.config.allow_ip_networks
+        ]
+        self._allow_domains = tuple(d.lower().strip(".") for d in self.config.allow_email_domains)
+        phone = [r for r in self._analyzer.registry.recognizers if isinstance(r, PhoneRecognizer)]
+        # Without an NER model, PhoneRecognizer is the only source of PHONE_NUMBER findings, so a
+        # window where its matcher finds nothing need not be sent to presidio for that type.
+        self._phone = phone[0] if len(phone) == 1 and self.config.nlp_model is None else None
+        self._cache: dict[int, tuple[Finding, ...]] = {}
+        self._phone_slices: dict[str, bool] = {}
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_workers = 0
+
+    # --- pickling: configuration only --------------------------------------------------------
+    def __getstate__(self) -> dict[str, object]:
+        return {"config": self.config, "workers": self.workers, "cache_size": self.cache_size}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(state["config"], workers=state["workers"], cache_size=state["cache_size"])  # type: ignore[misc, arg-type]
+
+    def __enter__(self) -> PiiScanner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def clear_cache(self) -> None:
+        """Forget cached findings and phone pre-check results (in this process)."""
+        self._cache.clear()
+        self._phone_slices.clear()
+
+    def close(self) -> None:
+        """Shut down the worker pool, if one was started."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    # --- scanning ----------------------------------------------------------------------------
+    def scan(self, text: str) -> tuple[Finding, ...]:
+        """Return the findings in `text`, sorted by position (cached by text hash)."""
+        key = _text_key(text)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self.analyze_text(text)
+            self._remember(key, hit)
+        return hit
+
+    def scan_texts(
+        self, texts: Sequence[str], *, workers: int | None = None
+    ) -> list[tuple[Finding, ...]]:
+        """Return the findings of every text, in order; uses `workers` processes when > 1."""
+        workers = self.workers if workers is None else workers
+        keys = [_text_key(t) for t in texts]
+        known: dict[int, tuple[Finding, ...]] = {}  # taken now: remembering may evict entries
+        todo: dict[int, str] = {}
+        for key, text in zip(keys, texts, strict=True):
+            if key in known or key in todo:
+                continue
+            hit = self._cache.get(key)
+            if hit is None:
+                todo[key] = text
+            else:
+                known[key] = hit
+        if workers > 1 and len(todo) > _CHUNK:
+            found = self._scan_in_pool(list(todo.values()), workers)
+        else:
+            found = [self.analyze_text(t) for t in todo.values()]
+        for key, findings in zip(todo, found, strict=True):
+            known[key] = findings
+            self._remember(key, findings)
+        return [known[k] for k in keys]
+
+    def analyze_text(self, text: str) -> tuple[Finding, ...]:
+        """Return the kept findings of `text` (no cache): detect, then apply thresholds and rules.
+
+        A finding is kept when its score reaches the entity's threshold, its value is not on the
+        allow-list, and it is not a PHONE_NUMBER overlapping a more specific finding
+        (`SPECIFIC_OVER_PHONE`).
+        """
+        raw = [f for f in self.detect(text) if f.score >= self.config.threshold_for(f.entity_type)]
+        specific = [f for f in raw if f.entity_type in SPECIFIC_OVER_PHONE]
+        kept = [
+            f
+            for f in raw
+            if not self._allowed(f.entity_type, text[f.start : f.end])
+            and not (
+                f.entity_type == "PHONE_NUMBER"
+                and any(s.start < f.end and f.start < s.end for s in specific)
+            )
+        ]
+        return tuple(kept)
+
+    def detect(self, text: str) -> tuple[Finding, ...]:
+        """Run presidio on the prefiltered windows of `text`; raw findings, sorted by position."""
+        findings = set()
+        for window in find_windows(text, self._entities):
+            piece = text[window.start : window.end]
+            entities = window.entities
+            if "PHONE_NUMBER" in entities and not self._phone_candidate(text, window.phone_runs):
+                entities = entities - {"PHONE_NUMBER"}
+                if not entities:
+                    continue
+            for r in self._analyzer.analyze(piece, language=LANGUAGE, entities=sorted(entities)):
+                start, end = window.start + r.start, window.start + r.end
+                findings.add(Finding(r.entity_type, start, end, round(float(r.score), 4)))
+        return tuple(sorted(findings, key=lambda f: (f.start, f.end, f.entity_type)))
+
+    def _phone_candidate(self, text: str, runs: tuple[tuple[int, int], ...]) -> bool:
+        """Whether presidio's PhoneRecognizer can match around one of the digit `runs`.
+
+        Runs presidio's own matcher loop (same regions and leniency) on each run plus
+        `_PHONE_MARGIN` characters either side: a phone match lies within its digit run and a few
+        characters (a leading ``(`` or ``+``, an extension), and the matcher's checks look only at
+        the characters next to a candidate. Results are cached by slice (years, versions repeat).
+        """
+        if self._phone is None:
+            return True
+        for start, end in runs:
+            piece = text[max(0, start - _PHONE_MARGIN) : end + _PHONE_MARGIN]
+            hit = self._phone_slices.get(piece)
+            if hit is None:
+                hit = any(
+                    phonenumbers.PhoneNumberMatcher(
+                        piece, region, leniency=self._phone.leniency
+                    ).has_next()
+                    for region in self._phone.supported_regions
+                )
+                if len(self._phone_slices) >= _PHONE_SLICE_CACHE:
+                    self._phone_slices.clear()
+                self._phone_slices[piece] = hit
+            if hit:
+                return True
+        return False
+
+    def _allowed(self, entity: str, value: str) -> bool:
+        if value in self._allow_values or any(p.fullmatch(value) for p in self._allow_patterns):
+            return True
+        if entity == "EMAIL_ADDRESS":
+            domain = value.rpartition("@")[2].lower().rstrip(".")
+            return any(domain == d or domain.endswith("." + d) for d in self._allow_domains)
+        if entity == "IP_ADDRESS":
+            try:
+                address = ipaddress.ip_address(value.split("/")[0].split("%")[0])
+            except ValueError:
+                return False
+            return any(
+                address in net for net in self._allow_networks if net.version == address.version
+            )
+        return False
+
+    def _remember(self, key: int, findings: tuple[Finding, ...]) -> None:
+        if len(self._cache) >= self.cache_size:
+            self._cache.clear()
+        self._cache[key] = findings
+
+    def _scan_in_pool(self, texts: list[str], workers: int) -> list[tuple[Finding, ...]]:
+        if self._pool is None or self._pool_workers != workers:
+            self.close()
+            self._pool_workers = workers
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(self.config,),
+            )
+        chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
+        return [f for part in self._pool.map(_scan_chunk, chunks) for f in part]
+
+
+# One scanner per worker process, built once by the pool initializer.
+_WORKER_SCANNER: PiiScanner | None = None
+
+
+def _init_worker(config: PiiConfig) -> None:
+    global _WORKER_SCANNER  # noqa: PLW0603 - per-process state of a pool worker
+    _WORKER_SCANNER = PiiScanner(config, cache_size=0)
+
+
+def _scan_chunk(texts: Iterable[str]) -> list[tuple[Finding, ...]]:
+    scanner = _WORKER_SCANNER if _WORKER_SCANNER is not None else PiiScanner()
+    return [scanner.analyze_text(t) for t in texts]

@@ -1,0 +1,156 @@
+"""Length and structure features of a conversation, the non-lexical evidence the rules use.
+
+A conversation is split into weighted *segments* (the first user turn, later user turns, the
+system prompt, the replies); keyword and regex rules look at segments, feature rules at the
+numbers computed here. Every feature is an integer count, so rule thresholds are exact.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pipeline.records.text import normalize_text
+
+SEGMENT_KINDS = ("first_user", "later_user", "system", "reply")
+
+_FENCE = re.compile(r"```")
+_FENCED_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+_SIGNATURE = re.compile(
+    r"^\s*(?:def \w+\s*\(|class \w+\s*[(:]|(?:async )?function \w+\s*\(|#include\s*<"
+    r"|(?:public|private|protected|static)\s+[\w<>\[\]]+\s+\w+\s*\(|fn \w+\s*\(|func \w+\s*\()",
+    re.MULTILINE,
+)
+_CODE_LINE_FORMS = (
+    r"[ \t]*(?:def |class |import |from \S+ import |#include|return\b|public |private |"
+    r"function\b|const |let |var |for\s*\(|while\s*\(|if\s*\(|print\(|console\.|SELECT\b|>>> )"
+    r".*",
+    r".*[;{}][ \t]*",
+    r"[ \t]{4,}\S+[ \t]*=[ \t]*\S.*",
+)
+_CODE_LINE = re.compile("^(?:" + "|".join(_CODE_LINE_FORMS) + ")$", re.MULTILINE)
+_CODE_LINE_WITH_BREAK = re.compile("^(?:" + "|".join(_CODE_LINE_FORMS) + ")$\n?", re.MULTILINE)
+_TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*[+#]*")
+_EQUATION = re.compile(
+    # 3 + 4, 2*(5, 10 - 3; not ranges or dates such as 9-10, 2022-01-01
+    r"(?<![\d.\-/:])\d+(?:\.\d+)?(?:\s*[+*/^×÷]\s*|\s+[-−]\s+)\(?\d+(?:\.\d+)?(?![\d\-/:])"
+    r"|\b[a-z]\s*\^\s*\d"  # x^2
+    r"|\b[a-z]\s*(?:=|<|>|≤|≥)\s*[-+(]?\s*[\da-z]\b"  # x = 4z, y > 2
+    r"|\b[a-z]\s*\(\s*[a-z\d]\s*\)\s*="  # f(x) =
+    r"|\|\s*[a-z]\s*[-+]",  # |x + 5|
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"(?<![\w.])\$?\d+(?:[.,]\d+)*%?")
+_LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]\s|[-*•]\s|step \d+)", re.IGNORECASE | re.MULTILINE)
+_WORD = re.compile(r"\w+")
+
+FEATURE_NAMES = (
+    "code_blocks",
+    "code_lines",
+    "code_signatures",
+    "equations",
+    "reply_equations",
+    "numbers",
+    "prompt_questions",
+    "prompt_steps",
+    "reply_steps",
+    "prompt_chars",
+    "context_chars",
+    "first_prompt_words",
+    "user_turns",
+)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One piece of a conversation: its kind, raw text, words (space-joined) and word n-grams."""
+
+    kind: str
+    text: str
+    words: str
+    ngrams: frozenset[str]
+
+    @classmethod
+    def from_text(cls, kind: str, text: str, *, max_n: int) -> Segment:
+        """Build a segment, indexing its word n-grams up to `max_n` words."""
+        tokens = tokenize(text)
+        return cls(kind, text, " ".join(tokens), ngram_set(tokens, max_n))
+
+
+def tokenize(text: str) -> list[str]:
+    """Split normalized (NFKC, casefolded) text into words; ``c++``, ``don't`` stay whole.
+
+    >>> tokenize("Write C++ code, don't stop!")
+    ['write', 'c++', 'code', "don't", 'stop']
+    """
+    return _TOKEN.findall(normalize_text(text).replace("’", "'"))
+
+
+def ngram_set(tokens: Sequence[str], max_n: int) -> frozenset[str]:
+    """Return every run of 1 to `max_n` consecutive tokens, joined by single spaces."""
+    grams = set(tokens)
+    for n in range(2, max_n + 1):
+        grams.update(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return frozenset(grams)
+
+
+def split_segments(
+    messages: Sequence[Mapping[str, str]], chosen: str | None = None, *, max_n: int = 4
+) -> tuple[Segment, ...]:
+    """Split a conversation into segments; `chosen` counts as a reply, `rejected` is ignored."""
+    segments: list[Segment] = []
+    seen_user = False
+    for message in messages:
+        role, text = message["role"], message["content"] or ""
+        if role == "user":
+            kind = "later_user" if seen_user else "first_user"
+            seen_user = True
+        elif role == "system":
+            kind = "system"
+        else:
+            kind = "reply"
+        segments.append(Segment.from_text(kind, text, max_n=max_n))
+    if chosen:
+        segments.append(Segment.from_text("reply", chosen, max_n=max_n))
+    return tuple(segments)
+
+
+def strip_code(text: str) -> str:
+    r"""Return `text` without fenced code blocks and code-looking lines (the prose part).
+
+    >>> strip_code("Fix this:\n```\nx = 1 + 2\n```\nthanks")
+    'Fix this:\n\nthanks'
+    """
+    if "```" in text:
+        text = _FENCED_BLOCK.sub("", text)
+    return _CODE_LINE_WITH_BREAK.sub("", text)
+
+
+def compute_features(segments: Sequence[Segment]) -> dict[str, int]:
+    """Return the named integer features (see `FEATURE_NAMES`) of a conversation.
+
+    Equations, numbers, questions and list items are counted in the prose only (code removed).
+    """
+    prompts = [s.text for s in segments if s.kind != "reply"]
+    users = [s for s in segments if s.kind in ("first_user", "later_user")]
+    replies = [strip_code(s.text) for s in segments if s.kind == "reply"]
+    raw_prompt = "\n".join(prompts)
+    prompt_text = strip_code(raw_prompt)
+    every_text = "\n".join(s.text for s in segments)
+    first = next((s.text for s in users if s.kind == "first_user"), "")
+    return {
+        "code_blocks": len(_FENCE.findall(every_text)) // 2,
+        "code_lines": len(_CODE_LINE.findall(every_text)),
+        "code_signatures": len(_SIGNATURE.findall(every_text)),
+        "equations": len(_EQUATION.findall(prompt_text)),
+        "reply_equations": max((len(_EQUATION.findall(r)) for r in replies), default=0),
+        "numbers": len(_NUMBER.findall(prompt_text)),
+        "prompt_questions": prompt_text.count("?"),
+        "prompt_steps": len(_LIST_ITEM.findall(prompt_text)),
+        "reply_steps": max((len(_LIST_ITEM.findall(r)) for r in replies), default=0),
+        "prompt_chars": len(raw_prompt),
+        "context_chars": len(every_text),
+        "first_prompt_words": len(_WORD.findall(first)),
+        "user_turns": len(users),
+    }

@@ -1,0 +1,311 @@
+"""The rule tagger: deterministic, explainable intent and difficulty labels for each record.
+
+Every label comes with the id of the rule that decided it and a confidence in [0, 1]:
+``confidence = top / (top + runner_up + smoothing)`` over the per-label rule scores. Below the
+configured floor the record gets the fallback label (``conversation`` / ``straightforward``)
+and the rule ``<rule set id>:fallback_low_confidence`` (or ``fallback_no_evidence`` when no
+rule fired); the confidence reported is then that of the best rejected candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipeline.errors import ConfigError
+from pipeline.stages.tagging.features import Segment, compute_features, split_segments
+from pipeline.stages.tagging.rules import (
+    BUILTIN_DIFFICULTY_RULES,
+    BUILTIN_INTENT_RULES,
+    RuleSet,
+    load_rule_set,
+)
+from pipeline.stages.tagging.taxonomy import FALLBACK_DIFFICULTY, FALLBACK_INTENT, Taxonomy
+
+SECTION_KEYS = (
+    "intent_rules",
+    "difficulty_rules",
+    "intent_floor",
+    "difficulty_floor",
+    "extra_intents",
+    "extra_difficulties",
+)
+SOURCE_LABEL = "source"
+TAGGER_LABEL = "tagger"
+TAG_COLUMNS: dict[str, pl.DataType] = {
+    "tag_intent_rule": pl.String(),
+    "tag_intent_confidence": pl.Float64(),
+    "tag_intent_source": pl.String(),
+    "tag_difficulty_rule": pl.String(),
+    "tag_difficulty_confidence": pl.Float64(),
+    "tag_difficulty_source": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class TaggerConfig:
+    """Confidence floors under which the tagger falls back to the default labels."""
+
+    intent_floor: float = 0.4
+    difficulty_floor: float = 0.4
+
+    def __post_init__(self) -> None:
+        for name in ("intent_floor", "difficulty_floor"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+                msg = f"`{name}` must be a number in [0, 1); got {value!r}"
+                raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """The labels of one record, each with the rule that decided it and a confidence."""
+
+    intent: str
+    intent_rule: str
+    intent_confidence: float
+    difficulty: str
+    difficulty_rule: str
+    difficulty_confidence: float
+
+
+@dataclass(frozen=True)
+class _Decision:
+    label: str
+    rule: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Tagger:
+    """A rule tagger built once from an intent and a difficulty rule set.
+
+    Examples
+    --------
+    >>> tagger = Tagger.builtin()
+    >>> messages = [{"role": "user", "content": "Write a Python function to sort a list."}]
+    >>> tagger.tag_record(messages).intent
+    'coding'
+    """
+
+    intent_rules: RuleSet
+    difficulty_rules: RuleSet
+    taxonomy: Taxonomy = field(default_factory=Taxonomy)
+    config: TaggerConfig = field(default_factory=TaggerConfig)
+    _max_ngram: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ngram = max(self.intent_rules.max_ngram, self.difficulty_rules.max_ngram)
+        object.__setattr__(self, "_max_ngram", ngram)
+        for name, rules, kind, allowed in (
+            ("intent_rules", self.intent_rules, "intent", self.taxonomy.intents),
+            ("difficulty_rules", self.difficulty_rules, "difficulty", self.taxonomy.difficulties),
+        ):
+            if rules.kind != kind:
+                msg = f"`{name}` must be a rule set of kind {kind!r}; got {rules.kind!r}"
+                raise ConfigError(msg)
+            unknown = [label for label in rules.labels if label not in allowed]
+            if unknown:
+                msg = (
+                    f"`{name}` ({rules.id}) has rules for labels outside the taxonomy {unknown}; "
+                    f"allowed values are {list(allowed)}"
+                )
+                raise ConfigError(msg)
+
+    @classmethod
+    def builtin(
+        cls, *, taxonomy: Taxonomy | None = None, config: TaggerConfig | None = None
+    ) -> Tagger:
+        """Build a tagger from the built-in rule files `intent_rules_v1`, `difficulty_rules_v1`."""
+        return cls(
+            load_rule_set(BUILTIN_INTENT_RULES),
+            load_rule_set(BUILTIN_DIFFICULTY_RULES),
+            taxonomy=taxonomy or Taxonomy(),
+            config=config or TaggerConfig(),
+        )
+
+    def manifest_entry(self) -> dict[str, Any]:
+        """Return what a manifest records about this tagger (rule set ids and floors)."""
+        return {
+            "intent_rules": self.intent_rules.id,
+            "difficulty_rules": self.difficulty_rules.id,
+            "intent_floor": self.config.intent_floor,
+            "difficulty_floor": self.config.difficulty_floor,
+        }
+
+    def explain_record(
+        self, messages: Sequence[Mapping[str, str]], chosen: str | None = None
+    ) -> dict[str, Any]:
+        """Return the features and every rule that fired (with its score), for inspection."""
+        segments = split_segments(messages, chosen, max_n=self._max_ngram)
+        features = compute_features(segments)
+        return {
+            "features": features,
+            "intent": score_rules(self.intent_rules, segments, features),
+            "difficulty": score_rules(self.difficulty_rules, segments, features),
+        }
+
+    def tag_record(
+        self, messages: Sequence[Mapping[str, str]], chosen: str | None = None
+    ) -> TagResult:
+        """Return the intent and difficulty of one conversation (`chosen` counts as a reply)."""
+        segments = split_segments(messages, chosen, max_n=self._max_ngram)
+        features = compute_features(segments)
+        intent = _decide(
+            self.intent_rules, segments, features, self.taxonomy.intents,
+            FALLBACK_INTENT, self.config.intent_floor,
+        )
+        difficulty = _decide(
+            self.difficulty_rules, segments, features, self.taxonomy.difficulties,
+            FALLBACK_DIFFICULTY, self.config.difficulty_floor,
+        )
+        return TagResult(
+            intent.label, intent.rule, intent.confidence,
+            difficulty.label, difficulty.rule, difficulty.confidence,
+        )
+
+
+def score_rules(
+    rules: RuleSet, segments: Sequence[Segment], features: Mapping[str, int]
+) -> list[tuple[str, str, float]]:
+    """Return ``(label, rule id, contribution)`` for every rule that fired, in file order."""
+    weights = rules.segment_weights or {}
+    fired = []
+    for rule in rules.rules:
+        if rule.feature is not None:
+            if rule.matches_feature(features):
+                fired.append((rule.label, rules.rule_id(rule), rule.weight))
+            continue
+        strength, hits = 0.0, set()
+        for segment in segments:
+            weight = weights[segment.kind]
+            if segment.kind not in rule.segments or weight <= 0:
+                continue
+            found = rule.hits(segment)
+            if found:
+                strength = max(strength, weight)
+                hits |= found
+        if strength > 0:
+            bonus = 1 + rules.extra_hit_bonus * (min(len(hits), rules.max_hits) - 1)
+            score = round(rule.weight * strength * bonus, 6)
+            fired.append((rule.label, rules.rule_id(rule), score))
+    return fired
+
+
+def _decide(
+    rules: RuleSet,
+    segments: Sequence[Segment],
+    features: Mapping[str, int],
+    order: Sequence[str],
+    fallback: str,
+    floor: float,
+) -> _Decision:
+    """Score every label, pick the best one, or fall back below `floor`."""
+    scores: dict[str, float] = {}
+    best: dict[str, tuple[float, str]] = {}
+    for label, rule_id, contribution in score_rules(rules, segments, features):
+        scores[label] = scores.get(label, 0.0) + contribution
+        if contribution > best.get(label, (0.0, ""))[0]:
+            best[label] = (contribution, rule_id)
+    if not scores:
+        return _Decision(fallback, f"{rules.id}:fallback_no_evidence", 0.0)
+    rank = {label: i for i, label in enumerate(order)}
+    ranked = sorted(scores, key=lambda label: (-scores[label], rank[label]))
+    top = scores[ranked[0]]
+    runner_up = scores[ranked[1]] if len(ranked) > 1 else 0.0
+    confidence = round(top / (top + runner_up + rules.smoothing), 4)
+    if confidence < floor:
+        return _Decision(fallback, f"{rules.id}:fallback_low_confidence", confidence)
+    return _Decision(ranked[0], best[ranked[0]][1], confidence)
+
+
+def tag_slices(frame: pl.DataFrame, *, tagger: Tagger) -> pl.DataFrame:
+    """Fill null `intent` / `difficulty` with the tagger's labels and add the ``tag_`` columns.
+
+    Source-provided labels are kept as they are (``tag_*_source`` = ``source``, rule and
+    confidence null); tagged ones record the deciding rule and its confidence.
+    """
+    columns: dict[str, list[Any]] = {name: [] for name in ("intent", "difficulty", *TAG_COLUMNS)}
+    rows = frame.select("messages", "chosen", "intent", "difficulty").iter_rows()
+    for messages, chosen, intent, difficulty in rows:
+        needs_tag = intent is None or difficulty is None
+        result = tagger.tag_record(messages, chosen) if needs_tag else None
+        for prefix, given in (("intent", intent), ("difficulty", difficulty)):
+            if given is not None or result is None:
+                values = (given, None, None, SOURCE_LABEL)
+            else:
+                values = (
+                    getattr(result, prefix),
+                    getattr(result, f"{prefix}_rule"),
+                    getattr(result, f"{prefix}_confidence"),
+                    TAGGER_LABEL,
+                )
+            for suffix, value in zip(("", "_rule", "_confidence", "_source"), values, strict=True):
+                name = prefix + suffix if suffix == "" else f"tag_{prefix}{suffix}"
+                columns[name].append(value)
+    return frame.with_columns(
+        pl.Series("intent", columns["intent"], dtype=pl.String),
+        pl.Series("difficulty", columns["difficulty"], dtype=pl.String),
+        *(pl.Series(name, columns[name], dtype=dtype) for name, dtype in TAG_COLUMNS.items()),
+    )
+
+
+def _rule_source(value: Any, key: str, base_dir: Path) -> Path | str:
+    if not isinstance(value, str) or not value:
+        msg = f"`tagging.{key}` must be a built-in rule set id or a YAML path; got {value!r}"
+        raise ConfigError(msg)
+    if value.endswith((".yaml", ".yml")):
+        return Path(value) if Path(value).is_absolute() else base_dir / value
+    return value
+
+
+def build_tagger(
+    section: Mapping[str, Any] | None,
+    *,
+    base_dir: Path,
+    extra_intents: Iterable[str] = (),
+    extra_difficulties: Iterable[str] = (),
+) -> Tagger:
+    """Build the `Tagger` a spec's ``tagging`` section asks for (keys: `SECTION_KEYS`).
+
+    Rule sets are built-in ids (default `intent_rules_v1` / `difficulty_rules_v1`) or YAML paths
+    relative to `base_dir`. The taxonomy is the built-in one extended with the section's
+    ``extra_intents`` / ``extra_difficulties`` and the `extra_*` arguments (e.g. slice labels).
+    """
+    section = dict(section or {})
+    unknown = sorted(set(section) - set(SECTION_KEYS))
+    if unknown:
+        msg = f"unknown `tagging` keys {unknown}; allowed keys are {list(SECTION_KEYS)}"
+        raise ConfigError(msg)
+    extras = {}
+    for key in ("extra_intents", "extra_difficulties"):
+        value = section.get(key, [])
+        if isinstance(value, str) or not isinstance(value, list):
+            msg = f"`tagging.{key}` must be a list of labels; got {value!r}"
+            raise ConfigError(msg)
+        extras[key] = value
+    taxonomy = Taxonomy().extend(
+        intents=[*extras["extra_intents"], *extra_intents],
+        difficulties=[*extras["extra_difficulties"], *extra_difficulties],
+    )
+    defaults = TaggerConfig()
+    config = TaggerConfig(
+        intent_floor=section.get("intent_floor", defaults.intent_floor),
+        difficulty_floor=section.get("difficulty_floor", defaults.difficulty_floor),
+    )
+    intent_source = _rule_source(
+        section.get("intent_rules", BUILTIN_INTENT_RULES), "intent_rules", base_dir
+    )
+    difficulty_source = _rule_source(
+        section.get("difficulty_rules", BUILTIN_DIFFICULTY_RULES), "difficulty_rules", base_dir
+    )
+    return Tagger(
+        load_rule_set(intent_source),
+        load_rule_set(difficulty_source),
+        taxonomy=taxonomy,
+        config=config,
+    )

@@ -1,0 +1,72 @@
+"""The real Prefect flow (ephemeral local server via prefect_test_harness) builds the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from tests.conftest import ROOT
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.build import build_mixture
+from flows.cli import main
+from pipeline.build.run import load, run_build
+
+pytestmark = pytest.mark.flow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def harness():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def _digests(version_dir):
+    manifest = (version_dir / "manifest.json").read_bytes()
+    outputs = {e["path"]: e["sha256"] for e in json.loads(manifest)["outputs"]}
+    return manifest, outputs
+
+
+def test_flow_output_equals_in_process_build(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    flow_dir = build_mixture(spec="mixtures/demo.yaml", out=str(tmp_path / "flow"))
+    serial = run_build(load(ROOT / "mixtures" / "demo.yaml"), out_dir=tmp_path / "serial")
+    from pathlib import Path
+
+    assert _digests(Path(flow_dir))[1] == _digests(serial.version_dir)[1]
+
+
+def test_cli_build_verify_rebuild(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    assert main(["build", "mixtures/demo.yaml", "--out", str(tmp_path / "a"), "--version", "v9"]) == 0
+    version_dir = capsys.readouterr().out.strip()
+    assert version_dir.endswith("demo/v9")
+    assert main(["verify", version_dir]) == 0
+    assert main(["rebuild", version_dir, "--out", str(tmp_path / "b")]) == 0
+    rebuilt = capsys.readouterr().out.strip().splitlines()[-1]
+    from pathlib import Path
+
+    assert _digests(Path(rebuilt)) == _digests(Path(version_dir))
+
+
+def test_an_unreadable_file_inside_a_task_is_one_line_without_traceback(tmp_path):
+    """A real `mixgate build` process: Prefect's task-failure traceback must not reach the console."""
+    (tmp_path / "bad.json").write_text('[{"prompt": "a", "response": "b"},')
+    (tmp_path / "s.yaml").write_text(
+        "name: bad\nseed: 1\ntotal: 5\n"
+        "sources:\n  - {name: b, kind: sft, path: bad.json, license: MIT, intent: conversation,"
+        " difficulty: straightforward}\n"
+        "slices:\n  - {intent: conversation, difficulty: straightforward, weight: 1}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_LOGGING_LEVEL"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "build", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.count("mixgate: error:") == 1 and "bad.json is not valid JSON" in proc.stderr
+    assert not list((tmp_path / "out").glob("bad/v*"))

@@ -1,0 +1,35 @@
+"""A `--runner dask` build (2-worker LocalCluster, processes) equals the in-process build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.conftest import ROOT
+from prefect.testing.utilities import prefect_test_harness
+
+from flows.build import run_build_flow
+from pipeline.output.manifest import code_version
+from pipeline.build.run import load, run_build
+
+pytestmark = [pytest.mark.flow, pytest.mark.slow]
+
+
+def _files(version_dir: Path) -> dict[str, bytes]:
+    paths = [*sorted((version_dir / "data").glob("*.parquet")), version_dir / "ledger.parquet",
+             version_dir / "manifest.json"]
+    return {p.relative_to(version_dir).as_posix(): p.read_bytes() for p in paths}
+
+
+def test_dask_build_equals_serial_build_byte_for_byte(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    # Both builds must see one code version even if the tree is edited while this test runs.
+    frozen = code_version()
+    for module in ("pipeline.output.manifest", "pipeline.build.run", "pipeline.build.shards"):
+        monkeypatch.setattr(f"{module}.code_version", lambda: frozen)
+    with prefect_test_harness(server_startup_timeout=120):
+        # shard_rows=7 makes every non-trivial file several tasks, spread over both workers
+        dask_dir = run_build_flow("mixtures/demo.yaml", out=str(tmp_path / "dask"), version=None,
+                                  runner="dask", shard_rows=7)
+    serial = run_build(load(Path("mixtures/demo.yaml")), out_dir=tmp_path / "serial")
+    assert _files(Path(dask_dir)) == _files(serial.version_dir)

@@ -1,0 +1,114 @@
+"""Spilled shards: near dedup over shards equals in memory, sampled rows read back, no leftovers."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import polars as pl
+from tests.conftest import ROOT
+
+from pipeline.build.runner import SerialRunner
+from pipeline.stages.dedup.near import NearDedupConfig, tag_near_duplicates
+from pipeline.build.pool_dedup import tag_near_spilled
+from pipeline.stages.dedup.sketch import SketchConfig, count_hashes, estimate_counts
+from pipeline.build.run import load, run_build
+from pipeline.records.schemas import RECORD_SCHEMA
+from pipeline.build.spill import SpillRef, gather_records, narrow_frame, shingle_shard, take_rows
+
+CONFIG = NearDedupConfig(threshold=0.7)
+WORDS = [f"w{i}" for i in range(400)]
+
+
+def _records(texts: list[str]) -> pl.DataFrame:
+    rows = [
+        {
+            "record_id": f"r{i:05d}", "source": "s", "kind": "sft",
+            "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": t}],
+            "chosen": None, "rejected": None, "intent": "coding", "difficulty": "straightforward",
+            "license": "MIT", "generator": None,
+            "provenance": {"source": "s", "file": "f.jsonl", "file_sha256": "0", "row": i},
+        }
+        for i, t in enumerate(texts)
+    ]
+    return pl.DataFrame(rows, schema=RECORD_SCHEMA)
+
+
+def _texts() -> list[str]:
+    rng = random.Random(5)
+    template = " ".join(rng.choices(WORDS, k=40))  # shared by every record: the guard drops it
+    bodies = [" ".join(rng.choices(WORDS, k=40)) for _ in range(300)]
+    texts = [f"{template} {b}" for b in bodies]
+    for i in range(0, 300, 10):  # 30 near copies, one word changed
+        words = bodies[i].split()
+        words[rng.randrange(len(words))] = "changed"
+        texts.append(f"{template} {' '.join(words)}")
+    return texts
+
+
+def _spill(records: pl.DataFrame, tmp_path, shards: int) -> tuple[pl.DataFrame, list[SpillRef]]:
+    narrows, spills = [], []
+    for k, part in enumerate(np.array_split(np.arange(records.height), shards)):
+        frame = records[part]
+        path = tmp_path / f"s{k}.parquet"
+        frame.write_parquet(path)
+        sizes = shingle_shard(frame, config=CONFIG, path=tmp_path / f"s{k}.npz")
+        narrows.append(narrow_frame(frame, decontam=None, shard=k).with_columns(
+            pl.Series("near_shingles", sizes, dtype=pl.UInt32)))
+        spills.append(SpillRef(path, tmp_path / f"s{k}.npz", frame.height, tuple(frame.schema.items())))
+    return pl.concat(narrows), spills
+
+
+def _dropped(frame: pl.DataFrame) -> dict[str, tuple[str, float]]:
+    rows = frame.filter(pl.col("near_dup_of").is_not_null())
+    return {r: (d, s) for r, d, s in rows.select("record_id", "near_dup_of", "near_score").iter_rows()}
+
+
+def test_near_dedup_over_spilled_shards_equals_the_in_memory_result(tmp_path):
+    rng = random.Random(6)
+    records = _records(_texts())
+    ranks = pl.Series("dedup_keeper_rank", rng.sample(range(records.height), records.height), dtype=pl.UInt32)
+    whole = tag_near_duplicates(records.with_columns(ranks), config=CONFIG)
+    narrow, spills = _spill(records, tmp_path, shards=3)
+    spilled = tag_near_spilled(narrow.with_columns(ranks), spills=spills, config=CONFIG,
+                               work_dir=tmp_path, run_map=SerialRunner().map)
+    assert len(_dropped(whole)) == 30  # the planted copies, and not the shared template
+    assert _dropped(spilled) == _dropped(whole)
+
+
+def test_gather_reads_the_sampled_rows_back_in_sampled_order(tmp_path):
+    records = _records([f"text number {i}" for i in range(50)])
+    narrow, spills = _spill(records, tmp_path, shards=4)
+    picked = narrow[[41, 3, 17, 3, 0]].with_columns(pl.Series("sample_repeat", [0, 0, 0, 1, 0], dtype=pl.UInt32))
+    full = gather_records(picked, spills=spills)
+    assert full.get_column("record_id").to_list() == ["r00041", "r00003", "r00017", "r00003", "r00000"]
+    assert full.drop("sample_repeat").select(records.columns).equals(records[[41, 3, 17, 3, 0]])
+    assert full.get_column("sample_repeat").to_list() == [0, 0, 0, 1, 0]
+
+
+def test_take_rows_reads_batch_by_batch_and_equals_indexing(tmp_path):
+    records = _records([f"text number {i}" for i in range(50)])
+    path = tmp_path / "records.parquet"
+    records.write_parquet(path)
+    rows = np.array([0, 6, 7, 7, 13, 14, 49])  # batch edges of 7 rows, a repeat, the last row
+    taken = take_rows(path, rows, batch_rows=7)
+    assert taken.equals(records[rows.tolist()])
+    assert take_rows(path, np.array([], dtype=np.int64)).schema == records.schema
+
+
+def test_count_min_sketch_never_undercounts_and_adds_up_across_shards():
+    rng = np.random.default_rng(1)
+    hashes = rng.integers(0, 1 << 52, size=5000, dtype=np.uint64)
+    stream = np.concatenate([hashes, hashes[:100], hashes[:10]])
+    config = SketchConfig(width_bits=10)  # tiny: many collisions
+    whole = count_hashes(stream, config=config)
+    halves = count_hashes(stream[:2000], config=config) + count_hashes(stream[2000:], config=config)
+    assert np.array_equal(whole, halves)
+    values, counts = np.unique(stream, return_counts=True)
+    assert (estimate_counts(whole, values, config=config) >= counts).all()
+
+
+def test_a_build_leaves_no_spill_directory_behind(tmp_path):
+    result = run_build(load(ROOT / "mixtures" / "demo.yaml"), out_dir=tmp_path)
+    leftovers = [p.name for p in result.version_dir.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []

@@ -1,0 +1,44 @@
+"""Exact dedup on normalized content keeps one record per group, chosen by the keeper rule."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipeline.stages.dedup.exact import content_key, tag_exact_duplicates
+from pipeline.stages.gate import apply_gate
+
+
+def _frame(rows):
+    return pl.DataFrame(
+        [
+            {"record_id": rid, "source": src, "messages": [{"role": "user", "content": q},
+                                                         {"role": "assistant", "content": a}],
+             "chosen": None, "rejected": None, "dedup_keeper_rank": rank,
+             "provenance": {"source": src, "file": "f.jsonl", "file_sha256": "0", "row": rank}}
+            for rid, src, q, a, rank in rows
+        ]
+    )
+
+
+def test_content_key_ignores_case_width_and_whitespace():
+    a = content_key([{"role": "user", "content": "Hello  World"}], None, None)
+    b = content_key([{"role": "user", "content": " hello world\n"}], None, None)
+    c = content_key([{"role": "user", "content": "Ｈｅｌｌｏ world"}], None, None)  # full-width (NFKC)
+    assert a == b == c
+    assert a != content_key([{"role": "assistant", "content": "hello world"}], None, None)
+
+
+def test_lowest_keeper_rank_is_kept_and_others_point_to_it():
+    frame = _frame([
+        ("r1", "s1", "Q", "A", 2),
+        ("r2", "s2", "q ", "a", 0),
+        ("r3", "s1", "other", "A", 1),
+    ])
+    kept, ledger = apply_gate(tag_exact_duplicates(frame), stage="exact_dedup", prefix="exact")
+    assert sorted(kept.get_column("record_id").to_list()) == ["r2", "r3"]
+    assert ledger.select("record_id", "dup_of", "reason").rows() == [("r1", "r2", "exact_duplicate")]
+
+
+def test_shared_first_prompt_is_not_a_duplicate():
+    frame = _frame([("r1", "s", "same prompt", "reply one", 0), ("r2", "s", "same prompt", "reply two", 1)])
+    assert tag_exact_duplicates(frame).get_column("exact_drop_rule").null_count() == 2

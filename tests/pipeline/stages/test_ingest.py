@@ -1,0 +1,89 @@
+"""Ingest: records become canonical rows with provenance, or ledger rows; labels come from the source."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.conftest import ROOT
+
+from pipeline.errors import ConfigError
+from pipeline.stages.ingest import ingest_file
+from pipeline.spec import SourceSpec
+from pipeline.build.config import check_label_in
+
+ALLOWED = {"intent": frozenset({"math", "coding", "conversation"}),
+           "difficulty": frozenset({"straightforward", "multi_step"})}
+
+
+def _check(value, axis, source, field):
+    return check_label_in(value, axis, source, field, allowed=ALLOWED)
+
+
+def _write(tmp_path, rows):
+    path = tmp_path / "src.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_records_carry_provenance_and_equal_content_has_equal_id(tmp_path):
+    path = _write(tmp_path, [{"prompt": "p", "response": "r"}, {"prompt": "p", "response": "r"}])
+    source = SourceSpec(name="s", kind="sft", path="src.jsonl", license="MIT")
+    result = ingest_file(path, source=source, base_dir=tmp_path, check=_check)
+    rows = result.records.to_dicts()
+    assert rows[0]["record_id"] == rows[1]["record_id"]
+    assert [r["provenance"]["row"] for r in rows] == [0, 1]
+    assert rows[0]["provenance"]["file"] == "src.jsonl"
+    assert result.file.records == 2 and result.ledger.height == 0
+
+
+def test_field_label_is_mapped_and_overrides_the_tagger(tmp_path):
+    path = _write(tmp_path, [{"prompt": "2+2?", "response": "4", "cat": "arith"},
+                             {"prompt": "hi", "response": "hello"}])
+    source = SourceSpec(name="s", kind="sft", path="src.jsonl", license="MIT",
+                        intent={"field": "cat", "map": {"arith": "math"}})
+    result = ingest_file(path, source=source, base_dir=tmp_path, check=_check)
+    assert result.records.get_column("intent").to_list() == ["math", None]  # None: tagger fills it
+
+
+def test_unmapped_label_value_is_an_error_naming_source_field_and_value(tmp_path):
+    path = _write(tmp_path, [{"prompt": "q", "response": "a", "cat": "poetry"}])
+    source = SourceSpec(name="bench", kind="sft", path="src.jsonl", license="MIT",
+                        intent={"field": "cat", "map": {"arith": "math"}})
+    with pytest.raises(ConfigError, match=r"source `bench`.*`cat`.*'poetry'"):
+        ingest_file(path, source=source, base_dir=tmp_path, check=_check)
+
+
+def test_constant_label_outside_the_taxonomy_is_an_error(tmp_path):
+    path = _write(tmp_path, [{"prompt": "q", "response": "a"}])
+    source = SourceSpec(name="s", kind="sft", path="src.jsonl", license="MIT", intent="astrology")
+    with pytest.raises(ConfigError, match="'astrology'.*not in the taxonomy"):
+        ingest_file(path, source=source, base_dir=tmp_path, check=_check)
+
+
+def test_synthetic_generator_from_a_field_or_ledger_reason(tmp_path):
+    path = _write(tmp_path, [{"prompt": "q", "response": "a", "model": "m-7b"},
+                             {"prompt": "q2", "response": "a2"}])
+    source = SourceSpec(name="g", kind="synthetic", path="src.jsonl", license="MIT",
+                        generator={"field": "model"})
+    result = ingest_file(path, source=source, base_dir=tmp_path, check=_check)
+    assert result.records.get_column("generator").to_list() == ["m-7b"]
+    assert result.ledger.select("row", "stage", "reason").rows() == [(1, "ingest", "missing_field:model")]
+
+
+def test_tagger_labels_only_what_the_source_left_empty():
+    from pipeline.build.plan import FileTask
+    from pipeline.build.shards import process_file
+    from pipeline.io import file_sha256
+    from pipeline.build.run import load
+    from pipeline.build.config import build_config
+
+    loaded = load(ROOT / "mixtures" / "demo.yaml")
+    config = build_config(loaded.spec, base_dir=loaded.base_dir)
+    source = loaded.spec.sources[0]  # intent from `category` via a map, difficulty by the tagger
+    path = (loaded.base_dir / source.path).resolve()
+    outcome = process_file(FileTask(source, path, loaded.base_dir, file_sha256(path)), config=config)
+    frame = outcome.records
+    assert set(frame.get_column("tag_intent_source").unique()) == {"source"}
+    assert set(frame.get_column("tag_difficulty_source").unique()) == {"tagger"}
+    assert frame.get_column("tag_difficulty_rule").null_count() == 0
