@@ -15,11 +15,15 @@ export DO_NOT_TRACK := 1
 
 .PHONY: demo test venv bench clean data_samples
 
-$(STAMP): requirements.lock pyproject.toml
+# Bytecode is compiled once here (uv --compile-bytecode, compileall for the project): this
+# environment sets PYTHONDONTWRITEBYTECODE, so without it every run recompiles every import
+# (measured: the demo build takes ~2x longer; docs/performance.md).
+$(STAMP): requirements.lock pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv==0.13.8
-	@$(VENV)/bin/uv pip install -q -p $(PY) -r requirements.lock
+	@$(VENV)/bin/uv pip install -q -p $(PY) --compile-bytecode -r requirements.lock
 	@$(VENV)/bin/uv pip install -q -p $(PY) --no-deps -e .
+	@$(PY) -m compileall -q pipeline flows
 	@touch $(STAMP)
 
 venv: $(STAMP)
