@@ -10,6 +10,12 @@ Hierarchy::
     ├── ShortfallError           a slice cannot be filled and the spec says `shortfall: error`
     └── IntegrityError           an output does not match its manifest (verify)
 
+    InternalError                a broken invariant inside mixgate: a bug, not the user's input
+
+`InternalError` is deliberately *not* a `MixgateError`: nothing the user changes in a spec or
+an input fixes it, so the CLI reports it as a bug (exit code 3, one line; the traceback with
+``--debug``) instead of as an error to fix (exit code 2).
+
 Record-level problems are never raised: they become ledger rows with a stage and a reason.
 Every message names the field, the allowed values and the value received, in one line.
 """
@@ -22,7 +28,8 @@ class MixgateError(Exception):
 
 
 class ConfigError(MixgateError):
-    """A configuration value is invalid; the message names it, the allowed values and the value got."""
+    """A user-supplied value (spec, option) is invalid; the message names it, the allowed values
+    and the value got. Not for values that code inside mixgate computed: see `InternalError`."""
 
 
 class SpecError(ConfigError):
@@ -43,3 +50,11 @@ class ShortfallError(MixgateError):
 
 class IntegrityError(MixgateError):
     """An output file differs from what its manifest recorded."""
+
+
+class InternalError(RuntimeError):
+    """A broken invariant: mixgate called itself wrongly (a missing column, a malformed key).
+
+    Raised where a library function checks what another part of mixgate handed it. The CLI
+    reports it as a bug (exit code 3).
+    """

@@ -2,6 +2,8 @@
 
 Each command parses its options, calls the library, and prints. Library errors
 (`pipeline.errors.MixgateError`) become one line on stderr and exit code 2, never a traceback.
+Anything else (`pipeline.errors.InternalError`, or any unexpected exception) is a bug in
+mixgate: one line and exit code 3; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 # Offline by construction: presidio's e-mail recognizer must never fetch the suffix list, and
@@ -20,7 +23,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 
-from pipeline.errors import MixgateError  # noqa: E402
+from pipeline.errors import InternalError, MixgateError  # noqa: E402
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -66,16 +69,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mixgate",
         description="Build versioned, validated, deduplicated, decontaminated training mixtures.",
-        epilog="Errors are one line on stderr with exit code 2; `mixgate COMMAND --help` for options.",
+        epilog=(
+            "Errors are one line on stderr with exit code 2 (exit 3: a bug in mixgate); "
+            "`mixgate COMMAND --help` for options."
+        ),
     )
+    debug_help = "on an internal error (exit 3), also print the traceback"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_add_build_commands, _add_schedule, _add_audit, _add_scan_pii):
         add(sub)
+    for command in sub.choices.values():  # `--debug` also after the command name
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return parser
 
 
+def report_bug(exc: BaseException, *, debug: bool) -> int:
+    """Print an internal error as one line (the traceback first with `debug`); return exit code 3."""
+    if debug:
+        traceback.print_exception(exc)
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    kind = "" if isinstance(exc, InternalError) else f"{type(exc).__name__}: "
+    sys.stderr.write(
+        f"mixgate: internal error (a bug in mixgate; please report it, `--debug` shows the "
+        f"traceback): {kind}{text}\n"
+    )
+    return 3
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit code (0 ok, 1 findings/differences, 2 errors)."""
+    """Run one command; return its exit code (0 ok, 1 findings/differences, 2 errors, 3 bugs)."""
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
@@ -86,4 +109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("mixgate: interrupted\n")
         return 130
+    except Exception as exc:  # noqa: BLE001 - every other exception is a bug, reported as one
+        return report_bug(exc, debug=args.debug)
 

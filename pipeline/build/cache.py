@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from pipeline.errors import ConfigError
+from pipeline.errors import InternalError
 from pipeline.spec import MixtureSpec, SourceSpec
 
 CACHE_DIR_NAME = ".cache"
@@ -95,11 +95,11 @@ class CacheEntry:
                     f"cache entry part names must match {_NAME.pattern} and not be `meta`; "
                     f"got {name!r}"
                 )
-                raise ConfigError(msg)
+                raise InternalError(msg)
         if set(self.frames) & set(self.arrays):
             clash = sorted(set(self.frames) & set(self.arrays))
             msg = f"cache entry part names must be unique across frames and arrays; got {clash}"
-            raise ConfigError(msg)
+            raise InternalError(msg)
 
 
 class KeyedStore:
@@ -116,7 +116,7 @@ class KeyedStore:
     def __init__(self, root: Path, namespace: str) -> None:
         if not _NAME.match(namespace):
             msg = f"`namespace` must match {_NAME.pattern}; got {namespace!r}"
-            raise ConfigError(msg)
+            raise InternalError(msg)
         self.root = Path(root)
         self.namespace = namespace
         self.hits = 0
@@ -126,7 +126,7 @@ class KeyedStore:
         """Return the directory of the entry `key` (which may not exist)."""
         if not _KEY.match(key):
             msg = f"cache `key` must be 16-128 lowercase hex digits; got {key!r}"
-            raise ConfigError(msg)
+            raise InternalError(msg)
         return self.root / self.namespace / key[:2] / key
 
     def get(self, key: str) -> CacheEntry | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pipeline.errors import ConfigError, InputChangedError, InputError
+from pipeline.errors import ConfigError, InputChangedError, InputError, InternalError
 from pipeline.io import detect_format, file_sha256, iter_rows, resolve_paths
 from pipeline.spec import MixtureSpec, SourceSpec
 
@@ -36,7 +36,7 @@ class FileTask:
             start, stop = self.rows
             if start < 0 or (stop is not None and stop <= start):
                 msg = f"`rows` must be (start >= 0, stop > start or None); got {self.rows!r}"
-                raise ConfigError(msg)
+                raise InternalError(msg)
 
 
 def plan_files(

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from pipeline.errors import InternalError
+
 from pipeline.records.schemas import LEDGER_SCHEMA
 
 _EXTRAS = ("dup_of", "score", "holdout", "holdout_row", "detail")
@@ -26,7 +28,7 @@ def apply_gate(frame: pl.DataFrame, *, stage: str, prefix: str) -> tuple[pl.Data
     rule = f"{prefix}_drop_rule"
     if rule not in frame.columns:
         msg = f"gate `{stage}` needs column `{rule}`; got columns {frame.columns}"
-        raise KeyError(msg)
+        raise InternalError(msg)
     dropped_mask = pl.col(rule).is_not_null()
     kept = frame.filter(~dropped_mask)
     dropped = frame.filter(dropped_mask)

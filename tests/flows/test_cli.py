@@ -49,3 +49,36 @@ def test_usage_error_is_exit_2(capsys):
 def test_verify_of_a_non_version_dir_is_exit_2(tmp_path, capsys):
     assert main(["verify", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+def _broken_verify(version_dir):
+    from pipeline.errors import InternalError
+
+    msg = "gate `x` needs column `x_drop_rule`; got columns []"
+    raise InternalError(msg)
+
+
+@pytest.mark.parametrize("debug", [[], ["--debug"]])
+def test_internal_error_is_a_bug_report_exit_3(tmp_path, capsys, monkeypatch, debug):
+    import pipeline.output.publish
+
+    monkeypatch.setattr(pipeline.output.publish, "verify_version", _broken_verify)
+    assert main(["verify", str(tmp_path), *debug]) == 3
+    err = capsys.readouterr().err
+    last = err.splitlines()[-1]
+    assert last.startswith("mixgate: internal error (a bug in mixgate")
+    assert "needs column `x_drop_rule`" in last
+    assert ("Traceback" in err) == bool(debug)
+    assert err.count("\n") == 1 or debug
+
+
+def test_unexpected_exception_is_also_a_bug_report(tmp_path, capsys, monkeypatch):
+    import pipeline.output.publish
+
+    def boom(version_dir):
+        return {}["missing"]
+
+    monkeypatch.setattr(pipeline.output.publish, "verify_version", boom)
+    assert main(["--debug", "verify", str(tmp_path)]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.splitlines()[-1].endswith("KeyError: 'missing'")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InternalError
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class BandPlan:
     def __post_init__(self) -> None:
         if self.bands < 1 or self.rows < 1:
             msg = f"`bands` and `rows` must be >= 1; got bands={self.bands!r}, rows={self.rows!r}"
-            raise ConfigError(msg)
+            raise InternalError(msg)
 
     def candidate_probability(self, similarity: float) -> float:
         """Return the probability that a pair with this Jaccard similarity becomes a candidate."""
@@ -110,7 +110,7 @@ def compute_band_keys(signatures: np.ndarray, plan: BandPlan) -> np.ndarray:
             f"`signatures` must have >= {needed} columns for {plan.bands}x{plan.rows} bands; "
             f"got shape {signatures.shape}"
         )
-        raise ConfigError(msg)
+        raise InternalError(msg)
     keys = np.zeros((signatures.shape[0], plan.bands), dtype=np.uint64)
     for band in range(plan.bands):
         key = np.full(signatures.shape[0], band + 1, dtype=np.uint64)

@@ -39,7 +39,7 @@ from pipeline.stages.dedup.minhash import (
     filter_shingle_sets,
 )
 from pipeline.stages.dedup.sketch import SketchConfig, count_hashes, estimate_counts
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InternalError
 from pipeline.records.schemas import iter_text_fields
 
 logger = logging.getLogger(__name__)
@@ -211,7 +211,7 @@ def tag_near_duplicates(frame: pl.DataFrame, *, config: NearDedupConfig) -> pl.D
     for needed in ("record_id", "dedup_keeper_rank"):
         if needed not in frame.columns:
             msg = f"`tag_near_duplicates` needs column `{needed}`; got columns {frame.columns}"
-            raise ConfigError(msg)
+            raise InternalError(msg)
     order = keeper_order(frame)
     ranked = frame[order]
     sets = compute_shingle_sets(record_texts(ranked), config=config.minhash)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InternalError
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def estimate_counts(
     """Return the count-min estimate (>= the true count) of every hash, as int64."""
     if sketch.shape != config.shape:
         msg = f"`sketch` must have shape {config.shape}; got {sketch.shape}"
-        raise ConfigError(msg)
+        raise InternalError(msg)
     if len(hashes) == 0:
         return np.zeros(0, dtype=np.int64)
     hashes = np.asarray(hashes, dtype=np.uint64)

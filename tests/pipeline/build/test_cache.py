@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 from tests.conftest import ROOT
 
-from pipeline import build
+from pipeline.build import shards
 from pipeline.build.cache import CacheEntry, KeyedStore, digest_key
-from pipeline.errors import ConfigError
+from pipeline.errors import InternalError
 from pipeline.build.run import load, run_build
 
 
@@ -62,9 +62,9 @@ def test_keyed_store_counts_hits_and_misses_and_leaves_no_temp_dirs(tmp_path):
 
 
 def test_keyed_store_rejects_a_bad_namespace_or_key(tmp_path):
-    with pytest.raises(ConfigError, match="`namespace`"):
+    with pytest.raises(InternalError, match="`namespace`"):
         KeyedStore(tmp_path, "../up")
-    with pytest.raises(ConfigError, match="cache `key`"):
+    with pytest.raises(InternalError, match="cache `key`"):
         KeyedStore(tmp_path, "files").get("not-hex")
 
 
@@ -84,13 +84,13 @@ def test_after_one_source_changes_only_its_file_is_recomputed(demo, tmp_path, mo
     lines = chat.read_text(encoding="utf-8").splitlines(keepends=True)
     chat.write_text("".join(lines[:-5]), encoding="utf-8")  # drop the last five records
     shingled = []
-    real_shingle_shard = build.shingle_shard
+    real_shingle_shard = shards.shingle_shard
 
     def spy(records, **kwargs):
         shingled.append(records.height)
         return real_shingle_shard(records, **kwargs)
 
-    monkeypatch.setattr(build, "shingle_shard", spy)
+    monkeypatch.setattr(shards, "shingle_shard", spy)
     store = KeyedStore(cache_dir, "files")
     incremental = _build(demo, tmp_path / "out", store)
     assert store.stats() == {"hits": 5, "misses": 1}

@@ -12,7 +12,7 @@ from tests.conftest import ROOT, SHARED
 
 from pipeline.build.plan import FileTask, count_row_slots, shard_file
 from pipeline.build.shards import merge_outcomes, process_file, sort_ledger
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InternalError
 from pipeline.io import file_sha256
 from pipeline.spec import SourceSpec
 from pipeline.build.run import load, run_build
@@ -93,5 +93,5 @@ def test_shard_size_7_and_the_default_give_byte_identical_versions(tmp_path):
 def test_shard_rows_must_be_positive(tmp_path):
     with pytest.raises(ConfigError, match="`shard_rows`.*0"):
         shard_file(_task(HH), shard_rows=0)
-    with pytest.raises(ConfigError, match="`rows`"):
+    with pytest.raises(InternalError, match="`rows`"):
         FileTask(HH_SOURCE, HH, HH.parent, "0" * 64, rows=(5, 5))

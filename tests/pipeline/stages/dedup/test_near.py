@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.stages.dedup.minhash import MinHashConfig
 from pipeline.stages.dedup.near import RULE_ID, NearDedupConfig, tag_near_duplicates
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InternalError
 from pipeline.stages.gate import apply_gate
 
 CONFIG = NearDedupConfig()
@@ -110,8 +110,8 @@ def test_gate_moves_near_duplicates_to_the_ledger():
     assert ledger.select("record_id", "rule_id", "dup_of").row(0) == ("r00001", RULE_ID, "r00000")
 
 
-def test_missing_keeper_rank_is_a_config_error():
-    with pytest.raises(ConfigError, match="dedup_keeper_rank"):
+def test_missing_keeper_rank_is_an_internal_error():
+    with pytest.raises(InternalError, match="dedup_keeper_rank"):
         tag_near_duplicates(_pool(["a b"]).drop("dedup_keeper_rank"), config=CONFIG)
 
 
