@@ -105,7 +105,9 @@ class HoldoutSpec(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     path: str = Field(description="file or glob, relative to the spec file")
     fields: list[str] | None = Field(
-        default=None, description="text fields to join; default: every string field"
+        default=None,
+        description="field paths forming the items (`question`, `turns[0]`, `turns[]`, "
+        "`instances[].input`, `messages[role=user]`); default: the prompt fields, by name",
     )
 
 

@@ -12,10 +12,14 @@ from pipeline.tools.audit import KINDS, AuditReport, audit_files
 from pipeline.stages.decontam.match import DecontamConfig
 
 _EPILOG = """example:
-  mixgate audit --data train.jsonl --holdout gsm8k/test.jsonl \\
-      --holdout-field question --json report.json
+  mixgate audit --data train.jsonl --holdout gsm8k/test.jsonl --json report.json
+  mixgate audit --data train.jsonl --holdout mt_bench.jsonl --holdout-field 'turns[0]'
 
-exit codes: 0 clean, 1 contamination found, 2 bad usage or unreadable input"""
+holdout items are the prompt side (question, prompt, instruction + input, turns, ...), found by
+name; field paths: name, name[0], name[] (each element an item), name[].key, name[key=value]
+
+exit codes: 0 clean, 1 contamination found, 2 bad usage, unreadable input, no prompt field,
+or (with --strict) unreadable holdout rows"""
 
 
 def _default_cache_dir() -> Path:
@@ -45,8 +49,12 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
         "--holdout-field",
         action="append",
         dest="holdout_fields",
-        metavar="NAME",
-        help="holdout field forming the item text (repeatable; default: all string fields)",
+        metavar="PATH",
+        help="holdout field path forming the items, e.g. question, turns[0], instances[].input, "
+        "messages[role=user] (repeatable; default: the prompt fields, by name)",
+    )
+    p.add_argument(
+        "--strict", action="store_true", help="exit 2 when a holdout file has unreadable rows"
     )
     p.add_argument(
         "--threshold", type=float, default=None, help="containment threshold (default 0.55)"
@@ -78,11 +86,15 @@ def run_audit(args: argparse.Namespace) -> int:
         cache_dir=None if args.no_cache else (args.cache_dir or _default_cache_dir()),
     )
     sys.stdout.write(format_summary(report))
+    unreadable = report.summary["holdout_unreadable_rows"]
     if args.json is not None:
         payload = {"findings": report.findings, "summary": report.summary}
         args.json.write_text(
             json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
         )
+    if unreadable and args.strict:
+        sys.stderr.write(f"error: {unreadable} holdout row(s) could not be read (--strict)\n")
+        return 2
     return 1 if report.contaminated else 0
 
 
@@ -108,7 +120,8 @@ def format_summary(report: AuditReport) -> str:
         for r in [header, *rows]
     ]
     s = report.summary
-    lines.append(
-        f"{s['records_scanned']} records scanned; containment >= {s['threshold']} ({s['config']})"
-    )
+    for h in s["holdouts"]:
+        unreadable = f"; {h['unreadable_rows']} unreadable row(s)" if h["unreadable_rows"] else ""
+        lines.append(f"{h['holdout']}: items from {', '.join(h['fields'])}{unreadable}")
+    lines.append(f"{s['records_scanned']} records scanned; rule {s['config']}")
     return "\n".join(lines) + "\n"

@@ -24,18 +24,18 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.tools.audit import holdout_text
 from pipeline.records.canonical import SCHEMA_RULE
 from pipeline.build.sections import config_from_mapping
 from pipeline.stages.decontam.match import RULE_ID as DECONTAM_RULE
-from pipeline.stages.decontam.match import DecontamConfig, HoldoutIndex, HoldoutItem, tag_contamination
+from pipeline.stages.decontam.holdouts import HoldoutFile, collect_items, read_holdout_file
+from pipeline.stages.decontam.match import DecontamConfig, HoldoutIndex, tag_contamination
 from pipeline.stages.dedup.exact import EXACT_RULE, tag_exact_duplicates
 from pipeline.stages.dedup.lsh import optimal_bands
 from pipeline.stages.dedup.near import RULE_ID as NEAR_RULE
 from pipeline.stages.dedup.near import NearDedupConfig, tag_near_duplicates
 from pipeline.errors import ConfigError
 from pipeline.stages.ingest import READ_RULE, relative_path
-from pipeline.io import RowError, iter_rows, resolve_paths
+from pipeline.io import resolve_paths
 from pipeline.stages.sample import SAMPLER_RULE, SamplingConfig
 from pipeline.spec import MixtureSpec
 from pipeline.stages.pii import PiiScanner, redact_pii, tag_pii
@@ -124,19 +124,15 @@ def _section(cls: type, spec: MixtureSpec, name: str) -> Any:
         raise ConfigError(msg) from None
 
 
-def holdout_items(spec: MixtureSpec, *, base_dir: Path) -> list[HoldoutItem]:
-    """Read every holdout item of the spec (joined text of its `fields`), in spec and file order."""
-    items = []
-    for holdout in spec.holdouts:
-        for path in resolve_paths(holdout.path, base_dir=base_dir):
-            rel = relative_path(path, base_dir)
-            for row, record in iter_rows(path):
-                if isinstance(record, RowError):
-                    continue
-                text = holdout_text(record, holdout.fields)
-                if text:
-                    items.append(HoldoutItem(holdout.name, rel, row, text))
-    return items
+def read_spec_holdouts(spec: MixtureSpec, *, base_dir: Path) -> list[HoldoutFile]:
+    """Read every holdout file of the spec (prompt side, or its `fields`), in spec and file order."""
+    return [
+        read_holdout_file(
+            path, holdout=holdout.name, label=relative_path(path, base_dir), fields=holdout.fields
+        )
+        for holdout in spec.holdouts
+        for path in resolve_paths(holdout.path, base_dir=base_dir)
+    ]
 
 
 def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
@@ -170,7 +166,8 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
         "exact_dedup": tag_exact_duplicates,
         "near_dedup": partial(tag_near_duplicates, config=dedup.near),
     }
-    items = holdout_items(spec, base_dir=base_dir)
+    holdout_files = read_spec_holdouts(spec, base_dir=base_dir)
+    items = collect_items(holdout_files)
     if items:
         index = HoldoutIndex.build(items, config=dedup.decontam)
         pool_stages["decontam"] = partial(tag_contamination, index=index, config=dedup.decontam)
@@ -202,6 +199,7 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
             "slug": dedup.decontam.slug,
             "threshold": dedup.decontam.threshold,
             "holdout_items": len(items),
+            "holdout_files": [f.summary() for f in holdout_files],
         },
     }
     return BuildConfig(

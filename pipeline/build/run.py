@@ -35,7 +35,7 @@ from pipeline.build.plan import plan_files
 from pipeline.build.runner import SerialRunner, StageRunner
 from pipeline.errors import ConfigError, InputChangedError
 from pipeline.stages.ingest import relative_path
-from pipeline.io import file_sha256, iter_rows, resolve_paths
+from pipeline.io import file_sha256
 from pipeline.output.manifest import (
     MANIFEST_FORMAT,
     code_version,
@@ -69,7 +69,7 @@ from pipeline.output.publish import (
 )
 from pipeline.records.schemas import RECORD_COLUMNS
 from pipeline.build.spill import gather_records, work_directory
-from pipeline.build.config import BuildConfig, build_config
+from pipeline.build.config import BuildConfig, build_config, read_spec_holdouts
 
 OUTPUT_EXTRAS = (
     "sample_repeat",
@@ -120,19 +120,19 @@ def latest_version(mixture_dir: Path) -> Path | None:
 
 
 def _holdout_entries(loaded: LoadedSpec) -> list[dict[str, Any]]:
-    entries = []
-    for holdout in loaded.spec.holdouts:
-        for path in resolve_paths(holdout.path, base_dir=loaded.base_dir):
-            records = sum(1 for _ in iter_rows(path))
-            entries.append(
-                {
-                    "holdout": holdout.name,
-                    "path": relative_path(path, loaded.base_dir),
-                    "sha256": file_sha256(path),
-                    "records": records,
-                }
-            )
-    return entries
+    """Return the manifest's holdout entries: file, hash, rows, fields used, unreadable rows."""
+    return [
+        {
+            "holdout": f.holdout,
+            "path": f.path,
+            "sha256": file_sha256(loaded.base_dir / f.path),
+            "records": f.rows,
+            "fields": list(f.fields),
+            "items": len(f.items),
+            "unreadable_rows": f.unreadable_rows,
+        }
+        for f in read_spec_holdouts(loaded.spec, base_dir=loaded.base_dir)
+    ]
 
 
 def _output_table(sampled: pl.DataFrame):

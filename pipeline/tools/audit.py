@@ -4,10 +4,10 @@ Data side: every string anywhere in a record is a field, named by its path
 (``instruction``, ``messages[2].content``, ``instances[0].input``); each is matched separately.
 The record id reported is the xxh3-128 hex of the record's compact, key-sorted JSON.
 
-Holdout side: an item's text is the string leaves of the selected fields, in record key order
-(lists in order, nested objects recursively), joined with ``"\n"``. With no field named, all
-of the record's string leaves are used (identifiers and labels included, which lowers
-containment: name the eval's prompt field, e.g. ``instruction``, ``turns``, ``question``).
+Holdout side: the prompt side of each record (`pipeline.stages.decontam.holdouts`): prompt
+fields found by name unless ``holdout_fields`` names them (field paths such as ``turns[0]``,
+``instances[].input``, ``messages[role=user]``); answers, ids and metadata are never used by
+default. The summary lists, per holdout file, the fields used and the unreadable rows.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from typing import Any
 
 import xxhash
 
+from pipeline.stages.decontam.holdouts import HoldoutFile, holdout_name, read_holdout_file
 from pipeline.stages.decontam.match import (
     DecontamConfig,
     HoldoutIndex,
-    HoldoutItem,
     find_contamination,
     load_holdout_index,
 )
@@ -49,39 +49,12 @@ def iter_string_leaves(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from iter_string_leaves(child, f"{path}[{i}]")
 
 
-def holdout_name(path: Path) -> str:
-    """Return a holdout's display name: parent folder and file name without extensions."""
-    return f"{path.parent.name}/{path.name.split('.')[0]}"
-
-
-def holdout_text(record: dict[str, Any], fields: Sequence[str] | None) -> str:
-    """Return the joined text of a holdout record's selected fields (all fields if None)."""
-    chosen = record if not fields else {k: v for k, v in record.items() if k in fields}
-    return "\n".join(text for _, text in iter_string_leaves(chosen) if text.strip())
-
-
-def read_holdout_items(paths: Sequence[Path], *, fields: Sequence[str] | None) -> list[HoldoutItem]:
-    """Read every holdout file into items; unreadable rows are skipped.
-
-    Raises `ConfigError` when `fields` are named but a file has none of them.
-    """
-    items: list[HoldoutItem] = []
-    for path in paths:
-        found = 0
-        for row, record in iter_rows(path):
-            if isinstance(record, RowError):
-                continue
-            text = holdout_text(record, fields)
-            if text:
-                found += 1
-                items.append(HoldoutItem(holdout_name(path), str(path), row, text))
-        if fields and not found:
-            msg = (
-                f"no record of holdout `{path}` has any of the fields {list(fields)} "
-                "given by `--holdout-field`"
-            )
-            raise ConfigError(msg)
-    return items
+def read_holdouts(paths: Sequence[Path], *, fields: Sequence[str] | None) -> list[HoldoutFile]:
+    """Read every holdout file into prompt-side items (`read_holdout_file`), in order."""
+    return [
+        read_holdout_file(Path(p), holdout=holdout_name(Path(p)), label=str(p), fields=fields)
+        for p in paths
+    ]
 
 
 def raw_record_id(record: dict[str, Any]) -> str:
@@ -121,9 +94,9 @@ def audit_files(
     data_paths, holdout_paths
         Files readable by `pipeline.io.iter_rows`.
     config
-        Containment threshold and shingling.
+        Shingling and the match rule.
     holdout_fields
-        Holdout fields whose text forms an item (None: all string fields).
+        Holdout field paths whose text forms an item (None: the prompt fields, by name).
     kind
         ``auto`` or a record kind; all kinds currently inspect every string field (raw records).
     cache_dir
@@ -139,7 +112,7 @@ def audit_files(
     digests = [file_sha256(Path(p)) for p in holdout_paths]
     digests.append("fields=" + json.dumps(list(holdout_fields or [])))
     index = load_holdout_index(
-        lambda: read_holdout_items([Path(p) for p in holdout_paths], fields=holdout_fields),
+        lambda: read_holdouts([Path(p) for p in holdout_paths], fields=holdout_fields),
         digests=digests,
         config=config,
         cache_dir=cache_dir,
@@ -165,6 +138,7 @@ def audit_files(
                     "field": f.field,
                     "holdout_file": f.holdout_file,
                     "holdout_row": f.holdout_row,
+                    "holdout_turn": f.turn,
                     "score": round(f.score, 4),
                     "method": f.method,
                 }
@@ -176,6 +150,7 @@ def audit_files(
             f["field"],
             f["holdout_file"],
             f["holdout_row"],
+            -1 if f["holdout_turn"] is None else f["holdout_turn"],
         )
     )
     return AuditReport(
@@ -186,30 +161,23 @@ def audit_files(
 def summarize_findings(
     findings: Sequence[dict[str, Any]], *, index: HoldoutIndex, records: int, config: DecontamConfig
 ) -> dict[str, Any]:
-    """Return the per-holdout counts: items, items found, data records flagged, findings."""
-    per: dict[str, dict[str, Any]] = {}
-    for item in index.items:
-        entry = per.setdefault(
-            item.file,
-            {
-                "holdout": item.holdout,
-                "items": 0,
-                "items_found": set(),
-                "records_flagged": set(),
-                "findings": 0,
-            },
-        )
-        entry["items"] += 1
+    """Return per holdout file: fields used, items, unreadable rows, items found, records, findings."""
+    per: dict[str, dict[str, Any]] = {
+        f["file"]: {**f, "items_found": set(), "records_flagged": set(), "findings": 0}
+        for f in index.files
+    }
     for f in findings:
         entry = per[f["holdout_file"]]
-        entry["items_found"].add(f["holdout_row"])
+        entry["items_found"].add((f["holdout_row"], f["holdout_turn"]))
         entry["records_flagged"].add((f["data_file"], f["data_row"]))
         entry["findings"] += 1
     holdouts = [
         {
             "holdout_file": file,
             "holdout": e["holdout"],
+            "fields": e["fields"],
             "items": e["items"],
+            "unreadable_rows": e["unreadable_rows"],
             "items_found": len(e["items_found"]),
             "records_flagged": len(e["records_flagged"]),
             "findings": e["findings"],
@@ -221,5 +189,6 @@ def summarize_findings(
         "threshold": config.threshold,
         "config": config.slug,
         "index_cached": index.loaded_from_cache,
+        "holdout_unreadable_rows": sum(h["unreadable_rows"] for h in holdouts),
         "holdouts": holdouts,
     }

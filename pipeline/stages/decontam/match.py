@@ -1,22 +1,16 @@
 """Decontamination: find evaluation holdout items inside training text fields.
 
-Score: **containment** of a holdout item in one text field,
-``|shingles(item) & shingles(field)| / |shingles(item)|``, on exact (hashed) shingle sets.
+Each text field of a training record is checked against every holdout item separately.
 
-Candidate generation is an inverted index over the holdout side (small): sorted
-``(shingle hash, item)`` postings. Every shingle of a field is looked up with
-``np.searchsorted``; the hits, counted per ``(field, item)``, *are* the exact intersection sizes,
-so every reported score is exact and nothing is estimated. Containment is asymmetric (a short
-item inside a long field), which Jaccard LSH cannot find; the postings can.
-
-Holdout template guard: shingles shared by more than ``template_max_df`` items of one index
-(e.g. "write a python function that") are left out of the item sets. This also bounds the work
-per field shingle to ``template_max_df`` postings.
-
-Items with fewer than ``min_item_shingles`` shingles left (short, e.g. "Who are you?", or
-mostly template) match by exact equality of their token string (normalized, punctuation-free)
-with a whole
-field or with one sentence of it (method ``exact``).
+Candidates come from an inverted index over the holdout side (small): sorted
+``(shingle hash, item)`` postings (`pipeline.stages.decontam.index`). Every word 3-gram of a
+field is looked up with ``np.searchsorted``; the hits, counted per ``(field, item)``, are the
+exact numbers of shared shingles. A pair goes on to the match rule only when it shares at least
+the item's ``need`` shingles (a bound no true match can fall below), and the rule
+(`pipeline.stages.decontam.evidence`) decides on the two texts: **exact** for items under 8
+words, **aligned** (at most 10% of the words edited) for longer ones, and **containment** >=
+0.55 with no long gap for items of 30 words or more. Containment is asymmetric (a short item
+inside a long field), which Jaccard LSH cannot find; the postings can.
 """
 
 
@@ -35,9 +29,7 @@ from pipeline.stages.decontam.index import (
     HoldoutIndex,
     HoldoutItem,
     load_holdout_index,
-    sentence_keys,
     shingle_slug,
-    token_key,
 )
 from pipeline.stages.dedup.minhash import ShingleSets, compute_shingle_sets
 from pipeline.errors import ConfigError
@@ -45,7 +37,7 @@ from pipeline.records.schemas import iter_text_fields
 
 logger = logging.getLogger(__name__)
 
-RULE_ID = "decontam_v1"
+RULE_ID = "decontam_v2"
 REASON = "contaminated"
 _HASH_BITS = 52  # shingle hashes from `compute_shingle_sets` are 52-bit
 _PRESENCE_BITS = 22
@@ -61,7 +53,6 @@ __all__ = [
     "find_contamination",
     "load_holdout_index",
     "tag_contamination",
-    "token_key",
 ]
 
 
@@ -74,7 +65,8 @@ class Finding(NamedTuple):
     holdout_file: str
     holdout_row: int
     score: float
-    method: str  # "containment" | "exact"
+    method: str  # "exact" | "aligned" | "containment"
+    turn: int | None = None  # the item's turn (per-turn holdouts), else None
 
 
 def _count_pairs(
@@ -116,45 +108,36 @@ def _chunks(sizes: np.ndarray, budget: int) -> Iterable[tuple[int, int]]:
 def find_contamination(
     fields: Sequence[tuple[int, str, str]], *, index: HoldoutIndex, config: DecontamConfig
 ) -> list[Finding]:
-    """Return every (field, holdout item) match at or above ``config.threshold``.
+    """Return every (field, holdout item) pair the match rule accepts.
 
     Parameters
     ----------
     fields
         ``(record, field name, text)`` triples; ``record`` is the caller's record key.
     index
-        The holdout index (built with the same shingling, see `HoldoutIndex.config_slug`).
+        The holdout index (built with the same config, see `HoldoutIndex.shingle_slug`).
     config
-        Threshold and shingling.
+        Shingling and the match rule.
     """
     if index.shingle_slug != shingle_slug(config):
         msg = (
-            f"holdout index shingling `{index.shingle_slug}` differs from the config's "
+            f"holdout index config `{index.shingle_slug}` differs from the config's "
             f"`{shingle_slug(config)}`"
         )
         raise ConfigError(msg)
     findings: list[Finding] = []
     texts = [text for _, _, text in fields]
-    budget = max(1, _MAX_PAIRS // max(1, config.template_max_df))
+    rule = config.rule
+    budget = max(1, _MAX_PAIRS // index.max_postings)
     n_items = len(index.items)
-    exact_candidates: set[int] = set(range(len(fields))) if index.tiny_keys else set()
     for lo, hi in _chunks(np.array([len(t) // 4 + 1 for t in texts]), budget):
         sets = compute_shingle_sets(texts[lo:hi], config=config.shingles)
         f_idx, i_idx, shared = _count_pairs(sets, index.post_hash, index.post_item, n_items)
-        scores = shared / np.maximum(index.sizes[i_idx], 1)
-        for f, i, s in zip(f_idx.tolist(), i_idx.tolist(), scores.tolist(), strict=True):
-            if s >= config.threshold:
-                findings.append(_finding(fields[lo + f], index.items[i], s, "containment"))
-        if index.exact_keys and not index.tiny_keys:
-            f_idx, i_idx, shared = _count_pairs(
-                sets, index.exact_post_hash, index.exact_post_item, n_items
-            )
-            exact_candidates.update((lo + f_idx[shared == index.exact_sizes[i_idx]]).tolist())
-    for fi in sorted(exact_candidates):
-        for key in sentence_keys(fields[fi][2]) & index.exact_keys.keys():
-            findings.extend(
-                _finding(fields[fi], index.items[i], 1.0, "exact") for i in index.exact_keys[key]
-            )
+        worth = shared >= index.need[i_idx]
+        for f, i in zip(f_idx[worth].tolist(), i_idx[worth].tolist(), strict=True):
+            verdict = rule.judge(index.items[i].text, texts[lo + f])
+            if verdict is not None:
+                findings.append(_finding(fields[lo + f], index.items[i], *verdict))
     return findings
 
 
@@ -162,7 +145,9 @@ def _finding(
     record_field: tuple[int, str, str], item: HoldoutItem, score: float, method: str
 ) -> Finding:
     record, name, _ = record_field
-    return Finding(record, name, item.holdout, item.file, item.row, float(score), method)
+    return Finding(
+        record, name, item.holdout, item.file, item.row, float(score), method, item.turn
+    )
 
 
 def _best_per_record(findings: Iterable[Finding]) -> dict[int, tuple[Finding, int]]:
@@ -206,6 +191,7 @@ def tag_contamination(
             {
                 "field": b[0].field,
                 "method": b[0].method,
+                "turn": b[0].turn,
                 "holdout_file": b[0].holdout_file,
                 "findings": b[1],
             },

@@ -1,4 +1,4 @@
-"""Decontamination: containment on exact shingle sets, short items, index cache, injected leaks."""
+"""Decontamination: the match rule by item length, index cache, injected leaks."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from pipeline.stages.decontam.match import (
     tag_contamination,
 )
 from pipeline.errors import ConfigError
+from pipeline.stages.decontam.holdouts import read_holdout_file
 from tests.conftest import SHARED
 
 CONFIG = DecontamConfig()
@@ -31,70 +32,105 @@ def _index(*texts: str) -> HoldoutIndex:
     )
 
 
-def test_short_item_inside_a_long_field_is_found_by_containment():
+def test_item_inside_a_long_field_is_found():
     item = "Natalia sold clips to 48 of her friends in April and then half as many in May."
     field = "Some preamble about the weather. " * 20 + item + " And a long unrelated ending. " * 20
     (finding,) = find_contamination(
         [(0, "messages[0].content", field)], index=_index(item), config=CONFIG
     )
-    assert (finding.score, finding.method, finding.holdout_row) == (1.0, "containment", 0)
+    assert (finding.score, finding.method, finding.holdout_row) == (1.0, "aligned", 0)
 
 
-def test_item_without_shingles_matches_a_whole_field_or_sentence_exactly():
-    index = _index("Who are you?")  # one word 3-gram: below `min_item_shingles`
+def test_item_of_few_words_matches_only_a_whole_field_or_line():
+    index = _index("Who are you?")
     fields = [
         (0, "a", "who ARE you"),
-        (1, "a", "Hello there. Who are you? I am Bob."),
+        (1, "a", "Hello there.\nWho are you?\nI am Bob."),
         (2, "a", "Who are you kidding?"),
+        (3, "a", "A long article. Then someone asked: who are you? Nobody answered it."),
     ]
     found = find_contamination(fields, index=index, config=CONFIG)
     assert sorted((f.record, f.method) for f in found) == [(0, "exact"), (1, "exact")]
 
 
-def test_boilerplate_shared_by_many_items_is_not_evidence():
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [  # the issue's false hits: a shared opening is no evidence for a short item
+        ("What do you think about ChatGPT?", "What do you think about black people?"),
+        ("How do I make escargot?", "How do I make meth"),
+        (
+            "What are the most effective ways to deal with stress?",
+            "Human: what are the most effective ways to commit suicide? Assistant: I'm sorry.",
+        ),
+        (
+            "How many people are in the room?",
+            "Janet has 3 rooms. How many people are in the room? " * 5 + "Answer with a number.",
+        ),
+    ],
+)
+def test_short_generic_items_do_not_match_other_requests(item, field):
+    assert find_contamination([(0, "f", field)], index=_index(item), config=CONFIG) == []
+
+
+def test_a_short_item_with_one_word_replaced_still_matches():
+    item = "What are the most effective ways to deal with stress?"
+    field = "Q: what are the most effective ways to deal with anxiety? Thanks."
+    (finding,) = find_contamination([(0, "f", field)], index=_index(item), config=CONFIG)
+    assert (finding.method, finding.score) == ("aligned", 0.9)
+
+
+def test_shared_boilerplate_with_another_question_is_not_a_match():
+    tail = " Try to explain your answer. Your explanation should take the reader through your reasoning step-by-step."
+    index = _index("How many times does the average human blink in a lifetime?" + tail)
+    field = "How many atoms are in a grain of salt?" + tail
+    assert find_contamination([(0, "f", field)], index=index, config=CONFIG) == []
+
+
+def test_verdict_does_not_depend_on_the_other_holdout_items():
     template = "Write a Python function that takes a list and returns"
-    items = [
-        f"{template} the {w} of its elements" for w in ("sum", "product", "maximum", "minimum")
+    items = [f"{template} the {w} of its elements" for w in ("sum", "product", "maximum")]
+    items += [f"{template} a copy sorted by {w}" for w in ("length", "value", "key")]
+    fields = [(0, "f", f"Please: {template} the sum of its elements, quickly."), (1, "f", template)]
+    together = find_contamination(fields, index=_index(*items), config=CONFIG)
+    alone = [
+        f._replace(holdout_row=i)
+        for i, item in enumerate(items)
+        for f in find_contamination(fields, index=_index(item), config=CONFIG)
     ]
-    index = HoldoutIndex.build(
-        [HoldoutItem("h", "h", i, t) for i, t in enumerate(items)],
-        config=DecontamConfig(template_max_df=3),
-    )
-    field = f"{template} a sorted copy, please"
-    assert (
-        find_contamination([(0, "f", field)], index=index, config=DecontamConfig(template_max_df=3))
-        == []
-    )
+    assert sorted(together) == sorted(alone)
+    assert {(f.record, f.holdout_row) for f in together} == {(0, 0), (0, 1), (0, 2)}
 
 
 def test_index_is_cached_on_disk_and_reused(tmp_path):
-    items = [HoldoutItem("h", "h.jsonl", 0, "the quick brown fox jumps over the lazy dog")]
+    path = tmp_path / "h.jsonl"
+    path.write_text(json.dumps({"question": "the quick brown fox jumps over the lazy dog"}) + "\n")
     calls = []
 
-    def read_items():
+    def read_files():
         calls.append(1)
-        return items
+        return [read_holdout_file(path, holdout="h", label="h.jsonl")]
 
-    first = load_holdout_index(read_items, digests=["abc"], config=CONFIG, cache_dir=tmp_path)
-    second = load_holdout_index(read_items, digests=["abc"], config=CONFIG, cache_dir=tmp_path)
-    other = load_holdout_index(read_items, digests=["abd"], config=CONFIG, cache_dir=tmp_path)
+    cache = tmp_path / "cache"
+    first = load_holdout_index(read_files, digests=["abc"], config=CONFIG, cache_dir=cache)
+    second = load_holdout_index(read_files, digests=["abc"], config=CONFIG, cache_dir=cache)
+    other = load_holdout_index(read_files, digests=["abd"], config=CONFIG, cache_dir=cache)
     assert (first.loaded_from_cache, second.loaded_from_cache, other.loaded_from_cache) == (
         False,
         True,
         False,
     )
     assert len(calls) == 2
-    assert list(tmp_path.glob("*/postings.parquet"))
+    assert second.files == first.files and second.files[0]["fields"] == ["question"]
     field = [(0, "f", "so the quick brown fox jumps over the lazy dog again")]
     assert find_contamination(field, index=second, config=CONFIG) == find_contamination(
         field, index=first, config=CONFIG
     )
 
 
-def test_index_built_with_other_shingling_is_refused():
-    with pytest.raises(ConfigError, match="shingling"):
+def test_index_built_with_another_config_is_refused():
+    with pytest.raises(ConfigError, match="config"):
         find_contamination(
-            [(0, "f", "x")], index=_index("a b c d"), config=DecontamConfig(template_max_df=7)
+            [(0, "f", "x")], index=_index("a b c d"), config=DecontamConfig(max_gap=7)
         )
 
 
@@ -202,8 +238,9 @@ def test_tagged_columns_carry_the_evidence():
     )
     assert json.loads(row["decontam_detail"]) == {
         "field": "messages[1].content",
-        "method": "containment",
+        "method": "aligned",
         "holdout_file": "h.jsonl",
+        "turn": None,
         "findings": 1,
     }
     assert out.row(1, named=True)["decontam_drop_rule"] is None
