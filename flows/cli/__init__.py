@@ -58,14 +58,38 @@ def _add_build_commands(sub: argparse._SubParsersAction) -> None:
     build.register(sub, _Parser)
 
 
+def _add_check(sub: argparse._SubParsersAction) -> None:
+    from flows.cli import check
+
+    check.register(sub, _Parser)
+
+
 def _add_schedule(sub: argparse._SubParsersAction) -> None:
     from flows.cli import schedule
 
     schedule.register(sub, _Parser)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the top-level parser with every command registered."""
+# Which `_add_*` declares each command: `main` registers only the one being run, so a command
+# never pays for importing another's dependencies (`check` answers in well under two seconds).
+COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "check": _add_check,
+    "build": _add_build_commands,
+    "rebuild": _add_build_commands,
+    "verify": _add_build_commands,
+    "spec-schema": _add_build_commands,
+    "report": _add_build_commands,
+    "why": _add_build_commands,
+    "schedule": _add_schedule,
+    "audit": _add_audit,
+    "scan-pii": _add_scan_pii,
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the top-level parser with every command registered (or only `command`'s group)."""
+    from pipeline import __version__
+
     parser = _Parser(
         prog="mixgate",
         description="Build versioned, validated, deduplicated, decontaminated training mixtures.",
@@ -76,8 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     debug_help = "on an internal error (exit 3), also print the traceback"
     parser.add_argument("--debug", action="store_true", help=debug_help)
+    parser.add_argument("--version", action="version", version=f"mixgate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_add_build_commands, _add_schedule, _add_audit, _add_scan_pii):
+    adders = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for add in adders:
         add(sub)
     for command in sub.choices.values():  # `--debug` also after the command name
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
@@ -99,7 +125,9 @@ def report_bug(exc: BaseException, *, debug: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 1 findings/differences, 2 errors, 3 bugs)."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     handler: Handler = args.handler
     try:
         return handler(args)

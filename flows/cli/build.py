@@ -8,9 +8,10 @@ import sys
 
 
 def _build(args: argparse.Namespace) -> int:
-    from pipeline.spec import load_spec
+    from flows.cli.check import preflight
 
-    load_spec(args.spec)  # fail fast, before Prefect starts, with a one-line error
+    if not preflight(args.spec):  # every spec mistake at once, before Prefect starts
+        return 2
     from flows.build import run_build_flow
     from flows.logs import quiet_expected_errors
 

@@ -9,7 +9,9 @@ import pytest
 from flows.cli import main
 
 
-@pytest.mark.parametrize("command", ["build", "rebuild", "verify", "spec-schema", "audit", "scan-pii"])
+@pytest.mark.parametrize(
+    "command", ["check", "build", "rebuild", "verify", "spec-schema", "audit", "scan-pii"]
+)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as info:
         main([command, "--help"])
@@ -26,7 +28,8 @@ def test_spec_schema_prints_json_schema(capsys):
 def test_missing_spec_is_one_line_exit_2(tmp_path, capsys):
     assert main(["build", str(tmp_path / "missing.yaml"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "spec file not found" in err
+    [error] = [line for line in err.splitlines() if ": error: " in line]
+    assert "spec file not found" in error
     assert "Traceback" not in err
 
 
@@ -35,7 +38,10 @@ def test_unknown_spec_key_is_one_line_exit_2(tmp_path, capsys):
     spec.write_text("name: x\nseed: 1\ntotal: 1\nsurprise: true\nsources: []\nslices: []\n")
     assert main(["build", str(spec), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "`surprise`: unknown key" in err
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert len(errors) == 3  # every mistake, one line each: the key, and the two empty lists
+    assert any("`surprise`: unknown key" in e for e in errors)
+    assert any("`sources`" in e for e in errors) and any("`slices`" in e for e in errors)
     assert not (tmp_path / "out").exists()
 
 
@@ -82,3 +88,13 @@ def test_unexpected_exception_is_also_a_bug_report(tmp_path, capsys, monkeypatch
     assert main(["--debug", "verify", str(tmp_path)]) == 3
     err = capsys.readouterr().err
     assert "Traceback" in err and err.splitlines()[-1].endswith("KeyError: 'missing'")
+
+
+def test_version_flag(capsys):
+    """`mixgate --version` prints the package version."""
+    from pipeline import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"mixgate {__version__}"
