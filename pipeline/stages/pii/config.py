@@ -6,6 +6,7 @@ names one configuration of it (for the manifest).
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
@@ -13,11 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import phonenumbers
 import xxhash
 
 from pipeline.errors import ConfigError
 
-PII_RULE = "pii_presidio_v1"
+PII_RULE = "pii_presidio_v2"  # v2: real-text filters, secrets, DK_CPR, regions
 ACTIONS = ("drop", "redact", "flag")
 ACTION_RANK = {"drop": 3, "redact": 2, "flag": 1}  # strongest wins on a record
 
@@ -29,7 +31,14 @@ DEFAULT_ACTIONS: Mapping[str, str] = {
     "PHONE_NUMBER": "redact",
     "IP_ADDRESS": "redact",
     "CRYPTO": "flag",
+    "DK_CPR": "drop",
+    "API_KEY": "drop",  # a redacted key still teaches a model the shape of a key
+    "PRIVATE_KEY": "drop",
+    "CREDENTIAL": "drop",
 }
+# presidio's default phone regions. Each added region is one more phonenumbers pass over every
+# digit run (see docs/performance.md for the cost per region).
+DEFAULT_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")
 # RFC 2606 / 6761 names reserved for documentation and testing.
 DEFAULT_EMAIL_DOMAINS = (
     "example.com",
@@ -85,6 +94,13 @@ class PiiConfig:
         LOCATION, ...). ``None``: pattern recognizers only. Never downloaded.
     hash_seed
         Seed of the xxh3-64 hash stored for each finding's value (the value itself never is).
+    regions
+        ISO 3166 region codes whose national phone formats are recognized (numbers with a ``+``
+        country code are found in any region). Each region costs one more matcher pass.
+    recognizers
+        Class names of presidio's predefined country recognizers to add (``EsNifRecognizer``,
+        ``ItFiscalCodeRecognizer``, ``InAadhaarRecognizer``, ...); name their entity types in
+        `actions` to screen them.
     """
 
     actions: Mapping[str, str] | tuple[tuple[str, str], ...] = field(
@@ -98,12 +114,21 @@ class PiiConfig:
     allow_patterns: tuple[str, ...] = ()
     nlp_model: str | None = None
     hash_seed: int = 0
+    regions: tuple[str, ...] = DEFAULT_REGIONS
+    recognizers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "actions", _frozen_items(self.actions))
         set_(self, "thresholds", _frozen_items(self.thresholds))
-        for name in ("allow_email_domains", "allow_ip_networks", "allow_values", "allow_patterns"):
+        for name in (
+            "allow_email_domains",
+            "allow_ip_networks",
+            "allow_values",
+            "allow_patterns",
+            "regions",
+            "recognizers",
+        ):
             set_(self, name, tuple(getattr(self, name)))
         if not self.actions:
             msg = "`actions` must name at least one entity type; got an empty mapping"
@@ -139,6 +164,7 @@ class PiiConfig:
         if not isinstance(self.hash_seed, int) or not 0 <= self.hash_seed < 2**64:
             msg = f"`hash_seed` must be an integer in [0, 2**64); got {self.hash_seed!r}"
             raise ConfigError(msg)
+        _check_regions(self.regions)
 
     @property
     def entities(self) -> tuple[str, ...]:
@@ -166,6 +192,22 @@ class PiiConfig:
         )
         digest = xxhash.xxh3_64_hexdigest(payload.encode("utf-8"))[:8]
         return f"{PII_RULE}-{len(self.actions)}e-t{self.score_threshold:g}-{digest}"
+
+
+def _check_regions(regions: tuple[str, ...]) -> None:
+    if not regions:
+        msg = "`regions` must name at least one ISO region code (e.g. US, DK); got an empty list"
+        raise ConfigError(msg)
+    known = sorted(phonenumbers.SUPPORTED_REGIONS)
+    for region in regions:
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            close = difflib.get_close_matches(str(region).upper(), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            msg = (
+                f"`regions` entries must be ISO 3166 region codes known to phonenumbers "
+                f"(US, GB, DK, TW, SA, JP, BR, ...); got {region!r}{hint}"
+            )
+            raise ConfigError(msg)
 
 
 def _check_score(name: str, value: object) -> None:

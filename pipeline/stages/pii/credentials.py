@@ -52,7 +52,7 @@ from detect_secrets.plugins.stripe import StripeDetector
 from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
 from detect_secrets.plugins.twilio import TwilioKeyDetector
 
-SECRET_ENTITIES = ("API_KEY", "CREDENTIAL", "PRIVATE_KEY")
+SECRET_ENTITIES = frozenset({"API_KEY", "CREDENTIAL", "PRIVATE_KEY"})
 
 DETECT_SECRETS_PLUGINS = (
     AWSKeyDetector,

@@ -16,9 +16,12 @@ from pathlib import Path
 import spacy
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.nlp_engine import SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 from spacy.language import Language
 
 from pipeline.errors import ConfigError
+from pipeline.stages.pii.config import DEFAULT_REGIONS
+from pipeline.stages.pii.national import DkCprRecognizer, country_recognizer
 from pipeline.stages.pii.recognizers import CardNumberRecognizer
 
 NER_RECOGNIZER = "SpacyRecognizer"
@@ -57,10 +60,19 @@ def quiet_presidio_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def build_analyzer(*, nlp_model: str | None, score_threshold: float) -> AnalyzerEngine:
+def build_analyzer(
+    *,
+    nlp_model: str | None,
+    score_threshold: float,
+    regions: tuple[str, ...] = DEFAULT_REGIONS,
+    recognizers: tuple[str, ...] = (),
+) -> AnalyzerEngine:
     """Return an offline presidio analyzer.
 
-    The registry holds presidio's predefined recognizers plus `CardNumberRecognizer`.
+    The registry holds presidio's predefined recognizers for English, with the phone recognizer
+    for `regions` and without its context words (`pipeline.stages.pii.filters` scores phone
+    matches itself), plus `CardNumberRecognizer`, `DkCprRecognizer` and the country
+    `recognizers` named in the config.
 
     Parameters
     ----------
@@ -69,6 +81,10 @@ def build_analyzer(*, nlp_model: str | None, score_threshold: float) -> Analyzer
         English pipeline and pattern recognizers only (no PERSON / LOCATION / ORGANIZATION).
     score_threshold
         Presidio's global minimum score (per-entity thresholds are applied afterwards).
+    regions
+        Phone regions (ISO codes).
+    recognizers
+        Class names of presidio's predefined country recognizers to add.
 
     Raises
     ------
@@ -87,7 +103,14 @@ def build_analyzer(*, nlp_model: str | None, score_threshold: float) -> Analyzer
     registry.load_predefined_recognizers(nlp_engine=engine, languages=[LANGUAGE])
     if nlp_model is None:
         registry.remove_recognizer(NER_RECOGNIZER)  # a blank pipeline has no entities to offer
+    registry.remove_recognizer("PhoneRecognizer")
+    phone = PhoneRecognizer(supported_regions=regions)
+    phone.context = []  # an empty list in the constructor means presidio's default words
+    registry.add_recognizer(phone)
     registry.add_recognizer(CardNumberRecognizer())
+    registry.add_recognizer(DkCprRecognizer())
+    for name in recognizers:
+        registry.add_recognizer(country_recognizer(name))
     return AnalyzerEngine(
         nlp_engine=engine,
         registry=registry,

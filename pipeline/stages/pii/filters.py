@@ -1,4 +1,4 @@
-"""Shape and context filters for findings on real text (phone numbers, e-mails, IPs).
+"""Shape and context filters for findings on real text (phone numbers, e-mails, IPs, cards).
 
 `reject_reason(entity, text, start, end)` says why a raw finding is not what its entity type
 claims (``None``: keep it). The rules were written against the labelled findings in
@@ -137,13 +137,16 @@ def judge_phone(text: str, start: int, end: int) -> str | None:
             return "arithmetic or assignment"
     if before_ns and before_ns in "-–−" and at > 0 and text[at - 1] in "0123456789 ":
         return "arithmetic"
-    if prev and (prev.isascii() and prev.isalnum() or prev in "_#@/\\.,$€£¥"):
+    if prev and (prev.isascii() and prev.isalnum() or prev in "_#@/\\$€£¥"):
         return "inside a token"
+    if prev in (".", ",") and start > 1 and text[start - 2].isdigit():
+        return "decimal number"
     if after[:1] and (after[0].isascii() and after[0].isalnum() or after[0] in "_@%$€/\\"):
         return "inside a token"
     if re.match(r"[.,]\d", after):
         return "inside a token"
-    if _TABLE_GAP.search(value) or sum(len(g) == 1 for g in re.findall(r"\d+", value)) >= 2:
+    singles = sum(len(g) == 1 for g in re.findall(r"\d+", value.replace("(0)", "")))
+    if _TABLE_GAP.search(value) or singles >= 2:
         return "number sequence or table"
     if _DECIMAL.fullmatch(value) or _DOT_SPACE.search(value):
         return "decimal number"
@@ -212,7 +215,24 @@ def judge_ip(text: str, start: int, end: int) -> str | None:
     return None
 
 
-_JUDGES = {"PHONE_NUMBER": judge_phone, "EMAIL_ADDRESS": judge_email, "IP_ADDRESS": judge_ip}
+def judge_card(text: str, start: int, end: int) -> str | None:
+    """Return why a card match is not a card number: printed cards group digits by 3 to 6.
+
+    >>> judge_card("# 6 12 18 24 30 36 42 48 54 60", 2, 30)
+    'number sequence'
+    """
+    groups = re.findall(r"\d+", text[start:end])
+    if len(groups) > 1 and any(len(g) < 3 for g in groups):
+        return "number sequence"
+    return None
+
+
+_JUDGES = {
+    "PHONE_NUMBER": judge_phone,
+    "EMAIL_ADDRESS": judge_email,
+    "IP_ADDRESS": judge_ip,
+    "CREDIT_CARD": judge_card,
+}
 
 
 def reject_reason(entity: str, text: str, start: int, end: int) -> str | None:

@@ -5,8 +5,9 @@ scanner only sends *windows* around trigger matches to presidio, asking only for
 that were triggered. A trigger is a superset of what presidio's recognizer can match:
 
 - ``EMAIL_ADDRESS``: an ``@``;
-- ``PHONE_NUMBER`` / ``CREDIT_CARD`` / ``US_SSN``: a run of digits and phone punctuation holding
-  at least 4 / 12 / 9 digits (4 = the shortest national number length in phonenumbers' metadata);
+- ``PHONE_NUMBER`` / ``CREDIT_CARD`` / ``US_SSN`` / ``DK_CPR``: a run of digits and phone
+  punctuation holding at least 4 / 12 / 9 / 10 digits (4 = the shortest national number length
+  in phonenumbers' metadata);
 - ``IBAN_CODE``: two letters followed by two digits;
 - ``IP_ADDRESS``: a dotted quad, or ``h:h:`` with up to 4 hex digits per ``h`` (every IPv6 form
   has two colons in such a run);
@@ -24,6 +25,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from pipeline.stages.pii.credentials import SECRET_ENTITIES
+
 WINDOW_BEFORE = 160
 WINDOW_AFTER = 48
 
@@ -32,7 +35,7 @@ _PHONE_PUNCT = (
 )
 # A run of digits and phone punctuation with at least four digits (the smallest trigger).
 _DIGIT_RUN = re.compile(rf"[+\uff0b(\uff08]*\d(?:[{_PHONE_PUNCT}]*\d){{3,}}")
-_MIN_DIGITS = {"PHONE_NUMBER": 4, "US_SSN": 9, "CREDIT_CARD": 12}
+_MIN_DIGITS = {"PHONE_NUMBER": 4, "US_SSN": 9, "DK_CPR": 10, "CREDIT_CARD": 12}
 _TRIGGERS = {
     "EMAIL_ADDRESS": re.compile("@"),
     "IBAN_CODE": re.compile(r"[A-Za-z]{2}\d\d"),
@@ -98,7 +101,7 @@ def find_windows(text: str, entities: frozenset[str]) -> list[Window]:
             )
         else:
             windows.append(Window(lo, hi, frozenset({entity}), runs))
-    untriggered = entities - TRIGGERED_ENTITIES
+    untriggered = entities - TRIGGERED_ENTITIES - SECRET_ENTITIES  # secrets: not presidio's
     if untriggered:
         windows.append(Window(0, len(text), untriggered))
     return windows

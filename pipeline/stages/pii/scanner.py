@@ -19,6 +19,8 @@ from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 from pipeline.errors import ConfigError
 from pipeline.stages.pii.config import PiiConfig
 from pipeline.stages.pii.engine import LANGUAGE, build_analyzer
+from pipeline.stages.pii.credentials import SECRET_ENTITIES, find_secrets
+from pipeline.stages.pii.filters import phone_score, reject_reason
 from pipeline.stages.pii.prefilter import find_windows
 from pipeline.stages.pii.recognizers import SPECIFIC_OVER_PHONE
 
@@ -68,18 +70,28 @@ class PiiScanner:
         self.workers = workers
         self.cache_size = cache_size
         self._analyzer = build_analyzer(
-            nlp_model=self.config.nlp_model, score_threshold=self.config.min_threshold
+            nlp_model=self.config.nlp_model,
+            score_threshold=self.config.min_threshold,
+            regions=self.config.regions,
+            recognizers=self.config.recognizers,
         )
         supported = set(self._analyzer.get_supported_entities(language=LANGUAGE))
+        supported |= set(SECRET_ENTITIES)
         missing = sorted(set(self.config.entities) - supported)
         if missing:
-            hint = " (NER entities need `nlp_model`)" if self.config.nlp_model is None else ""
+            hint = (
+                " (NER entities need `nlp_model`; country identifiers need their presidio "
+                "recognizer in `recognizers`)"
+                if self.config.nlp_model is None
+                else ""
+            )
             msg = (
                 f"`actions` names entity types this analyzer cannot detect{hint}: {missing}; "
                 f"supported: {sorted(supported)}"
             )
             raise ConfigError(msg)
-        self._entities = frozenset(self.config.entities)
+        self._entities = frozenset(self.config.entities) - set(SECRET_ENTITIES)  # for presidio
+        self._secrets = tuple(e for e in self.config.entities if e in SECRET_ENTITIES)
         self._allow_values = frozenset(self.config.allow_values)
         self._allow_patterns = [re.compile(p) for p in self.config.allow_patterns]
         self._allow_networks = [
@@ -161,7 +173,9 @@ class PiiScanner:
         allow-list, and it is not a PHONE_NUMBER overlapping a more specific finding
         (`SPECIFIC_OVER_PHONE`).
         """
-        raw = [f for f in self.detect(text) if f.score >= self.config.threshold_for(f.entity_type)]
+        raw = [
+            f for f in self._judged(text) if f.score >= self.config.threshold_for(f.entity_type)
+        ]
         specific = [f for f in raw if f.entity_type in SPECIFIC_OVER_PHONE]
         kept = [
             f
@@ -174,9 +188,21 @@ class PiiScanner:
         ]
         return tuple(kept)
 
+    def _judged(self, text: str) -> list[Finding]:
+        """Raw findings minus the shape/context rejects of `filters`, phones re-scored."""
+        judged = []
+        for f in self.detect(text):
+            if reject_reason(f.entity_type, text, f.start, f.end) is not None:
+                continue
+            if f.entity_type == "PHONE_NUMBER":
+                f = f._replace(score=phone_score(text, f.start, f.end))
+            judged.append(f)
+        return judged
+
     def detect(self, text: str) -> tuple[Finding, ...]:
-        """Run presidio on the prefiltered windows of `text`; raw findings, sorted by position."""
-        findings = set()
+        """Run presidio on the prefiltered windows of `text` and the secret patterns on the whole
+        text; raw findings, sorted by position."""
+        findings = {Finding(e, start, end, 1.0) for e, start, end in find_secrets(text, self._secrets)}
         for window in find_windows(text, self._entities):
             piece = text[window.start : window.end]
             entities = window.entities
