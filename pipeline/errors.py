@@ -22,6 +22,23 @@ Every message names the field, the allowed values and the value received, in one
 
 from __future__ import annotations
 
+import reprlib
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 2, 60, 60, 40
+_SHORT.maxdict = _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = 4
+
+
+def short(value: object) -> str:
+    """Return a bounded repr of `value` for an error message (never the whole of a huge value).
+
+    >>> len(short("x" * 10_000))
+    60
+    >>> short(list(range(100)))
+    '[0, 1, 2, 3, ...]'
+    """
+    return _SHORT.repr(value)
+
 
 class MixgateError(Exception):
     """Base class: the CLI turns any of these into one line on stderr and exit code 2."""

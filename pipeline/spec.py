@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.errors import SpecError
+from pipeline.errors import SpecError, short
 
 Kind = Literal["sft", "preference", "synthetic"]
 CANONICAL_FIELDS = (
@@ -38,6 +38,14 @@ CANONICAL_FIELDS = (
     "rejected",
     "generator",
 )
+
+
+EXTENSION_SECTIONS = ("dedup", "pii", "quality", "tagging", "reading")
+
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"  # no `.`/`..`, no separators: safe as a dir
+MAX_WEIGHT = 1e9
+MAX_YAML_NODES = 100_000  # a spec expands to far fewer; an alias bomb to billions
 
 
 class _Model(BaseModel):
@@ -62,7 +70,7 @@ class GeneratorSpec(_Model):
 class SourceSpec(_Model):
     """One input source: a file or glob of one kind."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="unique source name")
+    name: str = Field(pattern=NAME_PATTERN, description="unique source name")
     kind: Kind
     path: str = Field(description="file or glob, relative to the spec file")
     fields: dict[str, str] = Field(
@@ -102,7 +110,7 @@ class SourceSpec(_Model):
 class HoldoutSpec(_Model):
     """An evaluation holdout: training records that contain its items are contamination."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=NAME_PATTERN)
     path: str = Field(description="file or glob, relative to the spec file")
     fields: list[str] | None = Field(
         default=None,
@@ -124,7 +132,7 @@ class SliceSpec(_Model):
 
     intent: str
     difficulty: str
-    weight: float = Field(gt=0, description="positive; weights are normalized")
+    weight: float = Field(gt=0, le=MAX_WEIGHT, description="positive; weights are normalized")
 
     @field_validator("weight")
     @classmethod
@@ -146,7 +154,7 @@ class SamplingSpec(_Model):
 class MixtureSpec(_Model):
     """A declared training mixture."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=NAME_PATTERN, description="the output directory's name")
     seed: int
     total: int = Field(gt=0, description="records in the mixture")
     sources: list[SourceSpec] = Field(min_length=1)
@@ -169,6 +177,9 @@ class MixtureSpec(_Model):
                     msg = f"duplicate {label} name {item.name!r}"
                     raise ValueError(msg)
                 seen.add(item.name)
+        if not math.isfinite(math.fsum(s.weight for s in self.slices)):
+            msg = "the slice weights' sum must be a finite number"
+            raise ValueError(msg)
         keys = [(s.intent, s.difficulty) for s in self.slices]
         if len(set(keys)) != len(keys):
             msg = "each (intent, difficulty) slice may appear once"
@@ -202,9 +213,7 @@ def format_validation_error(exc: ValidationError, *, origin: str) -> str:
     if first["type"] == "extra_forbidden":
         message = "unknown key"
     got = first.get("input")
-    got_text = "" if first["type"] == "missing" else f" (got {got!r})"
-    if len(got_text) > 120:
-        got_text = got_text[:117] + "...)"
+    got_text = "" if first["type"] == "missing" else f" (got {short(got)})"
     more = f" [+{len(errors) - 1} more]" if len(errors) > 1 else ""
     return f"{origin}: `{loc}`: {message}{got_text}{more}"
 
@@ -215,7 +224,7 @@ def parse_spec(data: Any, *, origin: str = "<spec>") -> MixtureSpec:
         msg = f"{origin}: a spec must be a mapping of keys; got {type(data).__name__}"
         raise SpecError(msg)
     data = dict(data)
-    extensions = {k: data.pop(k) for k in ("dedup", "pii", "quality", "tagging") if k in data}
+    extensions = {k: data.pop(k) for k in EXTENSION_SECTIONS if k in data}
     try:
         return MixtureSpec.model_validate({**data, "extensions": extensions})
     except ValidationError as exc:
@@ -234,19 +243,63 @@ def load_spec(path: Path) -> tuple[MixtureSpec, bytes]:
         msg = f"cannot read spec file {path}: {exc.strerror or exc}"
         raise SpecError(msg) from None
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = load_yaml(raw.decode("utf-8"), origin=str(path))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        msg = f"{path}: not valid YAML: {first}"
+        msg = f"{path}: not valid YAML: {first[:200]}"
         raise SpecError(msg) from None
     return parse_spec(data, origin=str(path)), raw
+
+
+def _expanded_nodes(root: yaml.Node, limit: int) -> int:
+    """Count the nodes `root` stands for once aliases are expanded, stopping past `limit`."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes and not done:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if not done:
+            sizes[id(node)] = 1  # provisional: a recursive alias counts once
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+            continue
+        sizes[id(node)] = min(limit + 1, 1 + sum(sizes.get(id(c), 1) for c in children))
+    return sizes[id(root)]
+
+
+def load_yaml(text: str, *, origin: str) -> Any:
+    """Parse one YAML document safely, refusing alias bombs before they expand.
+
+    Aliases are allowed (reusing a map is handy), but a document that expands to more than
+    `MAX_YAML_NODES` nodes is a one-line `SpecError`, never minutes of CPU and gigabytes.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_nodes(node, MAX_YAML_NODES) > MAX_YAML_NODES:
+            msg = f"{origin}: YAML expands to more than {MAX_YAML_NODES} values (an alias bomb?)"
+            raise SpecError(msg)
+        return loader.construct_document(node)
+    except RecursionError:
+        msg = f"{origin}: YAML is nested too deeply"
+        raise SpecError(msg) from None
+    finally:
+        loader.dispose()
 
 
 def spec_json_schema() -> dict[str, Any]:
     """Return the JSON Schema of a spec file, for editors' autocompletion."""
     schema = MixtureSpec.model_json_schema()
     schema.get("properties", {}).pop("extensions", None)
-    for key in ("dedup", "pii", "quality", "tagging"):
+    for key in EXTENSION_SECTIONS:
         schema.setdefault("properties", {})[key] = {
             "type": "object",
             "description": f"`{key}` stage configuration (see docs/spec.md)",

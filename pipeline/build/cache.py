@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.errors import InternalError
+from pipeline.faults import fault_point
 from pipeline.spec import MixtureSpec, SourceSpec
 
 CACHE_DIR_NAME = ".cache"
@@ -160,6 +161,7 @@ class KeyedStore:
                 "frames": sorted(entry.frames), "arrays": sorted(entry.arrays), "meta": entry.meta
             }
             (tmp / _META).write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
+            fault_point("cache_write")
             os.rename(tmp, final)
         except OSError:
             if not (final / _META).is_file():

@@ -35,7 +35,7 @@ from pipeline.stages.dedup.near import RULE_ID as NEAR_RULE
 from pipeline.stages.dedup.near import NearDedupConfig, tag_near_duplicates
 from pipeline.errors import ConfigError
 from pipeline.stages.ingest import READ_RULE, relative_path
-from pipeline.io import resolve_paths
+from pipeline.io import DEFAULT_LIMITS, ReadLimits, resolve_paths
 from pipeline.stages.sample import SAMPLER_RULE, SamplingConfig
 from pipeline.spec import MixtureSpec
 from pipeline.stages.pii import PiiScanner, redact_pii, tag_pii
@@ -94,6 +94,7 @@ class BuildConfig:
     rules: dict[str, str]
     details: dict[str, Any] = field(default_factory=dict)
     near: NearDedupConfig = field(default_factory=NearDedupConfig)
+    reading: ReadLimits = DEFAULT_LIMITS
 
     def prefix(self, stage: str) -> str:
         """Return the column prefix a stage uses for its gate columns."""
@@ -155,6 +156,7 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
     quality = _section(QualityConfig, spec, "quality")
     pii = _section(PiiConfig, spec, "pii")
     dedup = _section(DedupSection, spec, "dedup")
+    reading = _section(ReadLimits, spec, "reading")
     scanner = PiiScanner(pii)
     plan = optimal_bands(
         dedup.near.threshold,
@@ -216,4 +218,5 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
         rules=rules,
         details=details,
         near=dedup.near,
+        reading=reading,
     )

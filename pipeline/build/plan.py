@@ -6,14 +6,11 @@ and a rebuild checks the files pinned by a manifest against it.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from pipeline.errors import ConfigError, InputChangedError, InputError, InternalError
-from pipeline.io import detect_format, file_sha256, iter_rows, resolve_paths
+from pipeline.io import DEFAULT_LIMITS, ReadLimits, count_rows, file_sha256, resolve_paths
 from pipeline.spec import MixtureSpec, SourceSpec
 
 
@@ -30,6 +27,7 @@ class FileTask:
     base_dir: Path
     sha256: str
     rows: tuple[int, int | None] | None = None
+    counted: int | None = None  # the file's records by `pipeline.io.count_rows`
 
     def __post_init__(self) -> None:
         if self.rows is not None:
@@ -73,32 +71,17 @@ def plan_files(
     return tasks
 
 
-def count_row_slots(path: Path, *, below: int) -> int | None:
-    """Return an upper bound on the row indexes of `path` (exclusive), or None if not shardable.
+def shard_file(task: FileTask, *, shard_rows: int, limits: ReadLimits = DEFAULT_LIMITS) -> list[FileTask]:
+    """Count `task`'s records, then cut it into row ranges of `shard_rows` (the last open-ended).
 
-    A JSON array (``.json``) must be parsed whole, so it is never sharded (None). A result
-    ``< below`` may be any bound ``< below``: small uncompressed files are not counted at all.
+    Small files, JSON documents and files that cannot be counted to their end stay whole. Every
+    returned task carries the file's independent record count (`FileTask.counted`).
     """
-    fmt, gzipped = detect_format(path)
-    if fmt == "json":
-        return None
-    if fmt == "parquet" and not gzipped:
-        return pq.ParquetFile(path).metadata.num_rows
-    if not gzipped and path.stat().st_size < below:
-        return path.stat().st_size  # every row takes at least one byte
-    if fmt == "jsonl":
-        opener = gzip.open if gzipped else open
-        with opener(path, "rb") as fh:
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b"")) + 1
-    return max((row for row, _ in iter_rows(path)), default=-1) + 1
-
-
-def shard_file(task: FileTask, *, shard_rows: int) -> list[FileTask]:
-    """Cut `task` into row ranges of `shard_rows` (the last open-ended); small files stay whole."""
     if shard_rows < 1:
         msg = f"`shard_rows` must be a positive integer; got {shard_rows!r}"
         raise ConfigError(msg)
-    slots = count_row_slots(task.path, below=shard_rows + 1)
+    slots, counted = count_rows(task.path, limits=limits)
+    task = replace(task, counted=counted)
     if slots is None or slots <= shard_rows:
         return [task]
     starts = range(0, slots, shard_rows)
@@ -106,4 +89,3 @@ def shard_file(task: FileTask, *, shard_rows: int) -> list[FileTask]:
         replace(task, rows=(start, start + shard_rows if start + shard_rows < slots else None))
         for start in starts
     ]
-

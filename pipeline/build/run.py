@@ -35,6 +35,7 @@ from pipeline.build.plan import plan_files
 from pipeline.build.runner import SerialRunner, StageRunner
 from pipeline.errors import ConfigError, InputChangedError
 from pipeline.stages.ingest import relative_path
+from pipeline.faults import fault_point
 from pipeline.io import file_sha256
 from pipeline.output.manifest import (
     MANIFEST_FORMAT,
@@ -52,13 +53,16 @@ from pipeline.stages.sample import SliceResult, sample_mixture
 from pipeline.spec import (
     MixtureSpec,
     load_spec,
+    load_yaml,
     parse_spec,
     spec_canonical_json,
     spec_sha256,
 )
 from pipeline.build.pool import run_pool_stage
+from pipeline.output.lock import OnBusy, mixture_lock
 from pipeline.output.publish import (
     check_version_label,
+    prepare_out,
     file_entry,
     next_version,
     publish,
@@ -88,11 +92,14 @@ class BuildResult:
 
     `unchanged` is True when the build was skipped because the newest version already has the
     same fingerprint (`run_build(..., skip_unchanged=True)`); `version_dir` is then that version.
+    `busy` is True when another build of the mixture held its lock and `on_busy` was ``skip``;
+    `version_dir` is then the mixture's directory and `manifest` is empty.
     """
 
     version_dir: Path
     manifest: dict[str, Any]
     unchanged: bool = False
+    busy: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,10 +119,17 @@ def load(spec_path: Path) -> LoadedSpec:
 
 
 def latest_version(mixture_dir: Path) -> Path | None:
-    """Return the most recently published version directory (by manifest order of creation)."""
+    """Return the most recently published version directory (by manifest order of creation).
+
+    Hidden directories (``.tmp-*`` staging and ``.work-*`` spills of killed builds) are never
+    versions, even when they hold a manifest.
+    """
     if not mixture_dir.is_dir():
         return None
-    versions = [p for p in mixture_dir.iterdir() if p.is_dir() and (p / "manifest.json").is_file()]
+    versions = [
+        p for p in mixture_dir.iterdir()
+        if not p.name.startswith(".") and p.is_dir() and (p / "manifest.json").is_file()
+    ]
     return max(versions, key=lambda p: ((p / "manifest.json").stat().st_mtime_ns, p.name), default=None)
 
 
@@ -154,6 +168,7 @@ def write_version(
     mixture_dir = Path(out_dir) / loaded.spec.name
     with staging_dir(mixture_dir, version) as tmp:
         parts = write_data_parts(_output_table(sampled), tmp / "data")
+        fault_point("parquet_write")
         ledger_path = tmp / "ledger.parquet"
         write_parquet(ledger.to_arrow(compat_level=pl.CompatLevel.oldest()), ledger_path)
         outputs = []
@@ -166,6 +181,7 @@ def write_version(
         manifest = {**manifest, "outputs": outputs}
         text = dumps_canonical(manifest)
         (tmp / "manifest.json").write_text(text, encoding="utf-8")
+        fault_point("manifest_write")
         run_info = {**run_info, "manifest_sha256": hashlib.sha256(text.encode()).hexdigest()}
         (tmp / "run.json").write_text(dumps_canonical(run_info), encoding="utf-8")
         final = publish(tmp, mixture_dir / version)
@@ -183,6 +199,7 @@ def run_build(
     skip_unchanged: bool = False,
     cache: KeyedStore | None = None,
     shard_rows: int = DEFAULT_SHARD_ROWS,
+    on_busy: OnBusy = "fail",
 ) -> BuildResult:
     """Build `loaded` into ``out_dir/<name>/<version>`` and return where it went.
 
@@ -190,8 +207,36 @@ def run_build(
     has the same fingerprint (same spec bytes, input files and code version). With `cache`,
     per-file results are reused when the file, the per-file stage settings and the code are
     unchanged; files larger than `shard_rows` records are processed in row ranges.
+
+    The whole build holds the mixture's lock (`pipeline.lock.mixture_lock`): the version
+    number is claimed under it, so two builds never get the same one. When another build holds
+    it, `on_busy` says what to do: ``fail`` (`BuildBusyError`), ``wait``, or ``skip``
+    (return a result with `busy` set, writing nothing).
     """
-    runner = runner or SerialRunner()
+    mixture_dir = prepare_out(Path(out_dir), loaded.spec.name)
+    with mixture_lock(mixture_dir, on_busy=on_busy) as held:
+        if not held:
+            return BuildResult(mixture_dir, {}, busy=True)
+        return _run_locked(
+            loaded, out_dir=out_dir, version=version, runner=runner or SerialRunner(), pinned=pinned,
+            runner_name=runner_name, skip_unchanged=skip_unchanged, cache=cache,
+            shard_rows=shard_rows,
+        )
+
+
+def _run_locked(
+    loaded: LoadedSpec,
+    *,
+    out_dir: Path,
+    version: str | None,
+    runner: StageRunner,
+    pinned: dict[str, list[dict[str, str]]] | None,
+    runner_name: str,
+    skip_unchanged: bool,
+    cache: KeyedStore | None,
+    shard_rows: int,
+) -> BuildResult:
+    """`run_build`'s work, with the mixture's lock held."""
     started = time.time()
     spec = loaded.spec
     mixture_dir = Path(out_dir) / spec.name
@@ -265,8 +310,10 @@ def _finish(
     """Assemble the manifest and run info, and write the version."""
     spec = loaded.spec
     read = {s.name: 0 for s in spec.sources}
+    counted = dict(read)
     for o in outcomes:
         read[o.file.source] += o.file.records
+        counted[o.file.source] += o.file.records if o.file.counted is None else o.file.counted
     inputs = [
         {"source": o.file.source, "path": o.file.path, "sha256": o.file.sha256, "records": o.file.records}
         for o in outcomes
@@ -288,7 +335,8 @@ def _finish(
         "packages": package_versions(),
         **config.evidence(),
         "counts": {
-            **count_records(read, ledger, pool_counts["by_source"], stages=STAGE_ORDER),
+            **count_records(read, ledger, pool_counts["by_source"], stages=STAGE_ORDER,
+                            counted=counted),
             **tag_counts(pool_counts, frame_counts(sampled)),
         },
         "slices": {
@@ -335,7 +383,7 @@ def load_from_manifest(version_dir: Path, *, spec_dir: Path | None = None) -> tu
     spec_file = manifest["spec"]["file"]
     import yaml
 
-    spec = parse_spec(yaml.safe_load(raw.decode("utf-8")), origin=spec_file)
+    spec = parse_spec(load_yaml(raw.decode("utf-8"), origin=spec_file), origin=spec_file)
     base_dir = Path(spec_dir) if spec_dir else Path(spec_file).parent
     return LoadedSpec(spec, raw, spec_file, base_dir), manifest
 

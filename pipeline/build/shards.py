@@ -34,9 +34,8 @@ from pipeline.records.schemas import LEDGER_SCHEMA, empty_ledger, empty_records,
 from pipeline.spec import MixtureSpec, SourceSpec
 from pipeline.stages.gate import apply_gate
 from pipeline.stages.ingest import (
-    INGEST_STAGE,
-    READ_RULE,
     InputFile,
+    file_issue,
     ingest_file,
     relative_path,
 )
@@ -67,7 +66,7 @@ def process_file(task: FileTask, *, config: BuildConfig) -> FileOutcome:
     t0 = time.perf_counter()
     result = ingest_file(
         task.path, source=task.source, base_dir=task.base_dir, check=config.check_label,
-        sha256=task.sha256, rows=task.rows,
+        sha256=task.sha256, rows=task.rows, limits=config.reading,
     )
     frame = config.tag(result.records)
     timings["ingest"] = time.perf_counter() - t0
@@ -93,9 +92,12 @@ def merge_outcomes(parts: Sequence[FileOutcome]) -> FileOutcome:
     ledger = pl.concat([p.ledger for p in parts], how="vertical")
     first = parts[0].file
     count = sum(p.file.records for p in parts)
-    if count == 0:
-        empty = {"source": first.source, "file": first.path, "row": None, "stage": INGEST_STAGE,
-                 "rule_id": READ_RULE, "reason": "empty_file"}
+    issues = ledger.filter(pl.col("row").is_null())
+    if issues.height > 1:  # every shard after a cut in the file reports it: keep the first
+        ledger = pl.concat([issues.unique(["file", "reason"], keep="first", maintain_order=True),
+                            ledger.filter(pl.col("row").is_not_null())], how="vertical")
+    if count == 0 and issues.height == 0:
+        empty = file_issue(first.source, first.path, "empty_file")
         ledger = pl.concat([ledger_frame([empty]), ledger], how="vertical")
     seconds: Counter[str] = Counter()
     for p in parts:
@@ -222,7 +224,7 @@ def run_file_stages(
     task instead of recomputed, a shard not found is computed and stored by its task. The
     outcomes carry the shards' spills in shard order (``spill_shard`` indexes them).
     """
-    groups = [shard_file(task, shard_rows=shard_rows) for task in files]
+    groups = [shard_file(task, shard_rows=shard_rows, limits=config.reading) for task in files]
     shards = [shard for group in groups for shard in group]
     jobs = [ShardJob(shard, i) for i, shard in enumerate(shards)]
     if cache is not None:
@@ -236,9 +238,24 @@ def run_file_stages(
     found = runner.map("process_file", process_shard, jobs, config=config, work_dir=work_dir)
     merged, at = [], 0
     for group in groups:
-        merged.append(merge_outcomes(found[at:at + len(group)]))
+        merged.append(check_count(merge_outcomes(found[at:at + len(group)]), group[0].counted))
         at += len(group)
     return merged
+
+
+def check_count(outcome: FileOutcome, counted: int | None) -> FileOutcome:
+    """Record the file's independent count; a gap with what the reader read is a file issue.
+
+    A reader that stops early, or reads one record as several, would otherwise reconcile
+    perfectly with itself. A file that already has a file issue (read only in part) is left
+    as it is.
+    """
+    file = replace(outcome.file, counted=counted)
+    has_issue = outcome.ledger.filter(pl.col("row").is_null()).height > 0
+    if counted is None or counted == file.records or has_issue:
+        return replace(outcome, file=file)
+    issue = file_issue(file.source, file.path, "row_count_mismatch", counted=counted, read=file.records)
+    return replace(outcome, file=file, ledger=pl.concat([outcome.ledger, ledger_frame([issue])]))
 
 
 def combine_files(outcomes: Sequence[FileOutcome]) -> tuple[pl.DataFrame, pl.DataFrame]:

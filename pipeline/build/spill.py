@@ -25,6 +25,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.faults import fault_point
 from pipeline.stages.dedup.exact import content_keys
 from pipeline.stages.dedup.minhash import ShingleSets, compute_shingle_sets
 from pipeline.stages.dedup.near import record_texts
@@ -136,6 +137,7 @@ def shingle_shard(records: pl.DataFrame, *, config, path: Path) -> np.ndarray:
     """Compute and save the near-dedup shingle sets of `records`; return their sizes."""
     sets = compute_shingle_sets(record_texts(records), config=config.minhash)
     save_shingles(sets, path)
+    fault_point("spill")
     return sets.sizes
 
 

@@ -75,12 +75,19 @@ def slice_supply(frame: pl.DataFrame) -> dict[str, int]:
 
 
 def count_records(
-    read: dict[str, int], ledger: pl.DataFrame, pool_by_source: dict[str, int], *, stages: Sequence[str]
+    read: dict[str, int],
+    ledger: pl.DataFrame,
+    pool_by_source: dict[str, int],
+    *,
+    stages: Sequence[str],
+    counted: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Per-stage counts per source (in, out, dropped by reason) and the reconciliation.
 
     Every record read must be in the pool or the ledger; a source that does not reconcile is a
-    bug, raised as `IntegrityError` rather than written into a manifest.
+    bug, raised as `IntegrityError` rather than written into a manifest. `counted` is each
+    source's record count by an independent count of its files (`pipeline.io.count_rows`);
+    a file whose count differs from what was read has a ``row_count_mismatch`` file issue.
     """
     sources = list(read)
     record_rows = ledger.filter(pl.col("row").is_not_null())
@@ -108,6 +115,8 @@ def count_records(
         dropped = ledger_by_source.get(source, 0)
         ok = read[source] == kept + dropped and remaining[source] == kept
         reconciled[source] = {"read": read[source], "pool": kept, "ledger": dropped, "ok": ok}
+        if counted is not None:
+            reconciled[source]["counted"] = counted.get(source, 0)
         if not ok:
             msg = f"internal error: records of source `{source}` do not reconcile: {reconciled[source]}"
             raise IntegrityError(msg)

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import ConfigError, InputError, IntegrityError
+from pipeline.faults import fault_point
 from pipeline.io import file_sha256
 
 ROWS_PER_PART = 100_000
@@ -38,6 +39,30 @@ def next_version(mixture_dir: Path) -> str:
         if (m := _AUTO.match(p.name))
     ]
     return f"v{max(numbers, default=0) + 1:04d}"
+
+
+def prepare_out(out_dir: Path, name: str) -> Path:
+    """Create ``out_dir/name`` if needed and return it; a path that cannot be used is one line.
+
+    >>> import tempfile
+    >>> prepare_out(Path(tempfile.mkdtemp()), "demo").name
+    'demo'
+    """
+    out_dir = Path(out_dir)
+    mixture_dir = out_dir / name
+    try:
+        mixture_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        culprit = next((p for p in (out_dir, mixture_dir) if p.exists() and not p.is_dir()), out_dir)
+        msg = f"`--out`: {culprit} is a file, not a directory; choose another `--out`"
+        raise ConfigError(msg) from None
+    except OSError as exc:
+        msg = f"`--out`: cannot create {mixture_dir}: {exc.strerror or type(exc).__name__}"
+        raise ConfigError(msg) from None
+    if not os.access(mixture_dir, os.W_OK | os.X_OK):
+        msg = f"`--out`: {mixture_dir} is not writable; choose another `--out`"
+        raise ConfigError(msg)
+    return mixture_dir
 
 
 def check_version_label(label: str) -> str:
@@ -97,10 +122,11 @@ def staging_dir(mixture_dir: Path, version: str) -> Iterator[Path]:
 
 
 def publish(tmp: Path, final: Path) -> Path:
-    """Atomically move the staged directory into place."""
+    """Atomically move the staged directory into place (the caller holds the mixture's lock)."""
     if final.exists():
         msg = f"version directory already exists: {final}"
         raise ConfigError(msg)
+    fault_point("rename")
     os.rename(tmp, final)
     return final
 

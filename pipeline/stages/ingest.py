@@ -9,6 +9,7 @@ never raise; an unusable file raises `InputError`, and an unmapped slice label r
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +18,13 @@ from typing import Any
 import polars as pl
 
 from pipeline.records.canonical import SCHEMA_RULE, Reject, apply_field_map, canonicalize
-from pipeline.errors import ConfigError
-from pipeline.io import RowError, file_sha256, iter_rows
+from pipeline.errors import ConfigError, MixgateError
+from pipeline.io import DEFAULT_LIMITS, FileReadError, ReadLimits, RowError, file_sha256, iter_rows
 from pipeline.spec import LabelSpec, SourceSpec
 from pipeline.records.schemas import RECORD_SCHEMA, compute_record_id, empty_records, ledger_frame
 
 INGEST_STAGE = "ingest"
-READ_RULE = "read_v1"
+READ_RULE = "read_v2"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class InputFile:
     path: str  # relative to the spec's directory, POSIX separators
     sha256: str
     records: int  # records read (rows yielded by the reader)
+    counted: int | None = None  # records counted independently (`pipeline.io.count_rows`)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,30 @@ def canonical_row(
     }
 
 
+def file_issue(source: str, file: str, reason: str, **detail: Any) -> dict[str, Any]:
+    """Return the ledger row of a whole-file problem (``row`` null, evidence in ``detail``)."""
+    return {"source": source, "file": file, "row": None, "stage": INGEST_STAGE,
+            "rule_id": READ_RULE, "reason": reason,
+            "detail": json.dumps(detail, sort_keys=True) if detail else None}
+
+
+def _ingest_row(
+    raw: dict[str, Any] | RowError, *, source: SourceSpec, check: LabelCheck
+) -> tuple[dict[str, Any] | Reject, str]:
+    """Canonicalize one read row; any failure of one record is a `Reject`, never an exception.
+
+    Label errors (`ConfigError`) are about the spec, not the record: they still stop the build.
+    """
+    if isinstance(raw, RowError):
+        return Reject(raw.reason), READ_RULE
+    try:
+        return canonical_row(raw, source=source, check=check), SCHEMA_RULE
+    except MixgateError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one odd record must not stop a build
+        return Reject(f"record_error:{type(exc).__name__}"), SCHEMA_RULE
+
+
 def ingest_file(
     path: Path,
     *,
@@ -141,11 +167,14 @@ def ingest_file(
     check: LabelCheck,
     sha256: str | None = None,
     rows: tuple[int, int | None] | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Read, canonicalize and validate the records of one file of `source`.
 
     With `rows` = ``(start, stop)``, only that row range is read (one shard of the file); the
-    `empty_file` ledger row is then left to whoever sees the whole file.
+    `empty_file` ledger row is then left to whoever sees the whole file. A file that cannot be
+    read on (`FileReadError`) keeps the records read before the problem and gets a whole-file
+    ledger row (a *file issue*, ``row`` null), unless ``limits.on_file_error == "fail"``.
     """
     rel = relative_path(path, base_dir)
     sha = sha256 or file_sha256(path)
@@ -153,27 +182,23 @@ def ingest_file(
     records: list[dict[str, Any]] = []
     rejects: list[dict[str, Any]] = []
     count = 0
-    for row, raw in iter_rows(path, start=start, stop=stop):
-        count += 1
-        provenance = {"source": source.name, "file": rel, "file_sha256": sha, "row": row}
-        if isinstance(raw, RowError):
-            result: dict[str, Any] | Reject = Reject(raw.reason)
-            rule = READ_RULE
-        else:
-            result = canonical_row(raw, source=source, check=check)
-            rule = SCHEMA_RULE
-        if isinstance(result, Reject):
-            rejects.append(
-                {"source": source.name, "file": rel, "row": row, "stage": INGEST_STAGE,
-                 "rule_id": rule, "reason": result.reason}
-            )
-            continue
-        result["provenance"] = provenance
-        records.append(result)
-    if count == 0 and rows is None:
-        rejects.append(
-            {"source": source.name, "file": rel, "row": None, "stage": INGEST_STAGE,
-             "rule_id": READ_RULE, "reason": "empty_file"}
-        )
+    try:
+        for row, raw in iter_rows(path, start=start, stop=stop, limits=limits):
+            count += 1
+            result, rule = _ingest_row(raw, source=source, check=check)
+            if isinstance(result, Reject):
+                rejects.append(
+                    {"source": source.name, "file": rel, "row": row, "stage": INGEST_STAGE,
+                     "rule_id": rule, "reason": result.reason}
+                )
+                continue
+            result["provenance"] = {"source": source.name, "file": rel, "file_sha256": sha, "row": row}
+            records.append(result)
+    except FileReadError as exc:
+        if limits.on_file_error == "fail":
+            raise
+        rejects.append(file_issue(source.name, rel, exc.reason))
+    if count == 0 and rows is None and not any(r["row"] is None for r in rejects):
+        rejects.append(file_issue(source.name, rel, "empty_file"))
     frame = pl.DataFrame(records, schema=RECORD_SCHEMA) if records else empty_records()
     return IngestResult(frame, ledger_frame(rejects), InputFile(source.name, rel, sha, count))

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -150,9 +153,24 @@ class HoldoutIndex:
         )
 
     def save(self, directory: Path) -> None:
-        """Write the index as ``items.parquet`` and ``postings.parquet`` under `directory`."""
-        tmp = directory.with_name(directory.name + ".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
+        """Write the index as ``items.parquet`` and ``postings.parquet`` under `directory`.
+
+        The files go to a uniquely named hidden sibling that is renamed into place, so a reader
+        never sees a partial index, and two processes saving the same index at once both
+        succeed (the first rename wins; the other's copy is removed).
+        """
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+        try:
+            self._write(tmp)
+            os.rename(tmp, directory)
+        except OSError:
+            if not (directory / "postings.parquet").is_file():
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _write(self, tmp: Path) -> None:
         pl.DataFrame(
             {
                 "holdout": [it.holdout for it in self.items],
@@ -179,7 +197,6 @@ class HoldoutIndex:
             tmp / "postings.parquet"
         )
         (tmp / "files.json").write_text(json.dumps(list(self.files), sort_keys=True))
-        tmp.replace(directory)
 
     @classmethod
     def load(cls, directory: Path) -> HoldoutIndex:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
 import pytest
 from tests.conftest import ROOT, SHARED
 
-from pipeline.build.plan import FileTask, count_row_slots, shard_file
+from pipeline.build.plan import FileTask, shard_file
+from pipeline.io import count_rows
 from pipeline.build.shards import merge_outcomes, process_file, sort_ledger
 from pipeline.errors import ConfigError, InternalError
 from pipeline.io import file_sha256
@@ -38,23 +40,23 @@ def test_shard_file_cuts_half_open_row_ranges_with_an_open_last_one(tmp_path):
     path.write_text("".join(json.dumps({"prompt": f"q{i}", "response": "a"}) + "\n" for i in range(20)))
     shards = shard_file(_task(path), shard_rows=7)
     assert [s.rows for s in shards] == [(0, 7), (7, 14), (14, None)]
-    assert shard_file(_task(path), shard_rows=100) == [_task(path)]
+    assert shard_file(_task(path), shard_rows=100) == [replace(_task(path), counted=20)]
 
 
 def test_json_arrays_are_read_whole_and_never_sharded(tmp_path):
     path = tmp_path / "array.json"
     path.write_text(json.dumps([{"prompt": f"q{i}", "response": "a"} for i in range(30)]))
-    assert count_row_slots(path, below=2) is None
+    assert count_rows(path) == (None, None)
     assert [s.rows for s in shard_file(_task(path), shard_rows=2)] == [None]
 
 
 def test_row_slots_of_parquet_and_gzipped_jsonl_bound_every_row(tmp_path):
     path = tmp_path / "t.parquet"
     pl.DataFrame({"prompt": ["a", "b", "c"], "response": ["x", "y", "z"]}).write_parquet(path)
-    assert count_row_slots(path, below=1) == 3
+    assert count_rows(path) == (3, 3)
     with gzip.open(HH, "rb") as fh:
         lines = fh.read().count(b"\n")
-    assert count_row_slots(HH, below=1) >= lines
+    assert count_rows(HH).slots >= lines
 
 
 def test_shards_of_a_real_file_merge_into_exactly_the_whole_file_outcome():

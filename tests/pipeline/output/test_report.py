@@ -23,7 +23,7 @@ def test_summary_lists_drops_shift_and_sampling(demo):
 
 def test_explain_by_file_row_names_stage_and_reason(demo):
     text = explain(demo.version_dir, "../data_samples/sft_alpaca.jsonl:7")
-    assert text.startswith("dropped at ingest by read_v1: malformed_json")
+    assert text.startswith("dropped at ingest by read_v2: malformed_json")
 
 
 def test_explain_exact_duplicate_names_the_keeper(demo):
