@@ -208,7 +208,7 @@ def run_build(
     per-file results are reused when the file, the per-file stage settings and the code are
     unchanged; files larger than `shard_rows` records are processed in row ranges.
 
-    The whole build holds the mixture's lock (`pipeline.lock.mixture_lock`): the version
+    The whole build holds the mixture's lock (`pipeline.output.lock.mixture_lock`): the version
     number is claimed under it, so two builds never get the same one. When another build holds
     it, `on_busy` says what to do: ``fail`` (`BuildBusyError`), ``wait``, or ``skip``
     (return a result with `busy` set, writing nothing).
