@@ -29,7 +29,7 @@ from pipeline.build.sections import config_from_mapping
 from pipeline.stages.decontam.match import RULE_ID as DECONTAM_RULE
 from pipeline.stages.decontam.holdouts import HoldoutFile, collect_items, read_holdout_file
 from pipeline.stages.decontam.match import DecontamConfig, HoldoutIndex, tag_contamination
-from pipeline.stages.dedup.exact import EXACT_RULE, tag_exact_duplicates
+from pipeline.stages.dedup.exact import EXACT_RULE, content_keys, tag_exact_duplicates
 from pipeline.stages.dedup.lsh import optimal_bands
 from pipeline.stages.dedup.near import RULE_ID as NEAR_RULE
 from pipeline.stages.dedup.near import NearDedupConfig, tag_near_duplicates
@@ -77,8 +77,14 @@ def check_label_in(
 
 
 def screen_pii(frame: pl.DataFrame, *, scanner: PiiScanner) -> pl.DataFrame:
-    """Tag PII findings, then redact the `redact` entities (records to be dropped included)."""
-    return redact_pii(tag_pii(frame, scanner=scanner), scanner=scanner)
+    """Tag PII findings, then redact the `redact` entities (records to be dropped included).
+
+    The exact-dedup key (``dedup_content_key``) is taken from the text *before* redaction, so
+    redaction never changes what counts as a duplicate: two records that differ only in a
+    redacted phone number stay two records.
+    """
+    keyed = frame.with_columns(content_keys(frame))
+    return redact_pii(tag_pii(keyed, scanner=scanner), scanner=scanner)
 
 
 @dataclass(frozen=True)

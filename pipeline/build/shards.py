@@ -27,11 +27,19 @@ from pipeline.build.cache import CacheEntry, KeyedStore, digest_key, file_stage_
 from pipeline.build.config import BuildConfig
 from pipeline.build.plan import FileTask, shard_file
 from pipeline.build.runner import StageRunner
-from pipeline.build.spill import SpillRef, narrow_frame, shingle_shard, shingle_sizes
+from pipeline.build.spill import (
+    SpillRef,
+    narrow_frame,
+    save_shingles,
+    shingle_shard,
+    shingle_sizes,
+)
 from pipeline.io import SHARD_ROWS
 from pipeline.output.manifest import code_version, slice_supply
 from pipeline.records.schemas import LEDGER_SCHEMA, empty_ledger, empty_records, ledger_frame
 from pipeline.spec import MixtureSpec, SourceSpec
+from pipeline.stages.dedup.minhash import ShingleSets, compute_shingle_sets
+from pipeline.stages.dedup.near import record_texts
 from pipeline.stages.gate import apply_gate
 from pipeline.stages.ingest import (
     InputFile,
@@ -58,6 +66,8 @@ class FileOutcome:
     supply: dict[str, dict[str, int]]  # stage -> slice -> records after that stage
     seconds: dict[str, float] = field(default_factory=dict)
     spills: tuple[SpillRef, ...] = ()  # one per shard when `records` is the narrow frame
+    # near-dedup shingle sets of the kept records, taken before PII redaction (None: no PII stage)
+    shingles: ShingleSets | None = None
 
 
 def process_file(task: FileTask, *, config: BuildConfig) -> FileOutcome:
@@ -72,15 +82,30 @@ def process_file(task: FileTask, *, config: BuildConfig) -> FileOutcome:
     timings["ingest"] = time.perf_counter() - t0
     ledgers = [result.ledger]
     supply = {"ingest": slice_supply(frame)}
+    shingles = None
     for stage in FILE_STAGES:
         t0 = time.perf_counter()
         tagger = config.file_stages.get(stage)
         if tagger is not None:
-            frame, dropped = apply_gate(tagger(frame), stage=stage, prefix=config.prefix(stage))
+            tagged = tagger(frame)
+            if stage == "pii":
+                shingles = _pre_redaction_shingles(frame, tagged, config=config)
+            frame, dropped = apply_gate(tagged, stage=stage, prefix=config.prefix(stage))
             ledgers.append(dropped)
         supply[stage] = slice_supply(frame)
         timings[stage] = time.perf_counter() - t0
-    return FileOutcome(frame, pl.concat(ledgers, how="vertical"), result.file, supply, timings)
+    ledger = pl.concat(ledgers, how="vertical")
+    return FileOutcome(frame, ledger, result.file, supply, timings, shingles=shingles)
+
+
+def _pre_redaction_shingles(
+    before: pl.DataFrame, tagged: pl.DataFrame, *, config: BuildConfig
+) -> ShingleSets:
+    """Shingle the texts of the rows the PII gate keeps, as they were before redaction, so
+    redaction never changes what near-dedup counts as a duplicate (the exact-dedup key is taken
+    before redaction too, in `screen_pii`)."""
+    kept = tagged.get_column(f"{config.prefix('pii')}_drop_rule").is_null()
+    return compute_shingle_sets(record_texts(before.filter(kept)), config=config.near.minhash)
 
 
 def merge_outcomes(parts: Sequence[FileOutcome]) -> FileOutcome:
@@ -188,6 +213,9 @@ def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> File
     decontam = config.pool_stages.get("decontam")
     if shingles.is_file():  # cached with the shard's records: same texts, same shingling
         sizes = shingle_sizes(shingles)
+    elif outcome.shingles is not None:  # taken before PII redaction
+        save_shingles(outcome.shingles, shingles)
+        sizes = outcome.shingles.sizes
     else:
         sizes = shingle_shard(records, config=config.near, path=shingles)
     narrow = narrow_frame(
@@ -195,7 +223,7 @@ def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> File
     ).with_columns(pl.Series("near_shingles", sizes, dtype=pl.UInt32))
     spill = SpillRef(records_path, shingles, records.height, tuple(records.schema.items()))
     seconds = {**outcome.seconds, "pool_prep": time.perf_counter() - t0}
-    return replace(outcome, records=narrow, seconds=seconds, spills=(spill,))
+    return replace(outcome, records=narrow, seconds=seconds, spills=(spill,), shingles=None)
 
 
 def _probe(cache: KeyedStore, key: str) -> bool:

@@ -105,7 +105,8 @@ def narrow_frame(records: pl.DataFrame, *, decontam: pl.DataFrame | None, shard:
         *NARROW_COLUMNS,
         *extras,
         provenance,
-        content_keys(records),
+        # taken before PII redaction when the PII stage ran (`screen_pii`)
+        pl.col("dedup_content_key") if "dedup_content_key" in records.columns else content_keys(records),
         pl.lit(shard, dtype=pl.UInt32).alias("spill_shard"),
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("spill_row"),
     )
