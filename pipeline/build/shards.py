@@ -27,13 +27,7 @@ from pipeline.build.cache import CacheEntry, KeyedStore, digest_key, file_stage_
 from pipeline.build.config import BuildConfig
 from pipeline.build.plan import FileTask, shard_file
 from pipeline.build.runner import StageRunner
-from pipeline.build.spill import (
-    SpillRef,
-    narrow_frame,
-    save_shingles,
-    shingle_shard,
-    shingle_sizes,
-)
+from pipeline.build.spill import SpillRef, narrow_frame, shingle_shard, shingle_sizes
 from pipeline.io import SHARD_ROWS
 from pipeline.output.manifest import code_version, slice_supply
 from pipeline.records.schemas import LEDGER_SCHEMA, empty_ledger, empty_records, ledger_frame
@@ -213,11 +207,8 @@ def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> File
     decontam = config.pool_stages.get("decontam")
     if shingles.is_file():  # cached with the shard's records: same texts, same shingling
         sizes = shingle_sizes(shingles)
-    elif outcome.shingles is not None:  # taken before PII redaction
-        save_shingles(outcome.shingles, shingles)
-        sizes = outcome.shingles.sizes
-    else:
-        sizes = shingle_shard(records, config=config.near, path=shingles)
+    else:  # `outcome.shingles`: taken before PII redaction
+        sizes = shingle_shard(records, config=config.near, path=shingles, sets=outcome.shingles)
     narrow = narrow_frame(
         records, decontam=decontam(records) if decontam is not None else None, shard=job.index
     ).with_columns(pl.Series("near_shingles", sizes, dtype=pl.UInt32))

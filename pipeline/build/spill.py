@@ -134,9 +134,13 @@ def compact_labels(narrow: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def shingle_shard(records: pl.DataFrame, *, config, path: Path) -> np.ndarray:
-    """Compute and save the near-dedup shingle sets of `records`; return their sizes."""
-    sets = compute_shingle_sets(record_texts(records), config=config.minhash)
+def shingle_shard(
+    records: pl.DataFrame, *, config, path: Path, sets: ShingleSets | None = None
+) -> np.ndarray:
+    """Compute (unless given: `sets` of the same rows) and save the near-dedup shingle sets of
+    `records`; return their sizes."""
+    if sets is None:
+        sets = compute_shingle_sets(record_texts(records), config=config.minhash)
     save_shingles(sets, path)
     fault_point("spill")
     return sets.sizes
