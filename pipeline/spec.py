@@ -86,6 +86,11 @@ class SourceSpec(_Model):
     difficulty: str | LabelSpec | None = Field(
         default=None, description="a constant or {field, map}"
     )
+    pii: dict[str, Any] | None = Field(
+        default=None,
+        description="overrides of the top-level `pii` section for this source (same keys; "
+        "`actions` and `thresholds` merge by entity type), e.g. {actions: {PHONE_NUMBER: flag}}",
+    )
 
     @field_validator("fields")
     @classmethod

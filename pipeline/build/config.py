@@ -16,7 +16,7 @@ Spec sections for stages (all optional; defaults documented in docs/spec.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,6 +25,8 @@ from typing import Any
 import polars as pl
 
 from pipeline.records.canonical import SCHEMA_RULE
+from pipeline.build.pii_sources import manifest_entry as pii_manifest_entry
+from pipeline.build.pii_sources import pii_by_source
 from pipeline.build.sections import config_from_mapping
 from pipeline.stages.decontam.match import RULE_ID as DECONTAM_RULE
 from pipeline.stages.decontam.holdouts import HoldoutFile, collect_items, read_holdout_file
@@ -33,7 +35,7 @@ from pipeline.stages.dedup.exact import EXACT_RULE, content_keys, tag_exact_dupl
 from pipeline.stages.dedup.lsh import optimal_bands
 from pipeline.stages.dedup.near import RULE_ID as NEAR_RULE
 from pipeline.stages.dedup.near import NearDedupConfig, tag_near_duplicates
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InternalError
 from pipeline.stages.ingest import READ_RULE, relative_path
 from pipeline.io import DEFAULT_LIMITS, ReadLimits, resolve_paths
 from pipeline.stages.sample import SAMPLER_RULE, SamplingConfig
@@ -76,14 +78,26 @@ def check_label_in(
     return value
 
 
-def screen_pii(frame: pl.DataFrame, *, scanner: PiiScanner) -> pl.DataFrame:
+def screen_pii(
+    frame: pl.DataFrame,
+    *,
+    scanner: PiiScanner,
+    by_source: Mapping[str, PiiScanner] | None = None,
+) -> pl.DataFrame:
     """Tag PII findings, then redact the `redact` entities (records to be dropped included).
 
-    The exact-dedup key (``dedup_content_key``) is taken from the text *before* redaction, so
-    redaction never changes what counts as a duplicate: two records that differ only in a
-    redacted phone number stay two records.
+    A file belongs to one source; its scanner is the source's own (``sources[].pii``, in
+    `by_source`) or `scanner`. The exact-dedup key (``dedup_content_key``) is taken from the text
+    *before* redaction, so redaction never changes what counts as a duplicate: two records that
+    differ only in a redacted phone number stay two records.
     """
     keyed = frame.with_columns(content_keys(frame))
+    sources = keyed.get_column("source").unique().to_list() if by_source else []
+    if len(sources) > 1:
+        msg = f"screen_pii expects one source per frame; got {sorted(map(str, sources))}"
+        raise InternalError(msg)
+    if sources and str(sources[0]) in by_source:
+        scanner = by_source[str(sources[0])]
     return redact_pii(tag_pii(keyed, scanner=scanner), scanner=scanner)
 
 
@@ -164,6 +178,7 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
     dedup = _section(DedupSection, spec, "dedup")
     reading = _section(ReadLimits, spec, "reading")
     scanner = PiiScanner(pii)
+    pii_sources = pii_by_source(spec, pii)
     plan = optimal_bands(
         dedup.near.threshold,
         dedup.near.minhash.num_perm,
@@ -194,7 +209,8 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
     }
     details: dict[str, Any] = {
         "tagging": tagger.manifest_entry(),
-        "pii": {"slug": pii.slug, "actions": dict(pii.actions), "score_threshold": pii.score_threshold},
+        "pii": pii_manifest_entry(pii)
+        | ({"sources": {n: pii_manifest_entry(c) for n, c in pii_sources.items()}} if pii_sources else {}),
         "near_dedup": {
             "slug": dedup.near.slug,
             "threshold": dedup.near.threshold,
@@ -216,7 +232,11 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
         file_stages={
             "license": partial(tag_license, policy=policy),
             "quality": partial(tag_quality, config=quality),
-            "pii": partial(screen_pii, scanner=scanner),
+            "pii": partial(
+                screen_pii,
+                scanner=scanner,
+                by_source={name: PiiScanner(c) for name, c in pii_sources.items()} or None,
+            ),
         },
         pool_stages=pool_stages,
         rank=partial(rank_keepers, priorities={s.name: s.priority for s in spec.sources}),

@@ -227,11 +227,51 @@ def judge_card(text: str, start: int, end: int) -> str | None:
     return None
 
 
+# Top-level domains a schemeless host must end with to count as a URL (``github.com``). Short
+# country codes that are also file extensions or attribute names (``.py``, ``.sh``, ``.cr``,
+# ``.sl``, ``.id``, ``.in``, ``.at``, ``.me``) are left out: ``main.py``, ``time.sl(eep)``,
+# ``document.cr(eateElement)``, ``self.id`` are code.
+WEB_TLDS = frozenset(
+    "com org net edu gov mil int io ai dev app info uk de fr jp cn ru br au ca eu nl ch se dk "
+    "fi pl tw kr es".split()
+)
+_CODE_ROOTS = frozenset(
+    "logging java javax self this console math json np pd os sys re torch android system std "
+    "window document".split()
+)
+_SCHEME = re.compile(r"(?i)^[a-z][a-z0-9+.\-]*://|^www\.")
+
+
+def judge_url(text: str, start: int, end: int) -> str | None:
+    """Return why a URL match is code rather than a URL, or ``None``.
+
+    A match with a scheme or ``www.`` is a URL; a schemeless one must end in a web TLD
+    (`WEB_TLDS`), be written in lower case, not start with a common code namespace
+    (`_CODE_ROOTS`) and not be glued to code (a ``.``, ``(`` or identifier character around it).
+
+    >>> judge_url("el = document.createElement('a')", 5, 16), judge_url("see github.com", 4, 14)
+    ('code-like token', None)
+    """
+    value = text[start:end]
+    if _SCHEME.match(value):
+        return None
+    host = re.split(r"[/:?#]", value, maxsplit=1)[0]
+    tld = host.rsplit(".", 1)[-1].lower()
+    prev = text[start - 1] if start else ""
+    after = text[end] if end < len(text) else ""
+    if tld not in WEB_TLDS or prev in "._$" or (after.isascii() and after.isalnum()) or after == "(":
+        return "code-like token"
+    if host != host.lower() or host.split(".", 1)[0].lower() in _CODE_ROOTS:
+        return "code-like token"  # System.Net, ASP.NET, logging.info, java.io
+    return None
+
+
 _JUDGES = {
     "PHONE_NUMBER": judge_phone,
     "EMAIL_ADDRESS": judge_email,
     "IP_ADDRESS": judge_ip,
     "CREDIT_CARD": judge_card,
+    "URL": judge_url,
 }
 
 

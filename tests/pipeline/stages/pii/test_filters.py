@@ -77,3 +77,19 @@ def test_email_inside_a_url_path_and_ip_like_versions_are_not_findings(scanner):
 
 def test_multiplication_table_rows_are_not_card_numbers(scanner):
     assert scanner.scan("# 6 12 18 24 30 36 42 48 54 60\n# 7 14 21 28 35 42 49 56 63 70") == ()
+
+
+def test_with_url_on_code_tokens_are_not_urls_and_real_urls_are():
+    scanner = PiiScanner(PiiConfig(actions={"URL": "flag"}))
+    code = (
+        "el = document.createElement('a'); time.sleep(1); System.out.println(x)\n"
+        "python main.py && bash setup.sh; logging.info('x'); import java.io; self.id = 3"
+    )
+    assert scanner.scan(code) == ()
+    prose = "Docs: https://docs.python.org/3/ or www.python.org; code on github.com today."
+    found = sorted(prose[f.start : f.end] for f in scanner.scan(prose))
+    assert found == ["github.com", "https://docs.python.org/3/", "www.python.org"]
+
+
+def test_url_stays_off_by_default():
+    assert "URL" not in PiiConfig().entities
