@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -175,15 +175,31 @@ def _count_slices(counts: Counter, rows: list[dict[str, Any]], scale: float, tag
 
 
 def probe_holdout(doc: SpecDocument, index: int, holdout: HoldoutSpec, *, base_dir: Path) -> list[Problem]:
-    """Check one holdout's paths and that each of its `fields` exists in the first rows."""
+    """Check one holdout's paths, and that each of its `fields` (field paths, as the decontam
+    reader reads them) selects text in the first rows; without `fields`, that the rows have a
+    prompt-like field the reader would pick."""
+    from pipeline.stages.decontam.holdouts import default_paths, parse_field_path, select
+
     problems: list[Problem] = []
     key = ("holdouts", index, "path")
     files = _samples(doc, key, _resolve(doc, key, holdout.path, base_dir, problems), problems)
     records = [r for f in files for r in f.records]
-    present = list(dict.fromkeys(k for r in records for k in r))
-    for j, name in enumerate(holdout.fields or []):
-        if records and name not in present:
-            problems.append(_missing_field(doc, ("holdouts", index, "fields", j), name, present, "holdout field"))
+    present = list(dict.fromkeys(str(k) for r in records for k in r))
+    for j, text in enumerate(holdout.fields or []):
+        try:
+            path = parse_field_path(text)
+        except MixgateError as exc:
+            problems.append(doc.problem(("holdouts", index, "fields", j), str(exc), value=text))
+            continue
+        if records and not any(select(r, path) for r in records):
+            problem = _missing_field(doc, ("holdouts", index, "fields", j), text, present, "holdout field")
+            hint = did_you_mean(path.steps[0].key, present)
+            problems.append(replace(problem, hint=text.replace(path.steps[0].key, hint, 1) if hint else None))
+    if records and not holdout.fields and not default_paths(present):
+        problems.append(doc.problem(("holdouts", index), (
+            "no prompt-like field (question, prompt, problem, query, text, instruction, turns, "
+            f"messages) in the first rows; fields present: {', '.join(present[:20])}; name it in `fields`"
+        )))
     if files and not records:
         problems.append(doc.problem(key, "no readable record in the first rows: decontamination would check nothing", severity="warning"))
     return problems

@@ -117,3 +117,22 @@ def test_relative_paths_resolve_from_the_spec_not_the_working_directory(tmp_path
     """`check` works from any working directory."""
     monkeypatch.chdir(tmp_path)
     assert check_spec(Path(ROOT / "mixtures" / "demo.yaml")).errors == []
+
+
+def test_holdout_fields_are_checked_as_the_decontam_reader_reads_them(tmp_path):
+    """Field paths (`turns[]`) select text: a path that selects nothing, or does not parse, is an
+    error; a valid one is not."""
+    (tmp_path / "bench.jsonl").write_text('{"question_id": 1, "turns": ["a b c", "d e f"]}\n')
+    (tmp_path / "train.jsonl").write_text('{"prompt": "p", "response": "r"}\n')
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "name: t\nseed: 1\ntotal: 1\nsources:\n  - {name: a, kind: sft, path: train.jsonl, "
+        "license: MIT, intent: math, difficulty: multi_step}\nholdouts:\n"
+        "  - {name: mt, path: bench.jsonl, fields: ['turns[]', 'turn[]', 'turns[0']}\n"
+        "slices:\n  - {intent: math, difficulty: multi_step, weight: 1}\n"
+    )
+    report = check_spec(spec)
+    by_key = {p.key: p for p in report.errors}
+    assert sorted(by_key) == ["holdouts[0].fields[1]", "holdouts[0].fields[2]"]
+    assert by_key["holdouts[0].fields[1]"].hint == "turns[]"
+    assert "not valid at character" in by_key["holdouts[0].fields[2]"].message
