@@ -65,11 +65,12 @@ def build_mixture(
 
 
 @flow(name="mixgate-rebuild", log_prints=False)
-def rebuild_mixture(version_dir: str, out: str, spec_dir: str | None = None, runner: str = "default") -> str:
+def rebuild_mixture(version_dir: str, out: str, spec_dir: str | None = None, runner: str = "default",
+                    data_root: str | None = None) -> str:
     """Regenerate a version from its manifest into `out`; return the new version dir."""
     result = rebuild_version(
         Path(version_dir), out_dir=Path(out), spec_dir=Path(spec_dir) if spec_dir else None,
-        runner=PrefectRunner(),
+        data_root=Path(data_root) if data_root else None, runner=PrefectRunner(),
     )
     return str(result.version_dir)
 
@@ -85,7 +86,8 @@ def run_build_flow(spec: str, *, out: str, version: str | None, runner: str = "d
 
 
 def run_rebuild_flow(version_dir: str, *, out: str, spec_dir: str | None, runner: str = "default",
-                     dask_address: str | None = None) -> str:
+                     dask_address: str | None = None, data_root: str | None = None) -> str:
     """Run `rebuild_mixture` with the chosen task runner."""
     configured = rebuild_mixture.with_options(task_runner=task_runner_for(runner, dask_address))
-    return configured(version_dir=version_dir, out=out, spec_dir=spec_dir, runner=runner)
+    return configured(version_dir=version_dir, out=out, spec_dir=spec_dir, runner=runner,
+                      data_root=data_root)

@@ -40,7 +40,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     quiet_expected_errors()
 
     print(run_rebuild_flow(args.version_dir, out=args.out, spec_dir=args.spec_dir, runner=args.runner,
-                           dask_address=args.dask_address))
+                           dask_address=args.dask_address, data_root=args.data_root))
     return 0
 
 
@@ -108,6 +108,9 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     p.add_argument("--out", required=True, help="output root for the regenerated version")
     p.add_argument("--spec-dir", default=None,
                    help="directory the spec's relative paths start from (default: as recorded)")
+    p.add_argument("--data-root", default=None,
+                   help="the input and holdout files now live below this directory: each is "
+                        "found by its recorded path or name and accepted by sha256")
     runner_options(p)
     p.set_defaults(handler=_rebuild)
 
@@ -129,10 +132,14 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _why(args: argparse.Namespace) -> int:
-    from pipeline.output.report import explain
+    from pipeline.output.report import find_record
 
-    print(explain(args.version_dir, args.record))
-    return 0
+    found = find_record(args.version_dir, args.record)
+    if getattr(args, "json", False):
+        print(json.dumps({"query": args.record, "found": found.found, "lines": list(found.lines)}, indent=2))
+    else:
+        print(found.text)
+    return 0 if found.found else 1
 
 
 def register_inspection(sub: argparse._SubParsersAction, parser_class: type) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import socket
 import time
@@ -354,6 +355,7 @@ def _finish(
         "runner": runner_name,
         "stage_seconds": _stage_seconds(outcomes),
         "file_cache": cache.stats() if cache is not None else None,
+        "spec_dir": os.path.abspath(loaded.base_dir),  # lets `rebuild` run from any directory
     }
     return runner.call(
         "write_version",
@@ -376,15 +378,30 @@ def _stage_seconds(outcomes: list[FileOutcome]) -> dict[str, float]:
     return total
 
 
+def recorded_spec_dir(version_dir: Path) -> Path | None:
+    """The spec's directory as the build saw it (absolute, from ``run.json``), if it still exists."""
+    run = Path(version_dir) / "run.json"
+    try:
+        recorded = json.loads(run.read_text(encoding="utf-8")).get("spec_dir")
+    except (OSError, ValueError):
+        return None
+    return Path(recorded) if recorded and Path(recorded).is_dir() else None
+
+
 def load_from_manifest(version_dir: Path, *, spec_dir: Path | None = None) -> tuple[LoadedSpec, dict[str, Any]]:
-    """Recover the spec (raw text) and pinned inputs that built `version_dir`."""
+    """Recover the spec (raw text) and pinned inputs that built `version_dir`.
+
+    Relative paths start from `spec_dir` when given, else from the spec's directory recorded
+    in ``run.json`` (so a rebuild works from any working directory), else from the spec file's
+    directory as recorded in the manifest.
+    """
     manifest = read_manifest(version_dir)
     raw = manifest["spec"]["raw"].encode("utf-8")
     spec_file = manifest["spec"]["file"]
     import yaml
 
     spec = parse_spec(load_yaml(raw.decode("utf-8"), origin=spec_file), origin=spec_file)
-    base_dir = Path(spec_dir) if spec_dir else Path(spec_file).parent
+    base_dir = Path(spec_dir) if spec_dir else recorded_spec_dir(version_dir) or Path(spec_file).parent
     return LoadedSpec(spec, raw, spec_file, base_dir), manifest
 
 
@@ -393,17 +410,40 @@ def rebuild_version(
     *,
     out_dir: Path,
     spec_dir: Path | None = None,
+    data_root: Path | None = None,
     runner: StageRunner | None = None,
     shard_rows: int = DEFAULT_SHARD_ROWS,
 ) -> BuildResult:
-    """Regenerate `version_dir` into `out_dir` from its manifest; inputs must be unchanged."""
+    """Regenerate `version_dir` into `out_dir` from its manifest; inputs must be unchanged.
+
+    With `data_root`, every recorded input and holdout file is looked up under that directory
+    by content (`pipeline.build.relocate`): the data may have moved, it must not have changed.
+    """
+    if data_root is not None:
+        import tempfile
+
+        from pipeline.build.relocate import locate_inputs, shadow_spec_dir
+
+        located = locate_inputs(read_manifest(version_dir), Path(data_root))
+        with tempfile.TemporaryDirectory(prefix="mixgate-data-root-") as work:
+            return rebuild_version(
+                version_dir, out_dir=out_dir, spec_dir=shadow_spec_dir(located, Path(work)),
+                runner=runner, shard_rows=shard_rows,
+            )
     loaded, manifest = load_from_manifest(version_dir, spec_dir=spec_dir)
     pinned: dict[str, list[dict[str, str]]] = {}
     for entry in manifest["inputs"]:
         pinned.setdefault(entry["source"], []).append(entry)
-    for recorded, actual in zip(manifest["holdouts"], _holdout_entries(loaded), strict=False):
-        if recorded["sha256"] != actual["sha256"] or recorded["path"] != actual["path"]:
-            msg = f"holdout file changed since the version was built: {actual['path']}"
+    actual = _holdout_entries(loaded)
+    if len(actual) != len(manifest["holdouts"]):
+        msg = (
+            f"the holdouts now have {len(actual)} file(s); the version was built with "
+            f"{len(manifest['holdouts'])}"
+        )
+        raise InputChangedError(msg)
+    for recorded, now in zip(manifest["holdouts"], actual, strict=True):
+        if recorded["sha256"] != now["sha256"]:  # same content at another path is the same holdout
+            msg = f"holdout file changed since the version was built: {now['path']}"
             raise InputChangedError(msg)
     return run_build(
         loaded, out_dir=out_dir, version=manifest["version"], runner=runner, pinned=pinned,

@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,25 +66,85 @@ def summarize(manifest: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def explain(version_dir: Path, query: str) -> str:
-    """Explain where one input record went: the mixture, the ledger (stage, reason) or unsampled."""
+@dataclass(frozen=True)
+class Explanation:
+    """What `why` found about one input record; `found` is False when nothing matches."""
+
+    lines: tuple[str, ...]
+    found: bool
+
+    @property
+    def text(self) -> str:
+        """The explanation as printed by `mixgate why`."""
+        return "\n".join(self.lines)
+
+
+def read_data_columns(version_dir: Path, columns: list[str]) -> pl.DataFrame:
+    """Read `columns` from every Parquet file under ``data/`` (one or several configs)."""
+    files = sorted((Path(version_dir) / "data").rglob("*.parquet"))
+    return pl.concat([pl.read_parquet(f, columns=columns) for f in files], how="vertical")
+
+
+def _spec_dir(version_dir: Path, manifest: dict[str, Any]) -> Path:
+    try:
+        recorded = json.loads((version_dir / "run.json").read_text(encoding="utf-8")).get("spec_dir")
+    except (OSError, ValueError):
+        recorded = None
+    return Path(recorded) if recorded else Path(manifest["spec"]["file"]).parent
+
+
+def recorded_file(version_dir: Path, manifest: dict[str, Any], spelled: str) -> str | None:
+    """Return the recorded input path that `spelled` names, however it is written: as recorded,
+    relative to the working directory, absolute, through a symlink, or a copy with the same
+    sha256. None when it names no input of the version."""
+    inputs = {entry["path"]: entry["sha256"] for entry in manifest["inputs"]}
+    if spelled in inputs:
+        return spelled
+    normal = os.path.normpath(spelled)
+    for rec in inputs:
+        if os.path.normpath(rec) == normal:
+            return rec
+    given = Path(spelled)
+    if not given.is_file():
+        return None
+    spec_dir = _spec_dir(version_dir, manifest)
+    for rec in inputs:
+        candidate = spec_dir / rec
+        if candidate.is_file() and os.path.samefile(candidate, given):
+            return rec
+    from pipeline.io import file_sha256
+
+    digest = file_sha256(given)
+    matches = [rec for rec, sha in inputs.items() if sha == digest]
+    return matches[0] if len(matches) == 1 else None
+
+
+def find_record(version_dir: Path, query: str) -> Explanation:
+    """Explain where one input record went: the mixture, the ledger (stage, reason) or unsampled.
+
+    `query` is a record id (or a unique prefix), or ``FILE:ROW`` with the file spelled any way
+    that names an input of the version (see `recorded_file`).
+    """
     version_dir = Path(version_dir)
-    read_manifest(version_dir)
-    ledger = pl.read_parquet(version_dir / "ledger.parquet")
-    data = pl.read_parquet(version_dir / "data", columns=["record_id", "source", "provenance", "sample_repeat"])
-    if ":" in query and query.rsplit(":", 1)[1].isdigit():
-        file, row = query.rsplit(":", 1)
-        hits = ledger.filter((pl.col("file") == file) & (pl.col("row") == int(row)))
-        kept = data.filter(
-            (pl.col("provenance").struct.field("file") == file)
-            & (pl.col("provenance").struct.field("row") == int(row))
-        )
-    else:
-        hits = ledger.filter(pl.col("record_id").str.starts_with(query))
-        kept = data.filter(pl.col("record_id").str.starts_with(query))
+    manifest = read_manifest(version_dir)
     if not query.strip():
         msg = "`query` must be a record id (prefix) or FILE:ROW; got ''"
         raise ConfigError(msg)
+    ledger = pl.read_parquet(version_dir / "ledger.parquet")
+    data = read_data_columns(version_dir, ["record_id", "source", "provenance", "sample_repeat"])
+    in_file = None
+    if ":" in query and query.rsplit(":", 1)[1].isdigit():
+        spelled, row_text = query.rsplit(":", 1)
+        file, row = recorded_file(version_dir, manifest, spelled) or spelled, int(row_text)
+        hits = ledger.filter((pl.col("file") == file) & (pl.col("row") == row))
+        kept = data.filter(
+            (pl.col("provenance").struct.field("file") == file)
+            & (pl.col("provenance").struct.field("row") == row)
+        )
+        in_file = next((e for e in manifest["inputs"] if e["path"] == file), None), row
+    else:
+        hits = ledger.filter(pl.col("record_id").str.starts_with(query))
+        kept = data.filter(pl.col("record_id").str.starts_with(query))
     lines = []
     for r in hits.iter_rows(named=True):
         evidence = ", ".join(
@@ -97,9 +160,16 @@ def explain(version_dir: Path, query: str) -> str:
             f"in the mixture {kept.height} time(s) as {first['record_id']} "
             f"(from {first['provenance']['file']}:{first['provenance']['row']})"
         )
-    if not lines:
-        lines.append(
-            "not in the ledger and not in the mixture: either it passed every gate and was not "
-            "sampled (its slice had enough supply, or it is in no declared slice), or no input record matches"
-        )
-    return "\n".join(lines)
+    if lines:
+        return Explanation(tuple(lines), True)
+    if in_file is not None and in_file[0] is not None and 0 <= in_file[1] < in_file[0]["records"]:
+        return Explanation((
+            f"passed every gate and was not sampled ({in_file[0]['source']} {in_file[0]['path']}:"
+            f"{in_file[1]}): its slice had enough supply, or it is in no declared slice",
+        ), True)
+    return Explanation((f"no input record of {version_dir} matches {query!r}",), False)
+
+
+def explain(version_dir: Path, query: str) -> str:
+    """Return `find_record`'s explanation as text."""
+    return find_record(version_dir, query).text

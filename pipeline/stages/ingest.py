@@ -10,6 +10,7 @@ never raise; an unusable file raises `InputError`, and an unmapped slice label r
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +53,14 @@ LabelCheck = Callable[[str, str, str, str], str]
 
 
 def relative_path(path: Path, base_dir: Path) -> str:
-    """Return `path` relative to `base_dir` in POSIX form (absolute when it is outside)."""
-    try:
-        return Path(path).resolve().relative_to(Path(base_dir).resolve()).as_posix()
-    except ValueError:
-        import os
+    """Return `path` relative to `base_dir` in POSIX form, as written: lexically, never through
+    resolved symlinks, so a spec's ``../data/x.jsonl`` is recorded as ``../data/x.jsonl`` even
+    when ``data`` is a symlink, and the record stays valid when the data moves.
 
-        return Path(os.path.relpath(Path(path).resolve(), Path(base_dir).resolve())).as_posix()
+    >>> relative_path(Path("mixtures/../data/x.jsonl"), Path("mixtures"))
+    '../data/x.jsonl'
+    """
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(base_dir))).as_posix()
 
 
 def _label(
