@@ -32,6 +32,7 @@ from pipeline.build.problems import (
 )
 from pipeline.errors import MixgateError
 from pipeline.spec import (
+    EXTENSION_SECTIONS,
     HoldoutSpec,
     LabelSpec,
     MixtureSpec,
@@ -39,7 +40,7 @@ from pipeline.spec import (
     SourceSpec,
 )
 
-EXTENSION_KEYS = ("dedup", "pii", "quality", "tagging")
+EXTENSION_KEYS = EXTENSION_SECTIONS
 _UNION_BRANCHES = {"str", "LabelSpec", "GeneratorSpec", "int", "float"}
 REDISTRIBUTE_WARN_POINTS = 5.0
 
@@ -209,13 +210,21 @@ def check_sections(doc: SpecDocument, *, base_dir: Path, slices: list[tuple[int,
     data = doc.data if isinstance(doc.data, Mapping) else {}
     problems: list[Problem] = []
     dedup = data.get("dedup") or {}
-    checks: list[tuple[str, Any, Any]] = [("quality", QualityConfig, data.get("quality"))]
+    from pipeline.io import ReadLimits
+
+    checks: list[tuple[str, Any, Any]] = [
+        ("quality", QualityConfig, data.get("quality")), ("reading", ReadLimits, data.get("reading")),
+    ]
     if isinstance(dedup, Mapping):
         for key in sorted(set(dedup) - {"near", "decontam"}):
             problems.append(doc.problem(("dedup", key), "unknown key; allowed: decontam, near", at_key=True, hint=did_you_mean(key, ["near", "decontam"])))
         checks += [("dedup.near", NearDedupConfig, dedup.get("near")), ("dedup.decontam", DecontamConfig, dedup.get("decontam"))]
     else:
         problems.append(doc.problem(("dedup",), "must be a mapping", value=dedup))
+    if data.get("pii") is not None:  # the PII engine's import costs seconds: only when asked
+        from pipeline.stages.pii.config import PiiConfig
+
+        checks.append(("pii", PiiConfig, data.get("pii")))
     for where, cls, section in checks:
         try:
             config_from_mapping(cls, section, where=where)
@@ -243,7 +252,11 @@ def _section_problem(doc: SpecDocument, where: str, text: str) -> Problem:
         text = text[text.index("`", 1) + 1 :].lstrip(": ")
         text = text[0].lower() + text[1:] if text else text
     unknown = "unknown key" in text
-    return doc.problem(path, text, at_key=unknown)
+    hint = None
+    if unknown and "allowed: " in text:
+        allowed = [a.strip(" `.") for a in text.split("allowed: ", 1)[1].split(",")]
+        hint = did_you_mean(str(path[-1]), allowed)
+    return doc.problem(path, text, at_key=unknown, hint=hint)
 
 
 # --- supply ---------------------------------------------------------------------------------
@@ -384,7 +397,8 @@ def _check_inputs(report: CheckReport, doc: SpecDocument, parts: dict[str, Any],
     probes, failed = [], []
     for index, source in parts.get("sources", []):
         probe, problems = probe_source(
-            doc, index, source, base_dir=base_dir, taxonomy=taxonomy, tagger=tagger, policy=policy
+            doc, index, source, base_dir=base_dir, taxonomy=taxonomy, tagger=tagger, policy=policy,
+            fail_on_file_error=_on_file_error(doc) == "fail",
         )
         probes.append(probe)
         found += problems
@@ -398,6 +412,11 @@ def _check_inputs(report: CheckReport, doc: SpecDocument, parts: dict[str, Any],
     if tagger is not None and not invalid:
         report.supply, problems = estimate_supply(doc, parts, probes, failed=failed)
         report.add(problems)
+
+
+def _on_file_error(doc: SpecDocument) -> Any:
+    reading = doc.data.get("reading") if isinstance(doc.data, Mapping) else None
+    return reading.get("on_file_error") if isinstance(reading, Mapping) else None
 
 
 def _count(data: Any, key: str) -> int:

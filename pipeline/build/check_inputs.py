@@ -71,11 +71,20 @@ def _resolve(doc: SpecDocument, key: tuple[Any, ...], pattern: str, base_dir: Pa
         return []
 
 
-def _samples(doc: SpecDocument, key: tuple[Any, ...], paths: list[Path], problems: list[Problem]) -> list[FileSample]:
+def _samples(doc: SpecDocument, key: tuple[Any, ...], paths: list[Path], problems: list[Problem], *, fail: bool = False) -> list[FileSample]:
+    """Sample each file. A file that cannot be read at all is what the build records as a file
+    issue and goes past (a warning), unless ``reading.on_file_error: fail`` (an error)."""
+    from pipeline.io import FileReadError
+
     out = []
     for path in paths:
         try:
             out.append(sample_file(path, limit=SAMPLE_ROWS))
+        except FileReadError as exc:
+            what = "the build stops here (`reading.on_file_error: fail`)" if fail else (
+                "the build will record it as a file issue in the ledger and go on")
+            problems.append(doc.problem(key, f"cannot read {path.as_posix()}: {exc}; {what}",
+                                        severity="error" if fail else "warning"))
         except MixgateError as exc:
             problems.append(doc.problem(key, f"cannot read {path.as_posix()}: {exc}"))
     return out
@@ -111,12 +120,12 @@ def _label_problems(doc: SpecDocument, index: int, source: SourceSpec, present: 
     return problems
 
 
-def probe_source(doc: SpecDocument, index: int, source: SourceSpec, *, base_dir: Path, taxonomy: Any, tagger: Any, policy: LicensePolicy | None) -> tuple[SourceProbe, list[Problem]]:
+def probe_source(doc: SpecDocument, index: int, source: SourceSpec, *, base_dir: Path, taxonomy: Any, tagger: Any, policy: LicensePolicy | None, fail_on_file_error: bool = False) -> tuple[SourceProbe, list[Problem]]:
     """Check one source against its files' first rows and estimate its supply per slice."""
     problems: list[Problem] = []
     probe = SourceProbe(source.name)
     paths = _resolve(doc, ("sources", index, "path"), source.path, base_dir, problems)
-    probe.files = _samples(doc, ("sources", index, "path"), paths, problems)
+    probe.files = _samples(doc, ("sources", index, "path"), paths, problems, fail=fail_on_file_error)
     probe.exact = all(f.exact for f in probe.files)
     records = [r for f in probe.files for r in f.records]
     present = list(dict.fromkeys(k for r in records for k in r))
@@ -128,7 +137,7 @@ def probe_source(doc: SpecDocument, index: int, source: SourceSpec, *, base_dir:
         if generator is not None and not isinstance(generator, str) and generator.field not in present:
             problems.append(_missing_field(doc, ("sources", index, "generator", "field"), generator.field, present, "generator field"))
     problems += _label_problems(doc, index, source, present, records, taxonomy)
-    if problems:
+    if any(p.severity == "error" for p in problems):
         return probe, problems
     rows, rejects = _canonical_rows(probe.files, source)
     probe.valid = sum(len(r) for r in rows)

@@ -398,7 +398,6 @@ def load_from_manifest(version_dir: Path, *, spec_dir: Path | None = None) -> tu
     manifest = read_manifest(version_dir)
     raw = manifest["spec"]["raw"].encode("utf-8")
     spec_file = manifest["spec"]["file"]
-    import yaml
 
     spec = parse_spec(load_yaml(raw.decode("utf-8"), origin=spec_file), origin=spec_file)
     base_dir = Path(spec_dir) if spec_dir else recorded_spec_dir(version_dir) or Path(spec_file).parent
