@@ -66,7 +66,7 @@ def test_why_accepts_any_spelling_of_the_path(built, capsys):
     for spelled in ("../data/sft_alpaca.jsonl", "../data/./sft_alpaca.jsonl", str(copy)):
         found = find_record(version, f"{spelled}:7")
         assert found.found, spelled
-        assert found.text.startswith("dropped at ingest by read_v1: malformed_json"), spelled
+        assert found.text.startswith("dropped at ingest by read_v2: malformed_json"), spelled
     assert main(["why", str(version), f"{copy}:7"]) == 0
 
 
