@@ -39,19 +39,25 @@ def build_mixture(
     use_cache: bool = True,
     shard_rows: int = DEFAULT_SHARD_ROWS,
     skip_unchanged: bool = False,
+    on_busy: str = "fail",
 ) -> str:
     """Build the mixture declared in `spec` into `out/<name>/<version>`; return the version dir.
 
     With `skip_unchanged`, nothing is written when the newest version has the same fingerprint;
-    the flow then logs "unchanged" and returns that version's directory.
+    the flow then logs "unchanged" and returns that version's directory. When another build of
+    the mixture holds its lock, `on_busy` (`fail`, `wait`, `skip`) decides; a skipped build
+    writes nothing and returns the mixture's directory.
     """
     logger = get_run_logger()
     loaded = load(Path(spec))
     cache = file_cache(out=out, cache_dir=cache_dir, use_cache=use_cache)
     result: BuildResult = run_build(
         loaded, out_dir=Path(out), version=version, runner=PrefectRunner(), runner_name=runner,
-        skip_unchanged=skip_unchanged, cache=cache, shard_rows=shard_rows,
+        skip_unchanged=skip_unchanged, cache=cache, shard_rows=shard_rows, on_busy=on_busy,  # type: ignore[arg-type]
     )
+    if result.busy:
+        logger.info("skipped: another build of %s is running; nothing written", result.version_dir)
+        return str(result.version_dir)
     if result.unchanged:
         logger.info(
             "unchanged: inputs, spec and code match %s; nothing written", result.version_dir
@@ -78,11 +84,12 @@ def rebuild_mixture(version_dir: str, out: str, spec_dir: str | None = None, run
 def run_build_flow(spec: str, *, out: str, version: str | None, runner: str = "default",
                    dask_address: str | None = None, cache_dir: str | None = None,
                    use_cache: bool = True, shard_rows: int = DEFAULT_SHARD_ROWS,
-                   skip_unchanged: bool = False) -> str:
+                   skip_unchanged: bool = False, on_busy: str = "fail") -> str:
     """Run `build_mixture` with the chosen task runner."""
     configured = build_mixture.with_options(task_runner=task_runner_for(runner, dask_address))
     return configured(spec=spec, out=out, version=version, runner=runner, cache_dir=cache_dir,
-                      use_cache=use_cache, shard_rows=shard_rows, skip_unchanged=skip_unchanged)
+                      use_cache=use_cache, shard_rows=shard_rows, skip_unchanged=skip_unchanged,
+                      on_busy=on_busy)
 
 
 def run_rebuild_flow(version_dir: str, *, out: str, spec_dir: str | None, runner: str = "default",

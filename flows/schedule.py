@@ -39,7 +39,7 @@ def scheduled_build(
     """Build `spec` into `out` unless nothing changed since the newest version; return its dir."""
     version_dir = run_build_flow(
         spec, out=out, version=None, runner=runner, dask_address=dask_address, cache_dir=cache_dir,
-        use_cache=use_cache, shard_rows=shard_rows, skip_unchanged=True,
+        use_cache=use_cache, shard_rows=shard_rows, skip_unchanged=True, on_busy="skip",
     )
     get_run_logger().info("scheduled build done: %s", version_dir)
     return version_dir

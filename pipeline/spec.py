@@ -256,7 +256,7 @@ def load_spec(path: Path) -> tuple[MixtureSpec, bytes]:
     return parse_spec(data, origin=str(path)), raw
 
 
-def _expanded_nodes(root: yaml.Node, limit: int) -> int:
+def expanded_nodes(root: yaml.Node, limit: int) -> int:
     """Count the nodes `root` stands for once aliases are expanded, stopping past `limit`."""
     sizes: dict[int, int] = {}
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
@@ -289,7 +289,7 @@ def load_yaml(text: str, *, origin: str) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        if _expanded_nodes(node, MAX_YAML_NODES) > MAX_YAML_NODES:
+        if expanded_nodes(node, MAX_YAML_NODES) > MAX_YAML_NODES:
             msg = f"{origin}: YAML expands to more than {MAX_YAML_NODES} values (an alias bomb?)"
             raise SpecError(msg)
         return loader.construct_document(node)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -12,6 +13,10 @@ def _build(args: argparse.Namespace) -> int:
 
     if not preflight(args.spec):  # every spec mistake at once, before Prefect starts
         return 2
+    from pipeline.output.publish import prepare_out
+    from pipeline.spec import load_spec
+
+    mixture_dir = prepare_out(Path(args.out), load_spec(args.spec)[0].name)  # a bad `--out`: one line
     from flows.build import run_build_flow
     from flows.logs import quiet_expected_errors
 
@@ -20,7 +25,10 @@ def _build(args: argparse.Namespace) -> int:
     version_dir = run_build_flow(args.spec, out=args.out, version=args.version, runner=args.runner,
                                  dask_address=args.dask_address, cache_dir=args.cache_dir,
                                  use_cache=not args.no_cache, shard_rows=args.shard_rows,
-                                 skip_unchanged=args.skip_unchanged)
+                                 skip_unchanged=args.skip_unchanged, on_busy=args.on_busy)
+    if Path(version_dir) == mixture_dir:
+        sys.stderr.write(f"mixgate: skipped: another build of `{mixture_dir.name}` is running\n")
+        return 0
     if not args.quiet:
         from pipeline.output.publish import read_manifest
         from pipeline.output.report import summarize
@@ -97,6 +105,9 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     p.add_argument("--out", default="out", help="output root (default: out)")
     p.add_argument("--version", default=None, help="version label (default: next free vNNNN)")
     p.add_argument("--quiet", action="store_true", help="print only the version directory")
+    p.add_argument("--on-busy", choices=("fail", "wait", "skip"), default="fail",
+                   help="when another build of this mixture is running: fail (default), wait for "
+                        "it, or skip (write nothing); see docs/reliability.md")
     p.add_argument("--skip-unchanged", action="store_true",
                    help="write nothing when spec, inputs and code match the newest version")
     build_options(p)

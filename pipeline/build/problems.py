@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import yaml
 
+from pipeline.spec import MAX_YAML_NODES, expanded_nodes
+
 Severity = Literal["error", "warning"]
 KeyPath = tuple[str | int, ...]
 _MAX_YAML_RECOVERIES = 5
@@ -195,6 +197,10 @@ def read_spec_document(raw: bytes, *, file: str) -> SpecDocument:
         return doc
     if node is None:
         doc.data = None
+        return doc
+    if expanded_nodes(node, MAX_YAML_NODES) > MAX_YAML_NODES:  # before anything walks it
+        message = f"YAML expands to more than {MAX_YAML_NODES} values (an alias bomb?)"
+        doc.problems.append(Problem("", message, file=file))
         return doc
     _index(node, (), doc)
     doc.data = yaml.safe_load("\n".join(lines))
