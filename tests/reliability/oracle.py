@@ -70,13 +70,15 @@ def _inflate(path: Path):
 
 
 def count_lines(chunks: Iterator[bytes], *, cut: bool = False) -> int:
-    """Count lines holding anything but whitespace.
+    """Count lines holding anything but whitespace; a UTF-8 BOM opening the file is not content.
 
     A last line without a newline counts, unless the stream was `cut` (a truncated gzip
     file): then it is the front of a record whose end is lost, and the file issue covers it.
     """
-    count, filled = 0, False
+    count, filled, first = 0, False, True
     for chunk in chunks:
+        if first and chunk:
+            chunk, first = chunk.removeprefix(b"\xef\xbb\xbf"), False
         parts = chunk.split(b"\n")
         for part in parts[:-1]:
             if filled or part.strip(_WS):
