@@ -312,6 +312,20 @@ def spec_json_schema() -> dict[str, Any]:
     return schema
 
 
+def spec_section(spec: MixtureSpec, name: str) -> Any:
+    """Return the JSON value of spec section `name` (dotted for nested: ``dedup.near``), or None.
+
+    A stage section the spec leaves out is None (its defaults apply).
+    """
+    head, *rest = name.split(".")
+    value: Any = spec.extensions.get(head) if head in spec.extensions else None
+    if head in MixtureSpec.model_fields and head != "extensions":
+        value = spec.model_dump(mode="json", include={head})[head]
+    for key in rest:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
 def spec_sha256(raw: bytes) -> str:
     """Return the sha256 of the spec file's bytes."""
     return hashlib.sha256(raw).hexdigest()

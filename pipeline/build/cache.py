@@ -6,10 +6,10 @@ into a hidden temporary sibling and renamed into place, so readers never see hal
 concurrent writers of the same key are harmless (the first rename wins). The store counts its
 hits and misses, so callers (and tests) can tell what was recomputed.
 
-The per-file cache (see `pipeline.build.shards.run_file_stages`) keys an input file by its sha256, its
-path, its row range, `file_stage_slug` (everything in the spec and the build evidence that the
-per-file stages read) and `code_version()`. Other users (e.g. MinHash signatures per source) pick
-their own namespace and key with `digest_key`.
+The store knows nothing of specs or stages: its users pick a namespace and a key
+(`digest_key`). The per-file cache (`pipeline.build.shards.run_file_stages`) keys an input
+file by its sha256, path, row range, `file_stage_slug` (what the file-scope stages read) and
+`code_version()`.
 """
 
 from __future__ import annotations
@@ -29,17 +29,11 @@ import polars as pl
 
 from pipeline.errors import InternalError
 from pipeline.faults import fault_point
-from pipeline.spec import MixtureSpec, SourceSpec
 
 CACHE_DIR_NAME = ".cache"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _KEY = re.compile(r"^[0-9a-f]{16,128}$")
 _META = "meta.json"
-# Spec sections and evidence entries that only cross-source stages read: they do not key
-# per-file results, so changing them re-runs the pool stages on cached per-file outcomes.
-POOL_ONLY_SECTIONS = ("name", "total", "holdouts", "sampling", "sources", "slices", "extensions")
-POOL_ONLY_EXTENSIONS = ("dedup",)
-POOL_ONLY_EVIDENCE = ("exact_dedup", "near_dedup", "decontam", "dedup", "sampler", "sampling")
 
 
 def default_cache_dir(out_dir: Path) -> Path:
@@ -53,32 +47,6 @@ def digest_key(payload: Any) -> str:
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def file_stage_slug(spec: MixtureSpec, source: SourceSpec, evidence: dict[str, Any]) -> str:
-    """Return a digest of everything the per-file stages of `source` read.
-
-    That is the source's own spec, the spec's top-level sections except the cross-source ones
-    (`POOL_ONLY_SECTIONS`; unknown future sections are included, to err on the side of
-    recomputing), the slice labels (they bound the accepted labels), the per-file extension
-    sections (``pii``, ``quality``, ``tagging``) and the build evidence (rule ids, config slugs)
-    minus the cross-source entries (`POOL_ONLY_EVIDENCE`).
-    """
-    dumped = spec.model_dump(mode="json")
-    sections = {k: v for k, v in dumped.items() if k not in POOL_ONLY_SECTIONS}
-    extensions = {k: v for k, v in spec.extensions.items() if k not in POOL_ONLY_EXTENSIONS}
-    rules = {k: v for k, v in evidence.get("rules", {}).items() if k not in POOL_ONLY_EVIDENCE}
-    config = evidence.get("config", {})
-    details = {k: v for k, v in config.items() if k not in POOL_ONLY_EVIDENCE}
-    payload = {
-        "source": source.model_dump(mode="json"),
-        "sections": sections,
-        "extensions": extensions,
-        "labels": sorted({(s.intent, s.difficulty) for s in spec.slices}),
-        "rules": rules,
-        "details": details,
-    }
-    return digest_key(payload)
 
 
 @dataclass(frozen=True)
@@ -182,5 +150,4 @@ __all__ = [
     "KeyedStore",
     "default_cache_dir",
     "digest_key",
-    "file_stage_slug",
 ]

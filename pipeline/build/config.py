@@ -24,37 +24,28 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.records.canonical import SCHEMA_RULE
 from pipeline.build.pii_sources import manifest_entry as pii_manifest_entry
 from pipeline.build.pii_sources import pii_by_source
+from pipeline.build.pool_dedup import tag_near_spilled
 from pipeline.build.sections import config_from_mapping
-from pipeline.stages.decontam.match import RULE_ID as DECONTAM_RULE
+from pipeline.stages import STAGES
 from pipeline.stages.decontam.holdouts import HoldoutFile, collect_items, read_holdout_file
 from pipeline.stages.decontam.match import DecontamConfig, HoldoutIndex, tag_contamination
-from pipeline.stages.dedup.exact import EXACT_RULE, content_keys, tag_exact_duplicates
+from pipeline.stages.dedup.exact import content_keys, tag_exact_duplicates
 from pipeline.stages.dedup.lsh import optimal_bands
-from pipeline.stages.dedup.near import RULE_ID as NEAR_RULE
-from pipeline.stages.dedup.near import NearDedupConfig, tag_near_duplicates
+from pipeline.stages.dedup.near import NearDedupConfig
 from pipeline.errors import ConfigError, InternalError
-from pipeline.stages.ingest import READ_RULE, relative_path
+from pipeline.stages.ingest import relative_path
 from pipeline.io import DEFAULT_LIMITS, ReadLimits, resolve_paths
-from pipeline.stages.sample import SAMPLER_RULE, SamplingConfig
+from pipeline.stages.sample import SamplingConfig
 from pipeline.spec import MixtureSpec
 from pipeline.stages.pii import PiiScanner, redact_pii, tag_pii
-from pipeline.stages.pii.config import PII_RULE, PiiConfig
+from pipeline.stages.pii.config import PiiConfig
 from pipeline.stages.license import LicensePolicy, rank_keepers, tag_license
 from pipeline.stages.quality import GATE_ORDER, QualityConfig, tag_quality
 from pipeline.stages.tagging import build_tagger, tag_slices
 
-Stage = Callable[[pl.DataFrame], pl.DataFrame]
-PREFIXES = {
-    "license": "license",
-    "quality": "quality",
-    "pii": "pii",
-    "exact_dedup": "exact",
-    "near_dedup": "near",
-    "decontam": "decontam",
-}
+Stage = Callable[..., pl.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -103,22 +94,22 @@ def screen_pii(
 
 @dataclass(frozen=True)
 class BuildConfig:
-    """Stage functions and evidence for one build. Picklable (module-level callables only)."""
+    """Stage functions and evidence for one build. Picklable (module-level callables only).
+
+    `stages` maps the name of each declared gate stage (`pipeline.stages.STAGES`) to its bound
+    function; a stage without one (decontamination without holdouts) is skipped. A pool stage
+    tagged over the spills (``tagged_at="spill"``) is called with the spills, a work directory
+    and the runner's `map` (`pipeline.build.pool_dedup.tag_near_spilled`)."""
 
     check_label: Callable[[str, str, str, str], str]
     tag: Stage
-    file_stages: dict[str, Stage]
-    pool_stages: dict[str, Stage]
+    stages: dict[str, Stage]
     rank: Stage
     sampling: SamplingConfig
     rules: dict[str, str]
     details: dict[str, Any] = field(default_factory=dict)
     near: NearDedupConfig = field(default_factory=NearDedupConfig)
     reading: ReadLimits = DEFAULT_LIMITS
-
-    def prefix(self, stage: str) -> str:
-        """Return the column prefix a stage uses for its gate columns."""
-        return PREFIXES[stage]
 
     def evidence(self) -> dict[str, Any]:
         """Return rule ids and config details for the manifest."""
@@ -185,28 +176,34 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
         fp_weight=dedup.near.fp_weight,
         fn_weight=dedup.near.fn_weight,
     )
-    pool_stages: dict[str, Stage] = {
-        "exact_dedup": tag_exact_duplicates,
-        "near_dedup": partial(tag_near_duplicates, config=dedup.near),
-    }
     holdout_files = read_spec_holdouts(spec, base_dir=base_dir)
     items = collect_items(holdout_files)
-    if items:
-        index = HoldoutIndex.build(items, config=dedup.decontam)
-        pool_stages["decontam"] = partial(tag_contamination, index=index, config=dedup.decontam)
-    rules = {
-        "read": READ_RULE,
-        "schema": SCHEMA_RULE,
+    index = HoldoutIndex.build(items, config=dedup.decontam) if items else None
+    # The bound function of each declared gate stage (`pipeline.stages.STAGES`), by its name;
+    # None: the stage has nothing to do (no holdouts to decontaminate against).
+    stages: dict[str, Stage | None] = {
+        "license": partial(tag_license, policy=policy),
+        "quality": partial(tag_quality, config=quality),
+        "pii": partial(
+            screen_pii,
+            scanner=scanner,
+            by_source={name: PiiScanner(c) for name, c in pii_sources.items()} or None,
+        ),
+        "exact_dedup": tag_exact_duplicates,
+        "near_dedup": partial(tag_near_spilled, config=dedup.near),
+        "decontam": (
+            partial(tag_contamination, index=index, config=dedup.decontam)
+            if index is not None
+            else None
+        ),
+    }
+    configured = {
         "license": policy.rule_id,
         "quality": ",".join(rule for rule, _ in GATE_ORDER),
-        "pii": PII_RULE,
-        "exact_dedup": EXACT_RULE,
-        "near_dedup": NEAR_RULE,
-        "decontam": DECONTAM_RULE,
-        "sampler": SAMPLER_RULE,
         "intent_tagger": tagger.intent_rules.id,
         "difficulty_tagger": tagger.difficulty_rules.id,
     }
+    rules = {k: v or configured[k] for decl in STAGES for k, v in decl.rule_ids().items()}
     details: dict[str, Any] = {
         "tagging": tagger.manifest_entry(),
         "pii": pii_manifest_entry(pii)
@@ -229,16 +226,7 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
     return BuildConfig(
         check_label=partial(check_label_in, allowed=allowed),
         tag=partial(tag_slices, tagger=tagger),
-        file_stages={
-            "license": partial(tag_license, policy=policy),
-            "quality": partial(tag_quality, config=quality),
-            "pii": partial(
-                screen_pii,
-                scanner=scanner,
-                by_source={name: PiiScanner(c) for name, c in pii_sources.items()} or None,
-            ),
-        },
-        pool_stages=pool_stages,
+        stages={name: fn for name, fn in stages.items() if fn is not None},
         rank=partial(rank_keepers, priorities={s.name: s.priority for s in spec.sources}),
         sampling=_sampling(spec),
         rules=rules,

@@ -1,10 +1,12 @@
-"""Cross-source stages on the narrow pool: exact dedup, near dedup and decontamination gates.
+"""Cross-source stages on the narrow pool: the gates of the declared pool stages, in order.
 
-The pool in the driver is the narrow frame of `pipeline.build.spill` (no texts). Exact dedup groups
-the per-shard content keys; near dedup runs `pipeline.build.pool_dedup` over the spilled shingle
-sets (per-shard tasks through the runner); decontamination only gates the tags computed per
-shard. Each stage gates in the order of `pipeline.build.shards.POOL_STAGES`, so ledger attribution is
-the same as on the full pool.
+The pool in the driver is the narrow frame of `pipeline.build.spill` (no texts). What a stage
+needs before its gate depends on where its declaration says it is tagged (`tagged_at`):
+``pool`` stages tag the narrow pool here (exact dedup on the per-shard content keys), ``spill``
+stages tag over the spilled shards (near dedup: `pipeline.build.pool_dedup`, per-shard tasks
+through the runner), ``shard`` stages were tagged per shard and are only gated here
+(decontamination). Stages gate in the order of `pipeline.stages.STAGES`, so ledger attribution
+is the same as on the full pool.
 """
 
 from __future__ import annotations
@@ -14,27 +16,28 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.build.runner import StageRunner
-from pipeline.build.pool_dedup import tag_near_spilled
-from pipeline.stages.gate import apply_gate
-from pipeline.records.schemas import LEDGER_SCHEMA
-from pipeline.build.spill import SpillRef
 from pipeline.build.config import BuildConfig
+from pipeline.build.runner import StageRunner
+from pipeline.build.spill import SpillRef
+from pipeline.records.schemas import LEDGER_SCHEMA
+from pipeline.stages import stage as declared
+from pipeline.stages.gate import apply_gate
 
 
-def gate_stage(pool: pl.DataFrame, *, stage: str, config: BuildConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Gate `stage` on a pool that carries its tags (tagging exact dedup first).
+def gate_stage(
+    pool: pl.DataFrame, *, stage: str, config: BuildConfig
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Gate `stage` on a pool that carries its tags (tagging it first if it is tagged here).
 
-    The kept rows lose the stage's own columns: the ledger holds the evidence, and the pool
-    stays narrow for the stages after it.
+    The kept rows lose the stage's own columns and the ones it declares `spent`: the ledger
+    holds the evidence, and the pool stays narrow for the stages after it.
     """
-    if stage == "exact_dedup":
-        pool = config.pool_stages["exact_dedup"](pool)
-    prefix = config.prefix(stage)
-    kept, dropped = apply_gate(pool, stage=stage, prefix=prefix)
-    spent = [c for c in kept.columns if c.startswith(f"{prefix}_")]
-    if stage == "exact_dedup":
-        spent.append("dedup_content_key")
+    decl = declared(stage)
+    if decl.tagged_at == "pool":
+        pool = config.stages[stage](pool)
+    kept, dropped = apply_gate(pool, stage=stage, prefix=decl.prefix)
+    spent = [c for c in kept.columns if c.startswith(f"{decl.prefix}_")]
+    spent += [c for c in decl.spent if c in kept.columns]
     return kept.drop(spent), dropped
 
 
@@ -48,10 +51,8 @@ def run_pool_stage(
     runner: StageRunner,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Run one cross-source stage on the narrow pool; return (kept rows, ledger rows)."""
-    if stage not in config.pool_stages or pool.height == 0:
+    if stage not in config.stages or pool.height == 0:
         return pool, pl.DataFrame(schema=LEDGER_SCHEMA)
-    if stage == "near_dedup":
-        pool = tag_near_spilled(
-            pool, spills=spills, config=config.near, work_dir=work_dir, run_map=runner.map
-        )
+    if declared(stage).tagged_at == "spill":
+        pool = config.stages[stage](pool, spills=spills, work_dir=work_dir, run_map=runner.map)
     return runner.call(stage, gate_stage, pool, stage=stage, config=config)

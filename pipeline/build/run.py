@@ -22,8 +22,6 @@ import polars as pl
 
 from pipeline.build.shards import (
     DEFAULT_SHARD_ROWS,
-    POOL_STAGES,
-    STAGE_ORDER,
     FileOutcome,
     combine_files,
     release_frames,
@@ -50,6 +48,7 @@ from pipeline.output.manifest import (
     slice_supply,
     tag_counts,
 )
+from pipeline.stages import gate_stages, ledger_order
 from pipeline.stages.sample import SliceResult, sample_mixture
 from pipeline.spec import (
     MixtureSpec,
@@ -269,12 +268,12 @@ def _run_locked(
         supply = sum_supply(outcomes)
         pool = runner.call("rank_keepers", config.rank, pool)
         ledgers = [ledger]
-        for stage in POOL_STAGES:
+        for decl in gate_stages("pool"):
             pool, dropped = run_pool_stage(
-                pool, stage=stage, config=config, spills=spills, work_dir=work, runner=runner
+                pool, stage=decl.name, config=config, spills=spills, work_dir=work, runner=runner
             )
             ledgers.append(dropped)
-            supply[stage] = slice_supply(pool)
+            supply[decl.name] = slice_supply(pool)
         ledger = sort_ledger(pl.concat(ledgers, how="vertical"))
         picked, slices = runner.call("sample", sample_mixture, pool, config=config.sampling)
         pool_counts = frame_counts(pool)
@@ -336,12 +335,12 @@ def _finish(
         "packages": package_versions(),
         **config.evidence(),
         "counts": {
-            **count_records(read, ledger, pool_counts["by_source"], stages=STAGE_ORDER,
+            **count_records(read, ledger, pool_counts["by_source"], stages=ledger_order(),
                             counted=counted),
             **tag_counts(pool_counts, frame_counts(sampled)),
         },
         "slices": {
-            "shift": shift_table(supply, stages=STAGE_ORDER),
+            "shift": shift_table(supply, stages=ledger_order()),
             "sampling": [asdict(s) for s in slices],
             "total": {"target": spec.total, "actual": sampled.height},
         },

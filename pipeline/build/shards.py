@@ -20,10 +20,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
-from pipeline.build.cache import CacheEntry, KeyedStore, digest_key, file_stage_slug
+from pipeline.build.cache import CacheEntry, KeyedStore, digest_key
 from pipeline.build.config import BuildConfig
 from pipeline.build.plan import FileTask, shard_file
 from pipeline.build.runner import StageRunner
@@ -31,22 +32,20 @@ from pipeline.build.spill import SpillRef, narrow_frame, shingle_shard, shingle_
 from pipeline.io import SHARD_ROWS
 from pipeline.output.manifest import code_version, slice_supply
 from pipeline.records.schemas import LEDGER_SCHEMA, empty_ledger, empty_records, ledger_frame
-from pipeline.spec import MixtureSpec, SourceSpec
+from pipeline.spec import MixtureSpec, SourceSpec, spec_section
+from pipeline.stages import STAGES, gate_stages, ledger_order
 from pipeline.stages.dedup.minhash import ShingleSets, compute_shingle_sets
 from pipeline.stages.dedup.near import record_texts
 from pipeline.stages.gate import apply_gate
 from pipeline.stages.ingest import (
+    INGEST_STAGE,
     InputFile,
     file_issue,
     ingest_file,
     relative_path,
 )
 
-FILE_STAGES = ("license", "quality", "pii")
-POOL_STAGES = ("exact_dedup", "near_dedup", "decontam")
-STAGE_ORDER = ("ingest", *FILE_STAGES, *POOL_STAGES)
 DEFAULT_SHARD_ROWS = SHARD_ROWS  # re-exported: rows per per-file task
-CACHE_NAMESPACE = "files"
 CACHE_FORMAT = "mixgate.filecache/v1"
 
 
@@ -73,32 +72,32 @@ def process_file(task: FileTask, *, config: BuildConfig) -> FileOutcome:
         sha256=task.sha256, rows=task.rows, limits=config.reading,
     )
     frame = config.tag(result.records)
-    timings["ingest"] = time.perf_counter() - t0
+    timings[INGEST_STAGE] = time.perf_counter() - t0
     ledgers = [result.ledger]
-    supply = {"ingest": slice_supply(frame)}
+    supply = {INGEST_STAGE: slice_supply(frame)}
     shingles = None
-    for stage in FILE_STAGES:
+    for decl in gate_stages("file"):
         t0 = time.perf_counter()
-        tagger = config.file_stages.get(stage)
+        tagger = config.stages.get(decl.name)
         if tagger is not None:
             tagged = tagger(frame)
-            if stage == "pii":
-                shingles = _pre_redaction_shingles(frame, tagged, config=config)
-            frame, dropped = apply_gate(tagged, stage=stage, prefix=config.prefix(stage))
+            if decl.rewrites_text:
+                shingles = _pre_rewrite_shingles(frame, tagged, prefix=decl.prefix, config=config)
+            frame, dropped = apply_gate(tagged, stage=decl.name, prefix=decl.prefix)
             ledgers.append(dropped)
-        supply[stage] = slice_supply(frame)
-        timings[stage] = time.perf_counter() - t0
+        supply[decl.name] = slice_supply(frame)
+        timings[decl.name] = time.perf_counter() - t0
     ledger = pl.concat(ledgers, how="vertical")
     return FileOutcome(frame, ledger, result.file, supply, timings, shingles=shingles)
 
 
-def _pre_redaction_shingles(
-    before: pl.DataFrame, tagged: pl.DataFrame, *, config: BuildConfig
+def _pre_rewrite_shingles(
+    before: pl.DataFrame, tagged: pl.DataFrame, *, prefix: str, config: BuildConfig
 ) -> ShingleSets:
-    """Shingle the texts of the rows the PII gate keeps, as they were before redaction, so
-    redaction never changes what near-dedup counts as a duplicate (the exact-dedup key is taken
-    before redaction too, in `screen_pii`)."""
-    kept = tagged.get_column(f"{config.prefix('pii')}_drop_rule").is_null()
+    """Shingle the texts of the rows the gate keeps, as they were before the stage rewrote them
+    (PII redaction), so redaction never changes what near-dedup counts as a duplicate (the
+    exact-dedup key is taken before redaction too, in `screen_pii`)."""
+    kept = tagged.get_column(f"{prefix}_drop_rule").is_null()
     return compute_shingle_sets(record_texts(before.filter(kept)), config=config.near.minhash)
 
 
@@ -136,6 +135,27 @@ def file_cache_key(task: FileTask, *, slug: str, code: str) -> str:
         "rows": task.rows,
         "stages": slug,
         "code": code,
+    }
+    return digest_key(payload)
+
+
+def file_stage_slug(spec: MixtureSpec, source: SourceSpec, evidence: dict[str, Any]) -> str:
+    """Return a digest of everything the file-scope stages read for a file of `source`.
+
+    That is the source's own spec and the slice labels (ingest checks labels against them),
+    the other spec sections the file-scope stages of `pipeline.stages.STAGES` declare, and the
+    rule ids and config details they declare. A setting only pool stages read (dedup, holdouts,
+    sampling, the mixture size) does not invalidate cached per-file results.
+    """
+    file_scope = [s for s in STAGES if s.scope == "file"]
+    read = sorted({name for s in file_scope for name in s.sections} - {"sources", "slices"})
+    rules, details = evidence.get("rules", {}), evidence.get("config", {})
+    payload = {
+        "source": source.model_dump(mode="json"),
+        "labels": sorted({(s.intent, s.difficulty) for s in spec.slices}),
+        "sections": {name: spec_section(spec, name) for name in read},
+        "rules": {k: rules.get(k) for s in file_scope for k in s.rules},
+        "details": {k: details.get(k) for s in file_scope for k in s.details},
     }
     return digest_key(payload)
 
@@ -204,14 +224,18 @@ def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> File
         shingles = work_dir / f"shard-{job.index:05d}.shingles.npz"
     t0 = time.perf_counter()
     records = outcome.records
-    decontam = config.pool_stages.get("decontam")
+    tags = [
+        config.stages[s.name](records).select(pl.selectors.starts_with(f"{s.prefix}_"))
+        for s in STAGES
+        if s.tagged_at == "shard" and s.name in config.stages
+    ]
     if shingles.is_file():  # cached with the shard's records: same texts, same shingling
         sizes = shingle_sizes(shingles)
     else:  # `outcome.shingles`: taken before PII redaction
         sizes = shingle_shard(records, config=config.near, path=shingles, sets=outcome.shingles)
-    narrow = narrow_frame(
-        records, decontam=decontam(records) if decontam is not None else None, shard=job.index
-    ).with_columns(pl.Series("near_shingles", sizes, dtype=pl.UInt32))
+    narrow = narrow_frame(records, tags=tags, shard=job.index).with_columns(
+        pl.Series("near_shingles", sizes, dtype=pl.UInt32)
+    )
     spill = SpillRef(records_path, shingles, records.height, tuple(records.schema.items()))
     seconds = {**outcome.seconds, "pool_prep": time.perf_counter() - t0}
     return replace(outcome, records=narrow, seconds=seconds, spills=(spill,), shingles=None)
@@ -301,7 +325,7 @@ def sum_supply(outcomes: Sequence[FileOutcome]) -> dict[str, dict[str, int]]:
 
 def sort_ledger(ledger: pl.DataFrame) -> pl.DataFrame:
     """Order ledger rows deterministically: stage order, source, file, row, record_id."""
-    order = {s: i for i, s in enumerate(STAGE_ORDER)}
+    order = {s: i for i, s in enumerate(ledger_order())}
     return (
         ledger.with_columns(
             pl.col("stage").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_s")

@@ -1,11 +1,12 @@
 """Records on disk, a narrow frame in memory: what each shard hands to the cross-source stages.
 
 After its per-file stages, a shard (see `pipeline.build.shards.process_shard`) computes every
-row-local input of the cross-source stages: the exact-dedup content key, the decontamination
-tags (tagged here, gated later, so the ledger order stays exact -> near -> decontam) and the
-near-dedup shingle sets. Its full records go to a Parquet *spill* file, the shingle sets to an
-``.npz``; the driver keeps only the *narrow* frame (`NARROW_COLUMNS` plus the decontam tags and
-the spill location ``spill_shard``/``spill_row``), about 180 bytes per record.
+row-local input of the cross-source stages: the exact-dedup content key, the tags of the pool
+stages declared ``tagged_at="shard"`` (decontamination: tagged here, gated later, so the ledger
+order stays the declared one) and the near-dedup shingle sets. Its full records go to a Parquet
+*spill* file, the shingle sets to an ``.npz``; the driver keeps only the *narrow* frame
+(`NARROW_COLUMNS`, the columns the stages declare as `carried`, the shard-time tags and the
+spill location ``spill_shard``/``spill_row``), about 180 bytes per record.
 
 `gather_records` reads the sampled rows back from the spills, a batch of one shard at a time.
 """
@@ -26,16 +27,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.faults import fault_point
+from pipeline.stages import STAGES
 from pipeline.stages.dedup.exact import content_keys
 from pipeline.stages.dedup.minhash import ShingleSets, compute_shingle_sets
 from pipeline.stages.dedup.near import record_texts
 
 NARROW_COLUMNS = ("record_id", "source", "kind", "license", "intent", "difficulty")
-NARROW_EXTRAS = ("pii_redactions", "quality_refusal")  # counted in the manifest
+NARROW_EXTRAS = tuple(sorted(c for s in STAGES for c in s.carried))  # counted in the manifest
 NARROW_PROVENANCE = ("source", "file", "row")  # what keeper ranks and gates read
 CATEGORICAL_COLUMNS = ("source", "kind", "license", "intent", "difficulty")
 TAKE_BATCH_ROWS = 8192  # rows of a spill decoded at once when reading the sample back
-DECONTAM_STRINGS = ("decontam_drop_rule", "decontam_drop_reason", "decontam_holdout", "decontam_detail")
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,13 @@ def load_shingles(path: Path, rows: np.ndarray | None = None) -> ShingleSets:
     return ShingleSets(flat, np.concatenate(([0], np.cumsum(sizes))).astype(np.int64))
 
 
-def narrow_frame(records: pl.DataFrame, *, decontam: pl.DataFrame | None, shard: int) -> pl.DataFrame:
+def narrow_frame(
+    records: pl.DataFrame, *, tags: Sequence[pl.DataFrame] = (), shard: int
+) -> pl.DataFrame:
     """Return the driver's view of `records`: labels, provenance, content key, spill location.
 
-    `decontam` holds the ``decontam_*`` columns of the same rows (None: no holdouts).
+    `tags` are the shard-time tag columns of pool stages for the same rows (e.g. the
+    ``decontam_*`` columns); their string columns are stored as categoricals.
     """
     extras = [c for c in NARROW_EXTRAS if c in records.columns]
     provenance = pl.struct(
@@ -110,19 +114,20 @@ def narrow_frame(records: pl.DataFrame, *, decontam: pl.DataFrame | None, shard:
         pl.lit(shard, dtype=pl.UInt32).alias("spill_shard"),
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("spill_row"),
     )
-    if decontam is not None:
-        narrow = pl.concat([narrow, decontam.select(pl.selectors.starts_with("decontam_"))], how="horizontal")
-    return compact_labels(narrow)
+    tag_strings = [c for t in tags for c, dtype in t.schema.items() if dtype == pl.String]
+    if tags:
+        narrow = pl.concat([narrow, *tags], how="horizontal")
+    return compact_labels(narrow, extra=tag_strings)
 
 
-def compact_labels(narrow: pl.DataFrame) -> pl.DataFrame:
+def compact_labels(narrow: pl.DataFrame, *, extra: Sequence[str] = ()) -> pl.DataFrame:
     """Store the narrow frame's low-cardinality strings as categoricals (4 bytes a row).
 
     Labels, sources, licenses, file names and the mostly-null decontamination tags repeat a few
     values millions of times. Values are unchanged; nothing sorts on these physical codes
     (`rank_keepers` and the ledger compare them as strings).
     """
-    label_columns = [c for c in (*CATEGORICAL_COLUMNS, *DECONTAM_STRINGS) if c in narrow.columns]
+    label_columns = [c for c in (*CATEGORICAL_COLUMNS, *extra) if c in narrow.columns]
     fields = [
         pl.col("provenance").struct.field(f).cast(pl.Categorical) if f == "file"
         else pl.col("provenance").struct.field(f)

@@ -53,7 +53,7 @@ def _spill(records: pl.DataFrame, tmp_path, shards: int) -> tuple[pl.DataFrame, 
         path = tmp_path / f"s{k}.parquet"
         frame.write_parquet(path)
         sizes = shingle_shard(frame, config=CONFIG, path=tmp_path / f"s{k}.npz")
-        narrows.append(narrow_frame(frame, decontam=None, shard=k).with_columns(
+        narrows.append(narrow_frame(frame, shard=k).with_columns(
             pl.Series("near_shingles", sizes, dtype=pl.UInt32)))
         spills.append(SpillRef(path, tmp_path / f"s{k}.npz", frame.height, tuple(frame.schema.items())))
     return pl.concat(narrows), spills
