@@ -44,9 +44,12 @@ class MixgateError(Exception):
     """Base class: the CLI turns any of these into one line on stderr and exit code 2."""
 
 
-class ConfigError(MixgateError):
+class ConfigError(MixgateError, ValueError):
     """A user-supplied value (spec, option) is invalid; the message names it, the allowed values
-    and the value got. Not for values that code inside mixgate computed: see `InternalError`."""
+    and the value got. Not for values that code inside mixgate computed: see `InternalError`.
+
+    Also a `ValueError`, so that pydantic, validating a spec section, turns one raised by a
+    config dataclass's ``__post_init__`` into an error at that field's key path."""
 
 
 class SpecError(ConfigError):

@@ -23,7 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.errors import SpecError, short
+from pipeline.errors import ConfigError, SpecError, short
+from pipeline.sections import SECTIONS, section_class, section_schema, validate_sections
 
 Kind = Literal["sft", "preference", "synthetic"]
 CANONICAL_FIELDS = (
@@ -40,7 +41,7 @@ CANONICAL_FIELDS = (
 )
 
 
-EXTENSION_SECTIONS = ("dedup", "pii", "quality", "tagging", "reading")
+EXTENSION_SECTIONS = tuple(SECTIONS)  # stage sections: validated by `pipeline.sections`
 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"  # no `.`/`..`, no separators: safe as a dir
@@ -231,9 +232,14 @@ def parse_spec(data: Any, *, origin: str = "<spec>") -> MixtureSpec:
     data = dict(data)
     extensions = {k: data.pop(k) for k in EXTENSION_SECTIONS if k in data}
     try:
-        return MixtureSpec.model_validate({**data, "extensions": extensions})
+        spec = MixtureSpec.model_validate({**data, "extensions": extensions})
     except ValidationError as exc:
         raise SpecError(format_validation_error(exc, origin=origin)) from None
+    try:
+        validate_sections(extensions)  # the stage sections, by the stages' own config classes
+    except ConfigError as exc:
+        raise SpecError(f"{origin}: {exc}") from None
+    return spec
 
 
 def load_spec(path: Path) -> tuple[MixtureSpec, bytes]:
@@ -304,11 +310,11 @@ def spec_json_schema() -> dict[str, Any]:
     """Return the JSON Schema of a spec file, for editors' autocompletion."""
     schema = MixtureSpec.model_json_schema()
     schema.get("properties", {}).pop("extensions", None)
+    defs = schema.setdefault("$defs", {})
     for key in EXTENSION_SECTIONS:
-        schema.setdefault("properties", {})[key] = {
-            "type": "object",
-            "description": f"`{key}` stage configuration (see docs/spec.md)",
-        }
+        section = section_schema(section_class(key), description=f"`{key}` stage settings")
+        defs.update(section.pop("$defs", {}))
+        schema.setdefault("properties", {})[key] = section
     return schema
 
 

@@ -201,7 +201,7 @@ def check_structure(doc: SpecDocument) -> tuple[list[Problem], dict[str, Any]]:
 
 def check_sections(doc: SpecDocument, *, base_dir: Path, slices: list[tuple[int, SliceSpec]]) -> tuple[list[Problem], Any]:
     """Validate the ``dedup``/``quality``/``tagging`` sections; return problems and the tagger."""
-    from pipeline.build.sections import config_from_mapping
+    from pipeline.sections import config_from_mapping
     from pipeline.stages.decontam.match import DecontamConfig
     from pipeline.stages.dedup.near import NearDedupConfig
     from pipeline.stages.quality import QualityConfig

@@ -27,7 +27,6 @@ import polars as pl
 from pipeline.build.pii_sources import manifest_entry as pii_manifest_entry
 from pipeline.build.pii_sources import pii_by_source
 from pipeline.build.pool_dedup import tag_near_spilled
-from pipeline.build.sections import config_from_mapping
 from pipeline.stages import STAGES
 from pipeline.stages.decontam.holdouts import HoldoutFile, collect_items, read_holdout_file
 from pipeline.stages.decontam.match import DecontamConfig, HoldoutIndex, tag_contamination
@@ -38,6 +37,7 @@ from pipeline.errors import ConfigError, InternalError
 from pipeline.stages.ingest import relative_path
 from pipeline.io import DEFAULT_LIMITS, ReadLimits, resolve_paths
 from pipeline.stages.sample import SamplingConfig
+from pipeline.sections import DedupSection, config_from_mapping
 from pipeline.spec import MixtureSpec
 from pipeline.stages.pii import PiiScanner, redact_pii, tag_pii
 from pipeline.stages.pii.config import PiiConfig
@@ -46,14 +46,6 @@ from pipeline.stages.quality import GATE_ORDER, QualityConfig, tag_quality
 from pipeline.stages.tagging import build_tagger, tag_slices
 
 Stage = Callable[..., pl.DataFrame]
-
-
-@dataclass(frozen=True)
-class DedupSection:
-    """The spec's ``dedup`` section: within-pool near-dedup and holdout decontamination."""
-
-    near: NearDedupConfig = field(default_factory=NearDedupConfig)
-    decontam: DecontamConfig = field(default_factory=DecontamConfig)
 
 
 def check_label_in(

@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.build.sections import config_from_mapping
+from pipeline.sections import config_from_mapping
 from pipeline.errors import ConfigError
 from pipeline.spec import MixtureSpec
 from pipeline.stages.pii import PiiConfig
