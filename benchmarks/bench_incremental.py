@@ -67,7 +67,7 @@ def _build(spec: Path, out: Path, *, cache: KeyedStore | None = None, shard_rows
 
 
 def _payload(result: BuildResult) -> dict[str, bytes]:
-    paths = [*sorted((result.version_dir / "data").glob("*.parquet")), result.version_dir / "ledger.parquet"]
+    paths = [*sorted((result.version_dir / "data").rglob("*.parquet")), result.version_dir / "ledger.parquet"]
     return {p.name: p.read_bytes() for p in paths}
 
 

@@ -56,6 +56,9 @@ def _verify(args: argparse.Namespace) -> int:
     from pipeline.output.publish import verify_version
 
     bad = verify_version(args.version_dir)
+    if args.json:
+        print(json.dumps({"version_dir": str(args.version_dir), "ok": not bad, "differs": bad}, indent=2))
+        return 1 if bad else 0
     if bad:
         sys.stderr.write(f"mixgate: {bad[0]} differs from the manifest ({len(bad)} file(s) differ)\n")
         return 1
@@ -127,6 +130,7 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
 
     p = sub.add_parser("verify", help="re-hash every file of a version against its manifest")
     p.add_argument("version_dir")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=_verify)
 
     p = sub.add_parser("spec-schema", help="print the JSON Schema of mixture specs")
@@ -138,7 +142,16 @@ def _report(args: argparse.Namespace) -> int:
     from pipeline.output.publish import read_manifest
     from pipeline.output.report import summarize
 
-    print(summarize(read_manifest(args.version_dir)))
+    manifest = read_manifest(args.version_dir)
+    if args.html:
+        from pipeline.output.html import write_html
+
+        print(write_html(Path(args.version_dir), manifest))
+    elif args.json:
+        print(json.dumps({k: manifest[k] for k in ("name", "version", "fingerprint", "counts", "slices")},
+                         indent=2, sort_keys=True))
+    else:
+        print(summarize(manifest))
     return 0
 
 
@@ -157,8 +170,13 @@ def register_inspection(sub: argparse._SubParsersAction, parser_class: type) -> 
     """Declare `report` and `why`, which read a version directory."""
     p = sub.add_parser("report", help="print what each stage did and how the slices came out")
     p.add_argument("version_dir")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--html", action="store_true",
+                     help="(re)write VERSION_DIR/report.html, self-contained, and print its path")
+    fmt.add_argument("--json", action="store_true", help="print counts and slices as JSON")
     p.set_defaults(handler=_report)
-    p = sub.add_parser("why", help="explain where one input record went")
+    p = sub.add_parser("why", help="explain where one input record went (exit 1: no such record)")
     p.add_argument("version_dir")
-    p.add_argument("record", help="record id (or a unique prefix), or FILE:ROW as in the ledger")
+    p.add_argument("record", help="record id (or a unique prefix), or FILE:ROW (any spelling of the file)")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.set_defaults(handler=_why)

@@ -60,6 +60,7 @@ from pipeline.spec import (
 )
 from pipeline.build.pool import run_pool_stage
 from pipeline.output.lock import OnBusy, mixture_lock
+from pipeline.output.splits import split_by_kind
 from pipeline.output.publish import (
     check_version_label,
     prepare_out,
@@ -154,6 +155,16 @@ def _output_table(sampled: pl.DataFrame):
     return sampled.select(columns).to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
+def write_views(version_dir: Path, manifest: dict[str, Any]) -> None:
+    """Write the version's human views, derived from its manifest and files: the dataset card
+    (``DATACARD.md``, and as ``README.md`` for `datasets`) and ``report.html``."""
+    from pipeline.output.card import write_card
+    from pipeline.output.html import write_html
+
+    write_card(version_dir, manifest)
+    write_html(version_dir, manifest)
+
+
 def write_version(
     *,
     loaded: LoadedSpec,
@@ -167,21 +178,19 @@ def write_version(
     """Write data parts, ledger, manifest and run.json into a staging dir, then publish it."""
     mixture_dir = Path(out_dir) / loaded.spec.name
     with staging_dir(mixture_dir, version) as tmp:
-        parts = write_data_parts(_output_table(sampled), tmp / "data")
+        outputs = []
+        for config, table in split_by_kind(_output_table(sampled)).items():
+            for part, rows in write_data_parts(table, tmp / "data" / config):
+                outputs.append(file_entry(part, tmp, rows))
         fault_point("parquet_write")
         ledger_path = tmp / "ledger.parquet"
         write_parquet(ledger.to_arrow(compat_level=pl.CompatLevel.oldest()), ledger_path)
-        outputs = []
-        offset = 0
-        for part in parts:
-            rows = min(sampled.height - offset, 100_000) if sampled.height else 0
-            outputs.append(file_entry(part, tmp, max(rows, 0)))
-            offset += rows
         outputs.append(file_entry(ledger_path, tmp, ledger.height))
         manifest = {**manifest, "outputs": outputs}
         text = dumps_canonical(manifest)
         (tmp / "manifest.json").write_text(text, encoding="utf-8")
         fault_point("manifest_write")
+        write_views(tmp, manifest)
         run_info = {**run_info, "manifest_sha256": hashlib.sha256(text.encode()).hexdigest()}
         (tmp / "run.json").write_text(dumps_canonical(run_info), encoding="utf-8")
         final = publish(tmp, mixture_dir / version)

@@ -1,6 +1,7 @@
 """Writing a version directory atomically, and verifying one against its manifest.
 
-Layout of ``OUT/<name>/<version>/``: ``data/part-NNNNN.parquet``, ``ledger.parquet``,
+Layout of ``OUT/<name>/<version>/``: ``data/<config>/part-NNNNN.parquet`` (``sft``,
+``preference``; `pipeline.output.splits`), ``ledger.parquet``,
 ``manifest.json`` and ``run.json``. Everything is written into a hidden temporary sibling and
 renamed into place at the end, so a failed or killed build never leaves a ``<version>``
 directory.
@@ -86,15 +87,17 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     )
 
 
-def write_data_parts(table: pa.Table, data_dir: Path) -> list[Path]:
-    """Split `table` into ``part-NNNNN.parquet`` files of `ROWS_PER_PART` rows (at least one)."""
+def write_data_parts(table: pa.Table, data_dir: Path) -> list[tuple[Path, int]]:
+    """Split `table` into ``part-NNNNN.parquet`` files of `ROWS_PER_PART` rows (at least one);
+    return each part with its row count."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
+    parts = []
     for index, start in enumerate(range(0, max(table.num_rows, 1), ROWS_PER_PART)):
         path = data_dir / f"part-{index:05d}.parquet"
-        write_parquet(table.slice(start, ROWS_PER_PART), path)
-        paths.append(path)
-    return paths
+        chunk = table.slice(start, ROWS_PER_PART)
+        write_parquet(chunk, path)
+        parts.append((path, chunk.num_rows))
+    return parts
 
 
 def file_entry(path: Path, root: Path, rows: int | None) -> dict[str, Any]:
@@ -157,7 +160,7 @@ def verify_version(version_dir: Path) -> list[str]:
         if not path.is_file() or file_sha256(path) != entry["sha256"]:
             bad.append(entry["path"])
     listed = {e["path"] for e in manifest.get("outputs", [])}
-    for path in sorted((version_dir / "data").glob("*")):
+    for path in sorted(p for p in (version_dir / "data").rglob("*") if p.is_file()):
         rel = path.relative_to(version_dir).as_posix()
         if rel not in listed:
             bad.append(rel)

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.flow, pytest.mark.slow]
 
 
 def _files(version_dir: Path) -> dict[str, bytes]:
-    paths = [*sorted((version_dir / "data").glob("*.parquet")), version_dir / "ledger.parquet",
+    paths = [*sorted((version_dir / "data").rglob("*.parquet")), version_dir / "ledger.parquet",
              version_dir / "manifest.json"]
     return {p.relative_to(version_dir).as_posix(): p.read_bytes() for p in paths}
 

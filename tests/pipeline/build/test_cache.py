@@ -18,7 +18,7 @@ from pipeline.build.run import load, run_build
 
 
 def _outputs(version_dir: Path) -> dict[str, bytes]:
-    paths = [*sorted((version_dir / "data").glob("*.parquet")), version_dir / "ledger.parquet",
+    paths = [*sorted((version_dir / "data").rglob("*.parquet")), version_dir / "ledger.parquet",
              version_dir / "manifest.json"]
     return {p.relative_to(version_dir).as_posix(): p.read_bytes() for p in paths}
 
@@ -123,5 +123,6 @@ def test_unchanged_inputs_write_no_new_version_and_run_no_file_stage(demo, tmp_p
     second = run_build(loaded, out_dir=tmp_path / "out", cache=store, skip_unchanged=True)
     assert (first.unchanged, second.unchanged) == (False, True)
     assert second.version_dir == first.version_dir
-    assert [p.name for p in (tmp_path / "out" / "demo").iterdir()] == [first.version_dir.name]
+    versions = [p.name for p in (tmp_path / "out" / "demo").iterdir() if not p.name.startswith(".")]
+    assert versions == [first.version_dir.name]  # the build lock (.lock) stays
     assert store.stats() == {"hits": 0, "misses": 6}

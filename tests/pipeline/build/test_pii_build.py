@@ -9,6 +9,7 @@ import logging
 import polars as pl
 import yaml
 
+from pipeline.output.splits import read_mixture
 from pipeline.build.run import load, run_build
 from pipeline.output.report import summarize
 from tests.pipeline.build.test_no_leaks import _all_text
@@ -52,7 +53,7 @@ def test_default_build_drops_every_planted_secret_and_writes_none(tmp_path, capl
     pii = ledger.filter(pl.col("stage") == "pii")
     assert sorted(pii.get_column("row").to_list()) == list(range(len(cases)))
     assert all(r.startswith("pii:") for r in pii.get_column("reason").to_list())
-    data = pl.read_parquet(result.version_dir / "data")
+    data = read_mixture(result.version_dir)
     assert data.height == len(FILLER)
     outputs = _all_text(result.version_dir) + summarize(result.manifest) + caplog.text
     for kind, _, secret in cases:
@@ -71,7 +72,7 @@ def test_records_differing_only_in_a_redacted_number_both_survive(tmp_path):
         _chat("What is 2 + 2?", "4"),  # a true duplicate: still dropped
     ]
     result = run_build(_spec(tmp_path, rows), out_dir=tmp_path / "out")
-    data = pl.read_parquet(result.version_dir / "data")
+    data = read_mixture(result.version_dir)
     replies = sorted(m[-1]["content"] for m in data.get_column("messages").to_list())
     assert replies.count(template.format("<PHONE_NUMBER>", "<PHONE_NUMBER>")) == 2
     assert replies.count("4") == 1

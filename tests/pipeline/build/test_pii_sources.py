@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 import yaml
 
+from pipeline.output.splits import read_mixture
 from pipeline.build.pii_sources import merge_pii
 from pipeline.build.run import load, run_build
 from pipeline.errors import ConfigError
@@ -64,7 +65,7 @@ def test_a_source_can_flag_phone_numbers_instead_of_redacting_them(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump(spec))
     result = run_build(load(path), out_dir=tmp_path / "out")
-    data = pl.read_parquet(result.version_dir / "data")
+    data = read_mixture(result.version_dir)
     replies = {r["source"]: r["messages"][-1]["content"] for r in data.to_dicts()}
     assert replies == {"maths": "Call the desk at (212) 555-0187.",
                        "chat": "Call the office at <PHONE_NUMBER>."}

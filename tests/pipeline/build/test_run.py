@@ -11,6 +11,7 @@ import pytest
 import yaml
 from tests.conftest import ROOT, SHARED
 
+from pipeline.output.splits import read_mixture
 from pipeline.errors import InputChangedError, InputError, SpecError
 from pipeline.output.publish import verify_version
 from pipeline.build.run import load, rebuild_version, run_build
@@ -34,7 +35,8 @@ def demo_build(tmp_path_factory):
 def test_two_builds_into_different_dirs_are_byte_identical(demo_build, tmp_path):
     other = run_build(load(DEMO), out_dir=tmp_path)
     assert _hashes(demo_build.version_dir) == _hashes(other.version_dir)
-    for name in ["ledger.parquet", *[f"data/{p.name}" for p in (other.version_dir / "data").iterdir()]]:
+    names = [p.relative_to(other.version_dir).as_posix() for p in (other.version_dir / "data").rglob("*.parquet")]
+    for name in ["ledger.parquet", "DATACARD.md", "README.md", "report.html", *names]:
         assert (demo_build.version_dir / name).read_bytes() == (other.version_dir / name).read_bytes()
 
 
@@ -50,11 +52,11 @@ def test_verify_passes_then_fails_after_one_byte_changes(demo_build, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(demo_build.version_dir, copy)
     assert verify_version(copy) == []
-    part = copy / "data" / "part-00000.parquet"
+    part = copy / "data" / "sft" / "part-00000.parquet"
     data = bytearray(part.read_bytes())
     data[len(data) // 2] ^= 0x01
     part.write_bytes(bytes(data))
-    assert verify_version(copy) == ["data/part-00000.parquet"]
+    assert verify_version(copy) == ["data/sft/part-00000.parquet"]
 
 
 def test_rebuild_reproduces_every_sha256(demo_build, tmp_path, monkeypatch):
@@ -74,7 +76,8 @@ def test_rebuild_refuses_a_changed_input(demo_build, tmp_path):
     target.write_bytes(target.read_bytes() + b'{"prompt": "new", "chosen": "a", "rejected": "b"}\n')
     with pytest.raises(InputChangedError, match="preference_pairs.jsonl"):
         rebuild_version(demo_build.version_dir, out_dir=tmp_path / "out", spec_dir=spec_dir)
-    assert not (tmp_path / "out" / "demo").exists() or not any((tmp_path / "out" / "demo").iterdir())
+    demo = tmp_path / "out" / "demo"
+    assert not demo.exists() or not [p for p in demo.iterdir() if not p.name.startswith(".")]
 
 
 def test_every_record_is_in_the_pool_or_the_ledger(demo_build):
@@ -95,7 +98,7 @@ def test_every_record_is_in_the_pool_or_the_ledger(demo_build):
 def test_manifest_counts_agree_with_output_files(demo_build):
     manifest = demo_build.manifest
     rows = {e["path"]: e["rows"] for e in manifest["outputs"]}
-    data = pl.read_parquet(demo_build.version_dir / "data")
+    data = read_mixture(demo_build.version_dir)
     assert data.height == sum(v for k, v in rows.items() if k.startswith("data/"))
     assert data.height == manifest["slices"]["total"]["actual"]
     assert pl.read_parquet(demo_build.version_dir / "ledger.parquet").height == rows["ledger.parquet"]
@@ -166,7 +169,7 @@ def test_bad_spec_or_missing_file_fails_cleanly_without_a_version_dir(tmp_path, 
     with pytest.raises(error, match=match.replace("[", r"\[").replace("]", r"\]")):
         run_build(load(path), out_dir=tmp_path / "out")
     mixture = tmp_path / "out" / "demo"
-    assert not mixture.exists() or list(mixture.iterdir()) == []
+    assert not mixture.exists() or [p for p in mixture.iterdir() if p.name != ".lock"] == []
 
 
 def _real_spec(tmp_path: Path) -> Path:
