@@ -58,6 +58,12 @@ def _add_build_commands(sub: argparse._SubParsersAction) -> None:
     build.register(sub, _Parser)
 
 
+def _add_diff(sub: argparse._SubParsersAction) -> None:
+    from flows.cli import diff
+
+    diff.register(sub, _Parser)
+
+
 def _add_check(sub: argparse._SubParsersAction) -> None:
     from flows.cli import check
 
@@ -80,6 +86,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "spec-schema": _add_build_commands,
     "report": _add_build_commands,
     "why": _add_build_commands,
+    "diff": _add_diff,
     "schedule": _add_schedule,
     "audit": _add_audit,
     "scan-pii": _add_scan_pii,
