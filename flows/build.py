@@ -29,7 +29,7 @@ def file_cache(*, out: str, cache_dir: str | None, use_cache: bool) -> KeyedStor
     return KeyedStore(Path(cache_dir) if cache_dir else default_cache_dir(Path(out)), "files")
 
 
-@flow(name="mixgate-build", log_prints=False)
+@flow(name="mixgate-build", log_prints=False, persist_result=False)
 def build_mixture(
     spec: str,
     out: str = "out",
@@ -70,7 +70,7 @@ def build_mixture(
     return str(result.version_dir)
 
 
-@flow(name="mixgate-rebuild", log_prints=False)
+@flow(name="mixgate-rebuild", log_prints=False, persist_result=False)
 def rebuild_mixture(version_dir: str, out: str, spec_dir: str | None = None, runner: str = "default",
                     data_root: str | None = None) -> str:
     """Regenerate a version from its manifest into `out`; return the new version dir."""

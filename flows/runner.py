@@ -14,13 +14,21 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from pipeline.build.guard import sanitized
+
 RUNNERS = ("default", "dask")
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
 def run_stage(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """Run one library stage call (the task's name says which)."""
-    return fn(*args, **kwargs)
+    """Run one library stage call (the task's name says which).
+
+    Results are never persisted, and an unexpected exception leaves the task as an
+    `InternalError` without its message (`pipeline.build.guard.sanitized`): nothing a record
+    holds reaches Prefect's database, its logs or its result storage.
+    """
+    name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", "stage")
+    return sanitized(name, fn, *args, **kwargs)
 
 
 def _label(item: Any) -> str:

@@ -26,7 +26,7 @@ from pipeline.errors import ConfigError
 FLOW_NAME = "mixgate-scheduled-build"
 
 
-@flow(name=FLOW_NAME, log_prints=False)
+@flow(name=FLOW_NAME, log_prints=False, persist_result=False)
 def scheduled_build(
     spec: str,
     out: str,

@@ -26,6 +26,7 @@ import polars as pl
 
 from pipeline.build.cache import CacheEntry, KeyedStore, digest_key
 from pipeline.build.config import BuildConfig
+from pipeline.build.guard import guarded, sanitized
 from pipeline.build.plan import FileTask, shard_file
 from pipeline.build.runner import StageRunner
 from pipeline.build.spill import SpillRef, narrow_frame, shingle_shard, shingle_sizes
@@ -71,16 +72,17 @@ def process_file(task: FileTask, *, config: BuildConfig) -> FileOutcome:
         task.path, source=task.source, base_dir=task.base_dir, check=config.check_label,
         sha256=task.sha256, rows=task.rows, limits=config.reading,
     )
-    frame = config.tag(result.records)
+    _, frame, failed = guarded(config.tag, result.records, stage=INGEST_STAGE)
     timings[INGEST_STAGE] = time.perf_counter() - t0
-    ledgers = [result.ledger]
+    ledgers = [result.ledger, failed]
     supply = {INGEST_STAGE: slice_supply(frame)}
     shingles = None
     for decl in gate_stages("file"):
         t0 = time.perf_counter()
         tagger = config.stages.get(decl.name)
         if tagger is not None:
-            tagged = tagger(frame)
+            frame, tagged, failed = guarded(tagger, frame, stage=decl.name)
+            ledgers.append(failed)
             if decl.rewrites_text:
                 shingles = _pre_rewrite_shingles(frame, tagged, prefix=decl.prefix, config=config)
             frame, dropped = apply_gate(tagged, stage=decl.name, prefix=decl.prefix)
@@ -211,7 +213,8 @@ def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> File
     if store is not None and job.cached and (entry := store.get(job.cache[2])) is not None:
         outcome = outcome_from_entry(entry)
     else:
-        outcome = process_file(job.task, config=config)
+        where = f"process_file[{job.source.name}:{job.path.name}]"
+        outcome = sanitized(where, process_file, job.task, config=config)
         if store is not None:
             store.put(job.cache[2], outcome_to_entry(outcome))
     if store is not None:

@@ -92,8 +92,6 @@ class PiiConfig:
     nlp_model
         An installed spaCy package name or model directory; needed for NER entities (PERSON,
         LOCATION, ...). ``None``: pattern recognizers only. Never downloaded.
-    hash_seed
-        Seed of the xxh3-64 hash stored for each finding's value (the value itself never is).
     regions
         ISO 3166 region codes whose national phone formats are recognized (numbers with a ``+``
         country code are found in any region). Each region costs one more matcher pass.
@@ -113,7 +111,6 @@ class PiiConfig:
     allow_values: tuple[str, ...] = ()
     allow_patterns: tuple[str, ...] = ()
     nlp_model: str | None = None
-    hash_seed: int = 0
     regions: tuple[str, ...] = DEFAULT_REGIONS
     recognizers: tuple[str, ...] = ()
 
@@ -160,9 +157,6 @@ class PiiConfig:
                 raise ConfigError(msg) from None
         if self.nlp_model is not None and not (isinstance(self.nlp_model, str) and self.nlp_model):
             msg = f"`nlp_model` must be a package name, a path or None; got {self.nlp_model!r}"
-            raise ConfigError(msg)
-        if not isinstance(self.hash_seed, int) or not 0 <= self.hash_seed < 2**64:
-            msg = f"`hash_seed` must be an integer in [0, 2**64); got {self.hash_seed!r}"
             raise ConfigError(msg)
         _check_regions(self.regions)
 

@@ -3,7 +3,7 @@
 Columns added by `tag_pii`:
 
 - ``pii_findings``: list of ``{field, entity_type, start, end, score, value_hash}``; offsets are
-  characters into the field's text *as tagged*, ``value_hash`` the xxh3-64 hex of the value.
+  characters into the field's text *as tagged*, ``value_hash`` its keyed hash (`pipeline.secret`).
 - ``pii_action``: the strongest configured action over the findings (drop > redact > flag) or null.
 - ``pii_drop_rule`` (``pii_presidio_v1`` when the action is drop), ``pii_drop_reason``
   (``pii:`` + the sorted entity types whose action is drop), ``pii_detail`` (JSON evidence, no
@@ -20,7 +20,6 @@ import re
 from typing import Any
 
 import polars as pl
-import xxhash
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
@@ -28,6 +27,7 @@ from pipeline.stages.pii.config import ACTION_RANK, PII_RULE
 from pipeline.stages.pii.engine import quiet_presidio_logs
 from pipeline.stages.pii.scanner import PiiScanner
 from pipeline.records.schemas import iter_text_fields
+from pipeline.secret import hash_key, keyed_hash
 
 FINDING_DTYPE = pl.Struct(
     {
@@ -45,9 +45,10 @@ _ROW = "_pii_row"
 BATCH_ROWS = 10_000  # rows whose texts are held as Python objects at once
 
 
-def hash_value(value: str, *, seed: int = 0) -> str:
-    """Return the xxh3-64 hex digest of a detected value (the only trace of it ever kept)."""
-    return xxhash.xxh3_64_hexdigest(value.encode("utf-8", "surrogatepass"), seed=seed)
+def hash_value(value: str, *, key: bytes | None = None) -> str:
+    """Return the keyed hash of a detected value (`pipeline.secret.keyed_hash`): not reversible
+    from any output, because the key never enters one."""
+    return keyed_hash(value, key=key)
 
 
 def _row_fields(frame: pl.DataFrame) -> list[list[tuple[str, str]]]:
@@ -108,7 +109,7 @@ def _pii_columns(frame: pl.DataFrame, scanner: PiiScanner) -> pl.DataFrame:
     per_row = _row_fields(frame)
     texts = [text for fields in per_row for _, text in fields]
     found = iter(scanner.scan_texts(texts))
-    seed = scanner.config.hash_seed
+    key = hash_key()
     all_findings, actions, reasons, details = [], [], [], []
     for fields in per_row:
         row_findings = []
@@ -121,7 +122,7 @@ def _pii_columns(frame: pl.DataFrame, scanner: PiiScanner) -> pl.DataFrame:
                         "start": f.start,
                         "end": f.end,
                         "score": f.score,
-                        "value_hash": hash_value(text[f.start : f.end], seed=seed),
+                        "value_hash": hash_value(text[f.start : f.end], key=key),
                     }
                 )
         action, reason, detail = _decide(row_findings, scanner)
