@@ -36,6 +36,7 @@ from pipeline.stages.dedup.near import (
     drop_template_shingles,
     find_pairs_by_band,
     keeper_order,
+    scoped_sets,
     select_keepers,
     sketch_for,
     with_near_columns,
@@ -73,7 +74,9 @@ def guarded_sets(
 
 def band_shard(job: ShardRows, *, df_path: Path, sketch: SketchConfig, config: NearDedupConfig) -> Path:
     """Save the band keys (band-major) and non-empty mask of the shard's pool rows; return the path."""
-    sets = guarded_sets(job.spill, job.rows, df_path=df_path, sketch=sketch, config=config)
+    sets = scoped_sets(
+        guarded_sets(job.spill, job.rows, df_path=df_path, sketch=sketch, config=config), config.scope
+    )
     keys = compute_band_keys(compute_signatures(sets, config=config.minhash), band_plan(config))
     path = job.out.with_suffix(".bands.npy")
     np.save(path, np.ascontiguousarray(keys.T))
@@ -145,7 +148,9 @@ def tag_near_spilled(
     pairs = nonempty[local]  # keeper-order indexes
     candidates = np.unique(pairs)
     sets = _candidate_sets(candidates, ranked_pos, jobs, bounds[0], df_path=df_path, sketch=sketch, config=config)
-    dup_local, score_local = select_keepers(sets, np.searchsorted(candidates, pairs), config.threshold)
+    dup_local, score_local = select_keepers(
+        sets, np.searchsorted(candidates, pairs), config.threshold, config.scope
+    )
     logger.info("near dedup (spilled): %d candidate pairs, %d records tagged",
                 len(pairs), int((dup_local >= 0).sum()))
     ids = pool.get_column("record_id").to_numpy()[order]

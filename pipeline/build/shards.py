@@ -35,8 +35,8 @@ from pipeline.output.manifest import code_version, slice_supply
 from pipeline.records.schemas import LEDGER_SCHEMA, empty_ledger, empty_records, ledger_frame
 from pipeline.spec import MixtureSpec, SourceSpec, spec_section
 from pipeline.stages import STAGES, gate_stages, ledger_order
-from pipeline.stages.dedup.minhash import ShingleSets, compute_shingle_sets
-from pipeline.stages.dedup.near import record_texts
+from pipeline.stages.dedup.minhash import ShingleSets
+from pipeline.stages.dedup.near import record_shingle_sets
 from pipeline.stages.gate import apply_gate
 from pipeline.stages.ingest import (
     INGEST_STAGE,
@@ -100,7 +100,7 @@ def _pre_rewrite_shingles(
     (PII redaction), so redaction never changes what near-dedup counts as a duplicate (the
     exact-dedup key is taken before redaction too, in `screen_pii`)."""
     kept = tagged.get_column(f"{prefix}_drop_rule").is_null()
-    return compute_shingle_sets(record_texts(before.filter(kept)), config=config.near.minhash)
+    return record_shingle_sets(before.filter(kept), config=config.near.minhash)
 
 
 def merge_outcomes(parts: Sequence[FileOutcome]) -> FileOutcome:

@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 from pipeline.faults import fault_point
 from pipeline.stages import STAGES
 from pipeline.stages.dedup.exact import content_keys
-from pipeline.stages.dedup.minhash import ShingleSets, compute_shingle_sets
-from pipeline.stages.dedup.near import record_texts
+from pipeline.stages.dedup.minhash import ShingleSets
+from pipeline.stages.dedup.near import record_shingle_sets
 
 NARROW_COLUMNS = ("record_id", "source", "kind", "license", "intent", "difficulty")
 NARROW_EXTRAS = tuple(sorted(c for s in STAGES for c in s.carried))  # counted in the manifest
@@ -145,7 +145,7 @@ def shingle_shard(
     """Compute (unless given: `sets` of the same rows) and save the near-dedup shingle sets of
     `records`; return their sizes."""
     if sets is None:
-        sets = compute_shingle_sets(record_texts(records), config=config.minhash)
+        sets = record_shingle_sets(records, config=config.minhash)
     save_shingles(sets, path)
     fault_point("spill")
     return sets.sizes

@@ -1,29 +1,68 @@
-"""Exact dedup on normalized content (NFKC, casefold, whitespace collapsed).
+"""Exact dedup on content: prompts normalized (NFKC, casefold, whitespace), replies as written.
 
-`tag_exact_duplicates` keys every record by the xxh3-128 of its normalized text fields and,
-within each group, keeps the record with the lowest ``dedup_keeper_rank``; the others get
-``exact_drop_rule = exact_dedup_v1`` and ``exact_dup_of`` = the keeper's record_id.
+`tag_exact_duplicates` keys every record by the xxh3-128 of its content key and, within each
+group, keeps the record with the lowest ``dedup_keeper_rank``; the others get
+``exact_drop_rule = exact_dedup_v2`` and ``exact_dup_of`` = the keeper's record_id.
+
+Prompt turns (system, user) are normalized as before, so "What is 2+2?" and "what is  2+2?"
+are one prompt (kept as it was; not re-measured). Replies (assistant turns, ``chosen``,
+``rejected``) keep their letter case and each line's indentation (`reply_text`); only spacing
+inside a line, trailing spaces and blank lines at the ends are normalized. Two answers that
+differ in case ("Yes" vs "yes" to a task about case) or in indentation (code) are different
+answers, and both are kept.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 
 import polars as pl
 import xxhash
 
 from pipeline.records.text import normalize_text
 
-EXACT_RULE = "exact_dedup_v1"
+EXACT_RULE = "exact_dedup_v2"
+
+
+_INDENT = re.compile(r"^([ \t]*)(.*)$")
+_INNER_SPACE = re.compile(r"[ \t]+")
+
+
+def reply_text(text: str) -> str:
+    """Return a reply as compared: NFC, case and each line's indentation kept, other spacing collapsed.
+
+    >>> reply_text("  if x:\\n      return  1  \\n")
+    '  if x:\\n      return 1'
+    """
+    lines = []
+    for line in unicodedata.normalize("NFC", text).split("\n"):
+        indent, rest = _INDENT.match(line).groups()
+        lines.append(indent + _INNER_SPACE.sub(" ", rest).rstrip())
+    return "\n".join(lines).strip("\n")
 
 
 def content_key(messages: list[dict], chosen: str | None, rejected: str | None) -> str:
-    """Return the normalized-content key of a record: roles and normalized texts, hashed."""
+    """Return the content key of a record: roles, normalized prompts and exact replies, hashed.
+
+    >>> content_key([{"role": "assistant", "content": "Yes"}], None, None) == content_key(
+    ...     [{"role": "assistant", "content": "yes"}], None, None)
+    False
+    """
     payload = json.dumps(
         [
-            [(m["role"], normalize_text(m["content"])) for m in messages],
-            normalize_text(chosen) if chosen is not None else None,
-            normalize_text(rejected) if rejected is not None else None,
+            [
+                (
+                    m["role"],
+                    reply_text(m["content"])
+                    if m["role"] == "assistant"
+                    else normalize_text(m["content"]),
+                )
+                for m in messages
+            ],
+            reply_text(chosen) if chosen is not None else None,
+            reply_text(rejected) if rejected is not None else None,
         ],
         ensure_ascii=False,
         separators=(",", ":"),

@@ -260,7 +260,7 @@ def _ngram_hashes(h: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.ndarra
     return hashes, np.concatenate([p[1] for p in parts])
 
 
-def _unique_per_doc(hashes: np.ndarray, doc_ids: np.ndarray, n_docs: int) -> ShingleSets:
+def unique_per_doc(hashes: np.ndarray, doc_ids: np.ndarray, n_docs: int) -> ShingleSets:
     """Sort each document's hashes and drop repeats (one sort of ``doc << 52 | hash`` keys)."""
     keys = np.sort((doc_ids.astype(np.uint64) << np.uint64(_HASH_BITS)) | hashes)
     if len(keys):
@@ -294,7 +294,7 @@ def compute_shingle_sets(texts: Sequence[str], *, config: MinHashConfig) -> Shin
             _word_token_hashes(batch) if config.unit == "word" else _char_token_hashes(batch)
         )
         hashes, doc_ids = _ngram_hashes(h, lengths, config.n)
-        parts.append(_unique_per_doc(hashes, doc_ids, len(lengths)))
+        parts.append(unique_per_doc(hashes, doc_ids, len(lengths)))
     return concat_shingle_sets(parts) if len(parts) != 1 else parts[0]
 
 

@@ -1,6 +1,12 @@
 r"""Within-pool near-duplicate tagging: MinHash + LSH candidates, verified on exact shingle sets.
 
-The text of a record is all its text fields (`iter_text_fields`) joined with ``"\n"``.
+A record has two sides: the prompt (system and user turns) and the replies (assistant turns,
+``chosen``, ``rejected``). Each side is shingled separately and the reply shingles are marked
+(`REPLY_BIT`), so one sorted set holds both sides, prompt first. With ``scope="conversation"``
+(the default) two records are near-duplicates only when *both* sides reach the threshold: the
+score is ``min(J(prompts), J(replies))``, so identical prompts with different replies (several
+samples, preference data, two models' answers) are all kept. ``scope="prompt"`` compares the
+prompt sides only (signatures too): one record per prompt, for prompt diversity.
 Records are processed in keeper order (``dedup_keeper_rank``, then ``record_id``); a record is
 dropped when its exact Jaccard similarity with an already *kept* record reaches the threshold.
 There is no transitive chaining: if A ~ B and B ~ C but A !~ C, A is kept, B is dropped as a
@@ -37,6 +43,7 @@ from pipeline.stages.dedup.minhash import (
     compute_signatures,
     exact_jaccard,
     filter_shingle_sets,
+    unique_per_doc,
 )
 from pipeline.stages.dedup.sketch import SketchConfig, count_hashes, estimate_counts
 from pipeline.errors import ConfigError, InternalError
@@ -44,7 +51,9 @@ from pipeline.records.schemas import iter_text_fields
 
 logger = logging.getLogger(__name__)
 
-RULE_ID = "near_dedup_v1"
+RULE_ID = "near_dedup_v2"
+SCOPES = ("conversation", "prompt")
+REPLY_BIT = np.uint64(1 << 51)  # set on reply-side shingle hashes (52-bit), clear on prompt ones
 REASON = "near_duplicate"
 
 
@@ -65,6 +74,8 @@ class NearDedupConfig:
         LSH bucket size above which pairs are capped (see `pipeline.stages.dedup.lsh`).
     fp_weight, fn_weight
         Weights of the LSH band choice (`optimal_bands`); recall-oriented by default.
+    scope
+        ``conversation``: prompt and replies must both be similar; ``prompt``: prompts only.
     """
 
     threshold: float = 0.8
@@ -73,8 +84,12 @@ class NearDedupConfig:
     max_bucket: int = 64
     fp_weight: float = 0.05
     fn_weight: float = 0.95
+    scope: str = "conversation"
 
     def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            msg = f"`scope` must be one of {', '.join(SCOPES)}; got {self.scope!r}"
+            raise ConfigError(msg)
         if not 0.0 < self.threshold < 1.0:
             msg = f"`threshold` must be in (0, 1); got {self.threshold!r}"
             raise ConfigError(msg)
@@ -87,9 +102,9 @@ class NearDedupConfig:
 
     @property
     def slug(self) -> str:
-        """Identify the configuration, e.g. ``near_j0.80_df100_word5_p128_s1_v1``."""
+        """Identify the configuration, e.g. ``near_j0.80_df100_conversation_word5_p128_s1_v1``."""
         df = "dfoff" if self.template_max_df is None else f"df{self.template_max_df}"
-        return f"near_j{self.threshold:.2f}_{df}_{self.minhash.slug}"
+        return f"near_j{self.threshold:.2f}_{df}_{self.scope}_{self.minhash.slug}"
 
 
 def sketch_for(occurrences: int) -> SketchConfig:
@@ -134,17 +149,53 @@ def find_pairs_by_band(band_columns: Iterable[np.ndarray], *, max_bucket: int) -
     return np.unique(np.concatenate(pairs), axis=0)
 
 
-def record_texts(frame: pl.DataFrame) -> list[str]:
-    """Return each record's text fields joined with newlines, in frame order."""
+def record_sides(frame: pl.DataFrame) -> tuple[list[str], list[str]]:
+    """Return each record's prompt side and reply side, each joined with newlines."""
     columns = [c for c in ("messages", "chosen", "rejected") if c in frame.columns]
-    return [
-        "\n".join(t for _, t in iter_text_fields(r))
-        for r in frame.select(columns).iter_rows(named=True)
-    ]
+    prompts, replies = [], []
+    for record in frame.select(columns).iter_rows(named=True):
+        turns = record.get("messages") or ()
+        prompts.append("\n".join(m["content"] for m in turns if m["role"] != "assistant"))
+        reply = [m["content"] for m in turns if m["role"] == "assistant"]
+        reply += [record[c] for c in ("chosen", "rejected") if record.get(c) is not None]
+        replies.append("\n".join(reply))
+    return prompts, replies
+
+
+def record_shingle_sets(frame: pl.DataFrame, *, config: MinHashConfig) -> ShingleSets:
+    """Return each record's shingle set: prompt shingles, then reply shingles (`REPLY_BIT` set)."""
+    prompts, replies = record_sides(frame)
+    p = compute_shingle_sets(prompts, config=config)
+    r = compute_shingle_sets(replies, config=config)
+    hashes = np.concatenate([p.hashes & ~REPLY_BIT, r.hashes | REPLY_BIT])
+    docs = np.concatenate([p.doc_ids(), r.doc_ids()])
+    return unique_per_doc(hashes, docs, len(prompts))
+
+
+def side_similarity(a: np.ndarray, b: np.ndarray, scope: str) -> float:
+    """Return the similarity `select_keepers` compares with the threshold (see the module doc).
+
+    Without replies on either record (prompt-only records) the prompts decide alone.
+    """
+    a_cut = int(np.searchsorted(a, REPLY_BIT))
+    b_cut = int(np.searchsorted(b, REPLY_BIT))
+    prompt = exact_jaccard(a[:a_cut], b[:b_cut])
+    if scope == "prompt" or (a_cut == len(a) and b_cut == len(b)):
+        return prompt
+    if a_cut == 0 and b_cut == 0:  # no prompt shingles left (all template): replies decide
+        return exact_jaccard(a, b)
+    return min(prompt, exact_jaccard(a[a_cut:], b[b_cut:]))
+
+
+def scoped_sets(sets: ShingleSets, scope: str) -> ShingleSets:
+    """Return the shingles the signatures are computed on: both sides, or the prompt side."""
+    if scope == "prompt":
+        return filter_shingle_sets(sets, sets.hashes < REPLY_BIT)
+    return sets
 
 
 def select_keepers(
-    sets: ShingleSets, pairs: np.ndarray, threshold: float
+    sets: ShingleSets, pairs: np.ndarray, threshold: float, scope: str = "conversation"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (representative index or -1, verified score) per document, greedily in index order.
 
@@ -165,7 +216,7 @@ def select_keepers(
         for cand in earlier[lo:hi]:
             if dup_of[cand] != -1:
                 continue
-            similarity = exact_jaccard(sets.doc(int(cand)), mine)
+            similarity = side_similarity(sets.doc(int(cand)), mine, scope)
             if similarity >= threshold:
                 dup_of[doc], score[doc] = cand, similarity
                 break
@@ -214,16 +265,17 @@ def tag_near_duplicates(frame: pl.DataFrame, *, config: NearDedupConfig) -> pl.D
             raise InternalError(msg)
     order = keeper_order(frame)
     ranked = frame[order]
-    sets = compute_shingle_sets(record_texts(ranked), config=config.minhash)
+    sets = record_shingle_sets(ranked, config=config.minhash)
     sketch = sketch_for(len(sets.hashes))
     sets = drop_template_shingles(
         sets, count_shingle_df(sets, sketch=sketch), config.template_max_df, sketch=sketch
     )
-    nonempty = np.flatnonzero(sets.sizes > 0)
-    signatures = compute_signatures(sets, config=config.minhash)[nonempty]
+    banded = scoped_sets(sets, config.scope)
+    nonempty = np.flatnonzero(banded.sizes > 0)
+    signatures = compute_signatures(banded, config=config.minhash)[nonempty]
     keys = compute_band_keys(signatures, band_plan(config))
     local = find_pairs_by_band(keys.T, max_bucket=config.max_bucket)
-    dup_of, score = select_keepers(sets, nonempty[local], config.threshold)
+    dup_of, score = select_keepers(sets, nonempty[local], config.threshold, config.scope)
     logger.info(
         "near dedup: %d candidate pairs, %d records tagged", len(local), int((dup_of >= 0).sum())
     )

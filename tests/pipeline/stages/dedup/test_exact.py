@@ -1,4 +1,4 @@
-"""Exact dedup on normalized content keeps one record per group, chosen by the keeper rule."""
+"""Exact dedup on content (prompts normalized, replies exact) keeps one record per group, by the keeper rule."""
 
 from __future__ import annotations
 
@@ -20,7 +20,18 @@ def _frame(rows):
     )
 
 
-def test_content_key_ignores_case_width_and_whitespace():
+def test_replies_differing_in_case_or_indentation_are_different_content():
+    def key(reply):
+        return content_key([{"role": "user", "content": "Fix the case."},
+                            {"role": "assistant", "content": reply}], None, None)
+
+    assert key("Yes") != key("yes")
+    assert key("if x:\n    return 1") != key("if x:\n  return 1")
+    assert key("Yes  it is") == key("Yes it is\n")  # spacing inside a line and at the ends
+    assert content_key([], "A", "b") != content_key([], "a", "b")
+
+
+def test_prompt_content_key_ignores_case_width_and_whitespace():
     a = content_key([{"role": "user", "content": "Hello  World"}], None, None)
     b = content_key([{"role": "user", "content": " hello world\n"}], None, None)
     c = content_key([{"role": "user", "content": "Ｈｅｌｌｏ world"}], None, None)  # full-width (NFKC)
@@ -31,7 +42,7 @@ def test_content_key_ignores_case_width_and_whitespace():
 def test_lowest_keeper_rank_is_kept_and_others_point_to_it():
     frame = _frame([
         ("r1", "s1", "Q", "A", 2),
-        ("r2", "s2", "q ", "a", 0),
+        ("r2", "s2", "q ", "A ", 0),
         ("r3", "s1", "other", "A", 1),
     ])
     kept, ledger = apply_gate(tag_exact_duplicates(frame), stage="exact_dedup", prefix="exact")

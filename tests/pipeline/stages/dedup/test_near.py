@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import random
+import re
+import unicodedata
 
 import polars as pl
 import pytest
@@ -11,6 +15,7 @@ from pipeline.stages.dedup.minhash import MinHashConfig
 from pipeline.stages.dedup.near import RULE_ID, NearDedupConfig, tag_near_duplicates
 from pipeline.errors import ConfigError, InternalError
 from pipeline.stages.gate import apply_gate
+from tests.conftest import SHARED
 
 CONFIG = NearDedupConfig()
 
@@ -129,4 +134,72 @@ def test_config_validation_names_the_field(kwargs, field):
 
 
 def test_slug_records_threshold_guard_and_shingling():
-    assert NearDedupConfig(minhash=MinHashConfig(n=3)).slug == "near_j0.80_df100_word3_p128_s1_v1"
+    assert NearDedupConfig(minhash=MinHashConfig(n=3)).slug == "near_j0.80_df100_conversation_word3_p128_s1_v1"
+
+
+# --- issue 10: near-dedup is response-aware -------------------------------------------------
+
+
+def _reply_similarity(a: str, b: str) -> float:
+    """Jaccard of the two replies' word 5-gram sets (NFKC-casefolded ``\\w+`` tokens)."""
+
+    def grams(text: str) -> set[tuple[str, ...]]:
+        toks = re.findall(r"\w+", unicodedata.normalize("NFKC", text).casefold())
+        return {tuple(toks[i : i + 5]) for i in range(max(1, len(toks) - 4))}
+
+    x, y = grams(a), grams(b)
+    return len(x & y) / len(x | y) if x | y else 1.0
+
+
+def _two_models(copies: int) -> pl.DataFrame:
+    rows = []
+    for source, name in (("gpt4", "gpt4_model_outputs"), ("alpaca7b", "alpaca-7b_model_outputs")):
+        for i, r in enumerate(json.load(gzip.open(SHARED / "alpaca_eval" / f"{name}.json.gz", "rt"))):
+            rows.append((f"{source}-{i:03d}", source, r["instruction"], r["output"]))
+    # verbatim cross-source copies: the first `copies` GPT-4 records again, in a third source
+    rows += [(f"copy-{k:03d}", "copied", r[2], r[3]) for k, r in enumerate(rows[:copies])]
+    return pl.DataFrame(
+        {
+            "record_id": [r[0] for r in rows],
+            "source": [r[1] for r in rows],
+            "messages": [
+                [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+                for _, _, q, a in rows
+            ],
+            "provenance": [
+                {"source": r[1], "file": f"{r[1]}.json", "file_sha256": "x", "row": i}
+                for i, r in enumerate(rows)
+            ],
+            "dedup_keeper_rank": pl.Series(range(len(rows)), dtype=pl.UInt32),
+        }
+    )
+
+
+def test_two_models_answers_to_the_same_prompts_are_not_merged_but_copies_are():
+    frame = _two_models(copies=25)
+    replies = dict(zip(frame["record_id"], [m[1]["content"] for m in frame["messages"]], strict=True))
+    dropped = _dropped(tag_near_duplicates(frame, config=CONFIG))
+    # the reply-similarity measure: word 5-gram Jaccard of the two replies, as written above
+    low = {d: k for d, k in dropped.items() if _reply_similarity(replies[d], replies[k]) < 0.8}
+    assert low == {}
+    assert {f"copy-{i:03d}" for i in range(25)} <= dropped.keys()
+    # today's behaviour on request: prompts alone decide, so the shared prompts merge
+    by_prompt = _dropped(tag_near_duplicates(frame, config=NearDedupConfig(scope="prompt")))
+    assert sum(d.startswith("alpaca7b") for d in by_prompt) >= 700
+
+
+def test_identical_prompts_with_different_replies_are_all_kept():
+    rng = random.Random(7)
+    prompt = " ".join(_words(rng, 60))
+    frame = _pool([prompt] * 4)
+    frame = frame.with_columns(
+        pl.Series(
+            "messages",
+            [
+                [{"role": "user", "content": prompt}, {"role": "assistant", "content": " ".join(_words(rng, 30))}]
+                for _ in range(4)
+            ],
+        )
+    )
+    assert _dropped(tag_near_duplicates(frame, config=CONFIG)) == {}
+    assert len(_dropped(tag_near_duplicates(frame, config=NearDedupConfig(scope="prompt")))) == 3
