@@ -153,14 +153,13 @@ def tag_near_spilled(
     )
     logger.info("near dedup (spilled): %d candidate pairs, %d records tagged",
                 len(pairs), int((dup_local >= 0).sum()))
-    ids = pool.get_column("record_id").to_numpy()[order]
-    dup_ids: list[str | None] = [None] * pool.height
+    dup_of = np.full(pool.height, -1, dtype=np.int64)
     score = np.full(pool.height, np.nan)
     for j, d in enumerate(dup_local.tolist()):
         if d >= 0:
-            dup_ids[int(candidates[j])] = ids[int(candidates[d])]
+            dup_of[int(candidates[j])] = int(candidates[d])
             score[int(candidates[j])] = score_local[j]
-    return with_near_columns(pool, order, dup_ids, score)
+    return with_near_columns(pool, order, dup_of, score)
 
 
 def _candidate_sets(

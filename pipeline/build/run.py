@@ -8,6 +8,7 @@ so Prefect (and Dask) see each stage as a task, and the result never depends on 
 from __future__ import annotations
 
 import hashlib
+import logging
 import json
 import os
 import platform
@@ -75,6 +76,9 @@ from pipeline.output.publish import (
 from pipeline.records.schemas import RECORD_COLUMNS
 from pipeline.build.spill import gather_records, work_directory
 from pipeline.build.config import BuildConfig, build_config, read_spec_holdouts
+from pipeline.stages.dedup.keeper import conflict_warnings, license_conflicts
+
+logger = logging.getLogger(__name__)
 
 OUTPUT_EXTRAS = (
     "sample_repeat",
@@ -348,12 +352,15 @@ def _finish(
                             counted=counted),
             **tag_counts(pool_counts, frame_counts(sampled)),
         },
+        "license_conflicts": license_conflicts(ledger),
         "slices": {
             "shift": shift_table(supply, stages=ledger_order()),
             "sampling": [asdict(s) for s in slices],
             "total": {"target": spec.total, "actual": sampled.height},
         },
     }
+    for line in conflict_warnings(manifest["license_conflicts"]):
+        logger.warning(line)
     run_info = {
         "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
         "finished_at": datetime.now(UTC).isoformat(),

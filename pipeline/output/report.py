@@ -17,6 +17,7 @@ import polars as pl
 
 from pipeline.errors import ConfigError
 from pipeline.output.publish import read_manifest
+from pipeline.stages.dedup.keeper import conflict_warnings, keeper_of
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -63,6 +64,20 @@ def summarize(manifest: dict[str, Any]) -> str:
     )
     total = manifest["slices"]["total"]
     out.append(f"total: {total['actual']} of {total['target']} requested")
+    conflicts = manifest.get("license_conflicts") or []
+    if conflicts:
+        out += ["", "License conflicts (same content, other license; kept copy first):"]
+        out.append(
+            _table(
+                ["stage", "kept", "dropped", "records"],
+                [
+                    [c["stage"], f"{c['kept_source']} {c['kept_license']}",
+                     f"{c['dropped_source']} {c['dropped_license']}", c["records"]]
+                    for c in conflicts
+                ],
+            )
+        )
+        out += conflict_warnings(conflicts)
     return "\n".join(out)
 
 
@@ -154,6 +169,13 @@ def find_record(version_dir: Path, query: str) -> Explanation:
             f"dropped at {r['stage']} by {r['rule_id']}: {r['reason']}"
             f" ({r['source']} {r['file']}:{r['row']}){'; ' + evidence if evidence else ''}"
         )
+        detail = keeper_of(r["detail"])
+        if detail is not None:
+            k = detail["keeper"]
+            lines.append(
+                f"  kept copy: {k['source']} {k['file']}:{k['row']} (license {k['license']}; "
+                f"this copy: {detail.get('license')})"
+            )
     if kept.height:
         first = kept.row(0, named=True)
         lines.append(

@@ -2,7 +2,8 @@
 
 `tag_exact_duplicates` keys every record by the xxh3-128 of its content key and, within each
 group, keeps the record with the lowest ``dedup_keeper_rank``; the others get
-``exact_drop_rule = exact_dedup_v2`` and ``exact_dup_of`` = the keeper's record_id.
+``exact_drop_rule = exact_dedup_v2``, ``exact_dup_of`` = the keeper's record_id and
+``exact_detail`` naming the keeper's source, file, row and license (`pipeline.stages.dedup.keeper`).
 
 Prompt turns (system, user) are normalized as before, so "What is 2+2?" and "what is  2+2?"
 are one prompt (kept as it was; not re-measured). Replies (assistant turns, ``chosen``,
@@ -22,6 +23,7 @@ import polars as pl
 import xxhash
 
 from pipeline.records.text import normalize_text
+from pipeline.stages.dedup.keeper import keeper_details
 
 EXACT_RULE = "exact_dedup_v2"
 
@@ -106,10 +108,19 @@ def tag_exact_duplicates(frame: pl.DataFrame) -> pl.DataFrame:
         pl.col("_i"),
         first.fill_null(True).alias("_keep"),
         pl.when(first.fill_null(True)).then(pl.col("record_id")).forward_fill().alias("_keeper"),
+        pl.when(first.fill_null(True)).then(pl.col("_i")).forward_fill().alias("_keeper_row"),
     ).sort("_i")
     is_dup = ~decided.get_column("_keep")
+    dropped = decided.filter(is_dup)
+    detail = keeper_details(
+        tagged,
+        dropped.get_column("_i").to_list(),
+        dropped.get_column("_keeper_row").to_list(),
+        name="exact_detail",
+    )
     return tagged.with_columns(
         pl.when(is_dup).then(pl.lit(EXACT_RULE)).otherwise(None).alias("exact_drop_rule"),
         pl.when(is_dup).then(pl.lit("exact_duplicate")).otherwise(None).alias("exact_drop_reason"),
         pl.when(is_dup).then(decided.get_column("_keeper")).otherwise(None).alias("exact_dup_of"),
+        detail,
     )

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from pipeline.stages.dedup.keeper import keeper_details
 from pipeline.stages.dedup.lsh import BandPlan, compute_band_keys, find_candidate_pairs, optimal_bands
 from pipeline.stages.dedup.minhash import (
     MinHashConfig,
@@ -279,19 +280,30 @@ def tag_near_duplicates(frame: pl.DataFrame, *, config: NearDedupConfig) -> pl.D
     logger.info(
         "near dedup: %d candidate pairs, %d records tagged", len(local), int((dup_of >= 0).sum())
     )
-    ids = ranked["record_id"].to_list()
-    return with_near_columns(frame, order, [ids[d] if d >= 0 else None for d in dup_of.tolist()], score)
+    return with_near_columns(frame, order, dup_of, score)
 
 
 def with_near_columns(
-    frame: pl.DataFrame, order: np.ndarray, dup_ids: list[str | None], score: np.ndarray
+    frame: pl.DataFrame, order: np.ndarray, dup_of: np.ndarray, score: np.ndarray
 ) -> pl.DataFrame:
-    """Add the ``near_*`` gate columns to `frame`, given per-document results in `order`."""
-    back = np.argsort(order)
-    ids = [dup_ids[i] for i in back.tolist()]
+    """Add the ``near_*`` gate columns to `frame`, given per-document results in `order`.
+
+    ``dup_of[k]`` is the keeper-order position of document ``k``'s representative, or -1;
+    ``near_detail`` names the representative's source, file, row and license.
+    """
+    rows = order[np.flatnonzero(dup_of >= 0)]
+    keepers = order[dup_of[dup_of >= 0]]
+    by_row = np.full(frame.height, -1, dtype=np.int64)
+    by_row[rows] = keepers
+    score_by_row = np.full(frame.height, np.nan)
+    score_by_row[order] = score
+    ids = frame.get_column("record_id")
+    dup_ids = [ids[int(k)] if k >= 0 else None for k in by_row.tolist()]
+    dropped = np.flatnonzero(by_row >= 0)
     return frame.with_columns(
-        pl.Series("near_drop_rule", [RULE_ID if d is not None else None for d in ids], dtype=pl.String),
-        pl.Series("near_drop_reason", [REASON if d is not None else None for d in ids], dtype=pl.String),
-        pl.Series("near_dup_of", ids, dtype=pl.String),
-        pl.Series("near_score", score[back], dtype=pl.Float64).fill_nan(None),
+        pl.Series("near_drop_rule", [RULE_ID if d is not None else None for d in dup_ids], dtype=pl.String),
+        pl.Series("near_drop_reason", [REASON if d is not None else None for d in dup_ids], dtype=pl.String),
+        pl.Series("near_dup_of", dup_ids, dtype=pl.String),
+        pl.Series("near_score", score_by_row, dtype=pl.Float64).fill_nan(None),
+        keeper_details(frame, dropped.tolist(), by_row[dropped].tolist(), name="near_detail"),
     )
