@@ -24,9 +24,13 @@ def keeper_details(
 ) -> pl.Series:
     """Return column `name`: the ``detail`` JSON of each `dropped` row naming its keeper row.
 
-    `frame` needs ``source`` and ``provenance`` (``file``, ``row``); ``license`` if present.
+    `frame` has ``source`` and ``provenance`` (``file``, ``row``) and ``license`` in a build;
+    a frame without ``source`` or ``provenance`` (a bare key frame) gets an all-null column.
     Rows not in `dropped` get null.
     """
+    column = pl.Series(name, [None] * frame.height, dtype=pl.String)
+    if "source" not in frame.columns or "provenance" not in frame.columns:
+        return column
     columns = frame.select(
         pl.col("source").cast(pl.String),
         pl.col("provenance").struct.field("file").cast(pl.String).alias("file"),
@@ -47,7 +51,6 @@ def keeper_details(
         )
         for o, k in zip(own, kept, strict=True)
     ]
-    column = pl.Series(name, [None] * frame.height, dtype=pl.String)
     return column.scatter(list(dropped), details) if details else column
 
 
