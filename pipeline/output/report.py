@@ -173,8 +173,8 @@ def find_record(version_dir: Path, query: str) -> Explanation:
         if detail is not None:
             k = detail["keeper"]
             lines.append(
-                f"  kept copy: {k['source']} {k['file']}:{k['row']} (license {k['license']}; "
-                f"this copy: {detail.get('license')})"
+                f"  kept copy: {k.get('source')} {k.get('file')}:{k.get('row')} "
+                f"(license {k.get('license')}; this copy: {detail.get('license')})"
             )
     if kept.height:
         first = kept.row(0, named=True)
