@@ -51,14 +51,17 @@ def digest_key(payload: Any) -> str:
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """One cached entry: named frames, named arrays and a JSON-able document."""
+    """One cached entry: named frames, named arrays, files copied in as they are, and a
+    JSON-able document. `files` maps a file name in the entry to the file to copy (on `put`)
+    or to the file in the entry (on `get`)."""
 
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in (*self.frames, *self.arrays):
+        for name in (*self.frames, *self.arrays, *self.files):
             if not _NAME.match(name) or name == "meta":
                 msg = (
                     f"cache entry part names must match {_NAME.pattern} and not be `meta`; "
@@ -110,11 +113,16 @@ class KeyedStore:
         arrays = {
             name: np.load(path / f"{name}.npy", allow_pickle=False) for name in meta["arrays"]
         }
+        files = {name: path / name for name in meta.get("files", [])}
         self.hits += 1
-        return CacheEntry(frames, arrays, meta["meta"])
+        return CacheEntry(frames, arrays, meta["meta"], files)
 
     def put(self, key: str, entry: CacheEntry) -> Path:
-        """Store `entry` under `key` atomically; an existing entry is kept as it is."""
+        """Store `entry` under `key` atomically; an existing entry is kept as it is.
+
+        A published entry is never written to again: everything it holds is written here,
+        into a hidden directory renamed into place.
+        """
         final = self.path_for(key)
         if (final / _META).is_file():
             return final
@@ -125,8 +133,13 @@ class KeyedStore:
                 frame.write_parquet(tmp / f"{name}.parquet", compression="zstd", statistics=False)
             for name, array in entry.arrays.items():
                 np.save(tmp / f"{name}.npy", array, allow_pickle=False)
+            for name, source in entry.files.items():
+                shutil.copyfile(source, tmp / name)
             doc = {
-                "frames": sorted(entry.frames), "arrays": sorted(entry.arrays), "meta": entry.meta
+                "frames": sorted(entry.frames),
+                "arrays": sorted(entry.arrays),
+                "files": sorted(entry.files),
+                "meta": entry.meta,
             }
             (tmp / _META).write_text(json.dumps(doc, sort_keys=True), encoding="utf-8")
             fault_point("cache_write")

@@ -162,10 +162,11 @@ def file_stage_slug(spec: MixtureSpec, source: SourceSpec, evidence: dict[str, A
     return digest_key(payload)
 
 
-def outcome_to_entry(outcome: FileOutcome) -> CacheEntry:
-    """Return the cache entry of one file outcome (frames as Parquet, the rest as JSON)."""
+def outcome_to_entry(outcome: FileOutcome, files: dict[str, Path] | None = None) -> CacheEntry:
+    """Return the cache entry of one file outcome (frames as Parquet, the rest as JSON), with
+    `files` (e.g. the shard's shingle sets) copied in."""
     meta = {"file": asdict(outcome.file), "supply": outcome.supply}
-    return CacheEntry({"records": outcome.records, "ledger": outcome.ledger}, {}, meta)
+    return CacheEntry({"records": outcome.records, "ledger": outcome.ledger}, {}, meta, files or {})
 
 
 def outcome_from_entry(entry: CacheEntry) -> FileOutcome:
@@ -204,27 +205,26 @@ def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> File
     """Run (or load from the cache) a shard's per-file stages, spill it, return its narrow outcome.
 
     The records go to a Parquet spill and the near-dedup shingle sets to an ``.npz``, both in
-    ``work_dir``, or in the shard's cache entry when caching (the shingle file is named by the
-    shingling slug, so a cached shard is not shingled again). `FileOutcome.records` is the
+    ``work_dir``, or in the shard's cache entry when caching: a new entry is stored whole
+    (records, ledger, shingle file named by the shingling slug) and a published one is only
+    read; a cached shard whose entry lacks this slug's shingles is shingled into ``work_dir``. `FileOutcome.records` is the
     narrow frame (`pipeline.build.spill.narrow_frame`) with the decontamination tags and shingle
     counts.
     """
     store = KeyedStore(job.cache[0], job.cache[1]) if job.cache else None
-    if store is not None and job.cached and (entry := store.get(job.cache[2])) is not None:
+    shingle_name = f"shingles-{config.near.minhash.slug}.npz"
+    records_path = work_dir / f"shard-{job.index:05d}.parquet"
+    shingles = work_dir / f"shard-{job.index:05d}.shingles.npz"
+    entry = None
+    if store is not None and job.cached:
+        entry = store.get(job.cache[2])
+    if entry is not None:  # published entry: read from it, never write into it
         outcome = outcome_from_entry(entry)
+        records_path = store.path_for(job.cache[2]) / "records.parquet"
+        shingles = entry.files.get(shingle_name, shingles)
     else:
         where = f"process_file[{job.source.name}:{job.path.name}]"
         outcome = sanitized(where, process_file, job.task, config=config)
-        if store is not None:
-            store.put(job.cache[2], outcome_to_entry(outcome))
-    if store is not None:
-        entry = store.path_for(job.cache[2])
-        records_path = entry / "records.parquet"
-        shingles = entry / f"shingles-{config.near.minhash.slug}.npz"
-    else:
-        records_path = work_dir / f"shard-{job.index:05d}.parquet"
-        outcome.records.write_parquet(records_path, compression="zstd", statistics=False)
-        shingles = work_dir / f"shard-{job.index:05d}.shingles.npz"
     t0 = time.perf_counter()
     records = outcome.records
     tags = [
@@ -236,6 +236,12 @@ def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> File
         sizes = shingle_sizes(shingles)
     else:  # `outcome.shingles`: taken before PII redaction
         sizes = shingle_shard(records, config=config.near, path=shingles, sets=outcome.shingles)
+    if entry is None and store is not None:  # a new entry: records, ledger and shingles at once
+        stored = store.put(job.cache[2], outcome_to_entry(outcome, {shingle_name: shingles}))
+        records_path = stored / "records.parquet"
+        shingles = stored / shingle_name if (stored / shingle_name).is_file() else shingles
+    elif entry is None:
+        outcome.records.write_parquet(records_path, compression="zstd", statistics=False)
     narrow = narrow_frame(records, tags=tags, shard=job.index).with_columns(
         pl.Series("near_shingles", sizes, dtype=pl.UInt32)
     )

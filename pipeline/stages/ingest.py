@@ -14,15 +14,57 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
 from pipeline.records.canonical import SCHEMA_RULE, Reject, apply_field_map, canonicalize
 from pipeline.errors import ConfigError, MixgateError
 from pipeline.io import DEFAULT_LIMITS, FileReadError, ReadLimits, RowError, file_sha256, iter_rows
-from pipeline.spec import LabelSpec, SourceSpec
 from pipeline.records.schemas import RECORD_SCHEMA, compute_record_id, empty_records, ledger_frame
+
+class LabelSpec(Protocol):
+    """A slice label read from a record field (`pipeline.spec.LabelSpec` is one)."""
+
+    @property
+    def field(self) -> str: ...  # noqa: D102
+
+    @property
+    def map(self) -> Mapping[str, str] | None: ...  # noqa: D102
+
+
+class GeneratorSpec(Protocol):
+    """The generator model read from a record field (`pipeline.spec.GeneratorSpec` is one)."""
+
+    @property
+    def field(self) -> str: ...  # noqa: D102
+
+
+class SourceSpec(Protocol):
+    """What ingest reads of a source. Stages never import the spec model: the build passes the
+    spec's `pipeline.spec.SourceSpec`, which has these attributes."""
+
+    @property
+    def name(self) -> str: ...  # noqa: D102
+
+    @property
+    def kind(self) -> str: ...  # noqa: D102
+
+    @property
+    def license(self) -> str: ...  # noqa: D102
+
+    @property
+    def fields(self) -> Mapping[str, str]: ...  # noqa: D102
+
+    @property
+    def generator(self) -> str | GeneratorSpec | None: ...  # noqa: D102
+
+    @property
+    def intent(self) -> str | LabelSpec | None: ...  # noqa: D102
+
+    @property
+    def difficulty(self) -> str | LabelSpec | None: ...  # noqa: D102
+
 
 INGEST_STAGE = "ingest"
 READ_RULE = "read_v2"

@@ -126,3 +126,24 @@ def test_unchanged_inputs_write_no_new_version_and_run_no_file_stage(demo, tmp_p
     versions = [p.name for p in (tmp_path / "out" / "demo").iterdir() if not p.name.startswith(".")]
     assert versions == [first.version_dir.name]  # the build lock (.lock) stays
     assert store.stats() == {"hits": 0, "misses": 6}
+
+
+def _entry_files(cache_dir: Path) -> dict[str, int]:
+    return {
+        str(p.relative_to(cache_dir)): p.stat().st_mtime_ns
+        for p in sorted(cache_dir.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_published_cache_entry_is_never_written_to_again(demo, tmp_path):
+    cache_dir = tmp_path / "cache"
+    _build(demo, tmp_path / "out", KeyedStore(cache_dir, "files"))
+    published = _entry_files(cache_dir)
+    assert any(name.endswith(".npz") for name in published)  # shingles stored with the entry
+    text = demo.read_text(encoding="utf-8")  # other shingling: a pool-only setting, same entries
+    demo.write_text(text + "dedup:\n  near:\n    minhash:\n      n: 4\n", encoding="utf-8")
+    store = KeyedStore(cache_dir, "files")
+    _build(demo, tmp_path / "out", store)
+    assert store.stats()["misses"] == 0
+    assert _entry_files(cache_dir) == published
