@@ -31,9 +31,9 @@ def test_override_merges_actions_by_entity_and_replaces_other_keys():
 @pytest.mark.parametrize(
     ("override", "pattern"),
     [
-        ({"actions": {"PHONE_NUMBER": "erase"}}, r"`sources\[1\]\.pii`.*drop, redact, flag.*'erase'"),
+        ({"actions": {"PHONE_NUMBER": "erase"}}, r"`sources\[1\]\.pii\.actions\[PHONE_NUMBER\]`: .*drop, redact, flag.*'erase'"),
         ({"treshold": 0.5}, r"`sources\[1\]\.pii\.treshold`: unknown key; allowed: .*score_threshold"),
-        ({"regions": ["XX"]}, r"`sources\[1\]\.pii`.*`regions`"),
+        ({"regions": ["XX"]}, r"`sources\[1\]\.pii\.regions`: .*'XX'"),
         (["PHONE_NUMBER"], r"`sources\[1\]\.pii` must be a mapping"),
     ],
 )
