@@ -13,7 +13,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test venv bench clean data_samples
+.PHONY: demo test test-fast venv bench clean data_samples
 
 # Bytecode is compiled once here (uv --compile-bytecode, compileall for the project): this
 # environment sets PYTHONDONTWRITEBYTECODE, so without it every run recompiles every import
@@ -33,6 +33,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The edit-test loop: no Prefect server, no Dask, nothing marked slow (docs/performance.md).
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not flow and not slow"
 
 bench: $(STAMP)
 	@echo "benchmarks: see docs/performance.md for the commands and figures"
