@@ -136,6 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
     handler: Handler = args.handler
+    if args.command in ("build", "rebuild", "schedule"):  # they start Prefect (and Dask)
+        from flows.reaper import start_reaper, stop_quickly
+
+        start_reaper()
+        stop_quickly()
     try:
         return handler(args)
     except MixgateError as exc:
