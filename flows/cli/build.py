@@ -33,7 +33,7 @@ def _build(args: argparse.Namespace) -> int:
         from pipeline.output.publish import read_manifest
         from pipeline.output.report import summarize
 
-        sys.stderr.write(summarize(read_manifest(version_dir)) + "\n\n")
+        sys.stderr.write(summarize(read_manifest(version_dir), Path(version_dir)) + "\n\n")
     print(version_dir)
     return 0
 
@@ -151,7 +151,7 @@ def _report(args: argparse.Namespace) -> int:
         print(json.dumps({k: manifest[k] for k in ("name", "version", "fingerprint", "counts", "slices")},
                          indent=2, sort_keys=True))
     else:
-        print(summarize(manifest))
+        print(summarize(manifest, Path(args.version_dir)))
     return 0
 
 

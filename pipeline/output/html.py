@@ -133,6 +133,16 @@ def _licenses(version_dir: Path) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+def _section_warnings(version_dir: Path, manifest: dict[str, Any]) -> str:
+    from pipeline.output.report import mixing_warnings
+
+    warnings = mixing_warnings(manifest, version_dir)
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{_e(w)}</li>" for w in warnings)
+    return f'<h2 id="warnings">Warnings</h2><ul class="warnings">{items}</ul>'
+
+
 def _section_waterfall(manifest: dict[str, Any]) -> str:
     stages = stage_order(manifest)
     rows = []
@@ -236,6 +246,7 @@ def render_html(version_dir: Path, manifest: dict[str, Any]) -> str:
         f"<p>Fingerprint <code>{_e(manifest['fingerprint'][:16])}</code>, seed "
         f"{_e(manifest['spec']['parsed'].get('seed'))}, spec <code>{_e(manifest['spec']['file'])}</code>, "
         f"code {_e(manifest.get('code_version', ''))}.</p>",
+        _section_warnings(version_dir, manifest),
         _section_waterfall(manifest),
         _section_slices(manifest),
         _section_supply(manifest),

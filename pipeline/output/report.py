@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,59 @@ def _table(headers: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def summarize(manifest: dict[str, Any]) -> str:
+SHARE_WARN_POINTS = 5.0
+
+
+def mixing_warnings(manifest: dict[str, Any], version_dir: Path | None = None) -> list[str]:
+    """Say when the mix drifted from what the spec declared.
+
+    - a slice whose share of the mixture moved more than `SHARE_WARN_POINTS` points from its
+      declared weight (redistribution, or a short slice under ``allow_short``);
+    - the synthetic cap binding: slices whose synthetic picks reached their part of the cap
+      (needs the version's data, so only with `version_dir`).
+    """
+    from pipeline.stages.sample import largest_remainder
+
+    sampling = manifest["slices"]["sampling"]
+    total = manifest["slices"]["total"]["target"] or 1
+    out = []
+    for s in sampling:
+        declared, actual = 100 * s["quota"] / total, 100 * s["actual"] / total
+        if abs(actual - declared) > SHARE_WARN_POINTS:
+            out.append(
+                f"slice {s['intent']}/{s['difficulty']} is {actual:.1f}% of the mixture, declared "
+                f"{declared:.1f}% ({s['quota']} -> {s['actual']} records)"
+            )
+    share = manifest["spec"]["parsed"].get("sampling", {}).get("synthetic_max_share")
+    if share is None or version_dir is None:
+        return out
+    caps = largest_remainder([float(s["quota"]) for s in sampling], math.floor(share * total + 1e-9))
+    data = read_data_columns(version_dir, ["intent", "difficulty", "kind"])
+    synth = dict(
+        ((i, d), n) for i, d, n in
+        data.filter(pl.col("kind") == "synthetic").group_by("intent", "difficulty").len().iter_rows()
+    )
+    bound = [
+        f"{s['intent']}/{s['difficulty']} {synth.get((s['intent'], s['difficulty']), 0)} of {cap}"
+        for s, cap in zip(sampling, caps, strict=True)
+        if cap and synth.get((s["intent"], s["difficulty"]), 0) >= cap
+    ]
+    if bound:
+        mixture = 100 * sum(synth.values()) / max(data.height, 1)
+        out.append(
+            f"synthetic cap reached in {len(bound)} slice(s) ({', '.join(bound)}): the mixture is "
+            f"{mixture:.1f}% synthetic against `sampling.synthetic_max_share` {share:g} (the cap is "
+            "split over the slices by quota)"
+        )
+    return out
+
+
+def summarize(manifest: dict[str, Any], version_dir: Path | None = None) -> str:
     """Return a plain-text report of a build: what each stage did and how the slices came out."""
     out = [f"{manifest['name']} {manifest['version']}  fingerprint {manifest['fingerprint'][:16]}"]
+    warnings = mixing_warnings(manifest, version_dir)
+    if warnings:
+        out += ["", "Warnings:", *[f"  warning: {w}" for w in warnings]]
     rows = []
     for stage, per_source in manifest["counts"]["stages"].items():
         for source, c in per_source.items():

@@ -164,6 +164,7 @@ def sample_mixture(
     if short and config.shortfall == "error":
         details = ", ".join(
             f"{config.slices[i][0]}/{config.slices[i][1]} needs {targets[i]} has {caps[i]}"
+            + _cap_note(orders[i], targets[i], synth_caps[i], config)
             for i in short
         )
         msg = (
@@ -217,6 +218,18 @@ def sample_mixture(
         .drop("_order")
     )
     return sampled, results
+
+
+def _cap_note(order: _SliceOrder, target: int, cap: int | None, config: SamplingConfig) -> str:
+    """Say so when the synthetic cap, not the supply, makes a slice short."""
+    if cap is None or order.capacity(max_repeats=config.max_repeats, synth_cap=None) < target:
+        return ""
+    synthetic = int(order.synthetic.sum())
+    return (
+        f" because of the synthetic cap: `sampling.synthetic_max_share` "
+        f"{config.synthetic_max_share} allows {cap} synthetic records in this slice, it has "
+        f"{synthetic} (of {len(order.ids)} records)"
+    )
 
 
 def _redistribute(quotas: list[int], caps: list[int], weights: list[float]) -> list[int]:

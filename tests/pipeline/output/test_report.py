@@ -37,3 +37,30 @@ def test_explain_a_sampled_record(demo):
 
     rid = read_mixture(demo.version_dir).get_column("record_id")[0]
     assert "in the mixture" in explain(demo.version_dir, rid)
+
+
+def test_mixing_warnings_flag_a_share_that_moved_more_than_5_points():
+    """Redistribution moved math from 25 % to 64 % of a mixture: a warning names the slice."""
+    from pipeline.output.report import mixing_warnings
+
+    manifest = {
+        "slices": {
+            "total": {"target": 100, "actual": 100},
+            "sampling": [
+                {"intent": "math", "difficulty": "multi_step", "quota": 25, "actual": 64},
+                {"intent": "coding", "difficulty": "straightforward", "quota": 25, "actual": 22},
+                {"intent": "conversation", "difficulty": "straightforward", "quota": 50, "actual": 14},
+            ],
+        },
+        "spec": {"parsed": {"sampling": {}}},
+    }
+    warnings = mixing_warnings(manifest)
+    assert len(warnings) == 2
+    assert warnings[0].startswith("slice math/multi_step is 64.0% of the mixture, declared 25.0%")
+    assert "conversation/straightforward" in warnings[1]
+
+
+def test_demo_report_says_the_synthetic_cap_binds(demo):
+    """The demo's 0.3 cap is split by quota: slices reach their part, and the report says so."""
+    text = summarize(demo.manifest, demo.version_dir)
+    assert "warning: synthetic cap reached in" in text and "synthetic_max_share` 0.3" in text

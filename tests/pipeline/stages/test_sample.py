@@ -88,3 +88,18 @@ def test_synthetic_share_is_capped():
     sampled, _ = sample_mixture(pool, config=_config(synthetic_max_share=0.2, shortfall="redistribute"))
     assert sampled.height == 100
     assert sampled.filter(pl.col("kind") == "synthetic").height <= 20
+
+
+def test_shortfall_caused_by_the_synthetic_cap_names_the_cap():
+    """Enough records, but most synthetic: the error says the cap, not the supply, is short."""
+    from pipeline.errors import ShortfallError
+    from pipeline.stages.sample import SamplingConfig, sample_mixture
+
+    pool = pl.DataFrame({
+        "record_id": [f"r{i}" for i in range(10)], "intent": ["math"] * 10,
+        "difficulty": ["multi_step"] * 10, "kind": ["synthetic"] * 8 + ["sft"] * 2,
+    })
+    config = SamplingConfig(seed=1, total=10, slices=(("math", "multi_step", 1.0),),
+                            synthetic_max_share=0.2)
+    with pytest.raises(ShortfallError, match=r"because of the synthetic cap.*allows 2 synthetic records in this slice, it has 8"):
+        sample_mixture(pool, config=config)
