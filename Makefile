@@ -5,10 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# Offline and quiet Prefect: a project-local home, no analytics, warnings only.
+# Offline Prefect: a project-local home, no analytics; INFO to the API, warnings on the console.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
-export PREFECT_LOGGING_LEVEL ?= WARNING
+export PREFECT_LOGGING_LEVEL ?= INFO
+export PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL ?= WARNING
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export DO_NOT_TRACK := 1

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
+
+from flows.progress import Progress, current_progress, records_of
 from prefect.cache_policies import NO_CACHE
 
 from pipeline.build.guard import sanitized
@@ -31,36 +33,56 @@ def run_stage(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     return sanitized(name, fn, *args, **kwargs)
 
 
-def _label(item: Any) -> str:
+def task_run_name(name: str, item: Any, index: int) -> str:
+    """A task name a person can read: ``process file tutor_sft rows 0–50000 (sft_alpaca.jsonl)``.
+
+    >>> task_run_name("sketch_pass", object(), 3)
+    'sketch pass #3'
+    """
+    label = name.replace("_", " ")
     path = getattr(item, "path", None)
     source = getattr(getattr(item, "source", None), "name", None)
     if path is None or not source:
-        return str(item)[:40]
+        return f"{label} #{index}"
     rows = getattr(item, "rows", None)
-    span = f"@{rows[0]}-{'' if rows[1] is None else rows[1]}" if rows else ""
-    return f"{source}:{Path(path).name}{span}"
+    if rows:
+        return f"{label} {source} rows {rows[0]}–{'end' if rows[1] is None else rows[1]} ({Path(path).name})"
+    return f"{label} {source} ({Path(path).name})"
 
 
 class PrefectRunner:
     """A `pipeline.build.runner.StageRunner` that runs each stage call as a Prefect task.
 
     `map` fans out: one task per item, submitted to the flow's task runner (threads, or Dask
-    workers). `call` runs its task in the flow's own process: cross-source stages work on the
+    workers), and reports each result to the console progress (`flows.progress`) as it
+    arrives. `call` runs its task in the flow's own process: cross-source stages work on the
     narrow pool the flow holds, and shipping it to a worker and back would only copy it.
     """
 
+    def __init__(self, progress: Progress | None = None) -> None:
+        self.progress = progress or current_progress()
+
     def call(self, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run one stage call as a task named `name`, here, and return its result."""
-        return run_stage.with_options(name=name)(fn, *args, **kwargs)
+        self.progress.start(name, None)
+        result = run_stage.with_options(name=name, task_run_name=name.replace("_", " "))(fn, *args, **kwargs)
+        self.progress.finish(name, records=records_of(result))
+        return result
 
     def map(self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any) -> list[Any]:
         """Submit one task per item; return the results in item order."""
+        from prefect.futures import as_completed
+
+        self.progress.start(name, len(items))
         futures = [
-            run_stage.with_options(name=name, task_run_name=f"{name}[{_label(item)}]").submit(
+            run_stage.with_options(name=name, task_run_name=task_run_name(name, item, i)).submit(
                 fn, item, **kwargs
             )
-            for item in items
+            for i, item in enumerate(items)
         ]
+        for future in as_completed(futures):
+            self.progress.advance(name, records=records_of(future.result()))
+        self.progress.finish(name)
         return [f.result() for f in futures]
 
 

@@ -20,12 +20,18 @@ def _build(args: argparse.Namespace) -> int:
     from flows.build import run_build_flow
     from flows.logs import quiet_expected_errors
 
-    quiet_expected_errors()
+    from flows.progress import NoProgress, console_progress, use_progress
 
-    version_dir = run_build_flow(args.spec, out=args.out, version=args.version, runner=args.runner,
-                                 dask_address=args.dask_address, cache_dir=args.cache_dir,
-                                 use_cache=not args.no_cache, shard_rows=args.shard_rows,
-                                 skip_unchanged=args.skip_unchanged, on_busy=args.on_busy)
+    quiet_expected_errors()
+    progress = NoProgress() if args.quiet else console_progress(sys.stderr)
+    use_progress(progress)
+    try:
+        version_dir = run_build_flow(args.spec, out=args.out, version=args.version, runner=args.runner,
+                                     dask_address=args.dask_address, cache_dir=args.cache_dir,
+                                     use_cache=not args.no_cache, shard_rows=args.shard_rows,
+                                     skip_unchanged=args.skip_unchanged, on_busy=args.on_busy)
+    finally:
+        progress.close()
     if Path(version_dir) == mixture_dir:
         sys.stderr.write(f"mixgate: skipped: another build of `{mixture_dir.name}` is running\n")
         return 0

@@ -32,7 +32,7 @@ from pipeline.build.shards import (
 )
 from pipeline.build.cache import KeyedStore
 from pipeline.build.plan import plan_files
-from pipeline.build.runner import SerialRunner, StageRunner
+from pipeline.build.runner import TimedRunner, SerialRunner, StageRunner
 from pipeline.errors import ConfigError, InputChangedError
 from pipeline.stages.ingest import relative_path
 from pipeline.faults import fault_point
@@ -251,6 +251,8 @@ def _run_locked(
 ) -> BuildResult:
     """`run_build`'s work, with the mixture's lock held."""
     started = time.time()
+    runner = TimedRunner(runner)
+    t0 = time.perf_counter()
     spec = loaded.spec
     mixture_dir = Path(out_dir) / spec.name
     version = check_version_label(version) if version else next_version(mixture_dir)
@@ -270,6 +272,7 @@ def _run_locked(
         latest = latest_version(mixture_dir)
         if latest is not None and read_manifest(latest).get("fingerprint") == print_:
             return BuildResult(latest, read_manifest(latest), unchanged=True)
+    runner.seconds["plan"] = round(time.perf_counter() - t0, 3)  # config, hashes, holdout index
     with work_directory(mixture_dir, version) as work:
         outcomes: list[FileOutcome] = run_file_stages(
             files, spec=spec, config=config, runner=runner, work_dir=work, cache=cache,
@@ -369,6 +372,7 @@ def _finish(
         "python": platform.python_version(),
         "runner": runner_name,
         "stage_seconds": _stage_seconds(outcomes),
+        "wall_seconds": _wall_seconds(runner, started),
         "file_cache": cache.stats() if cache is not None else None,
         "spec_dir": os.path.abspath(loaded.base_dir),  # lets `rebuild` run from any directory
     }
@@ -383,6 +387,19 @@ def _finish(
         manifest=manifest,
         run_info=run_info,
     )
+
+
+def _wall_seconds(runner: StageRunner, started: float) -> dict[str, float]:
+    """Wall time of every stage call (``TimedRunner``), and the start-up before the build: from
+    the `mixgate` process starting (``MIXGATE_STARTED_AT``, set by the CLI) to this build."""
+    seconds = dict(getattr(runner, "seconds", {}))
+    cli_started = os.environ.get("MIXGATE_STARTED_AT")
+    if cli_started:
+        try:
+            seconds = {"startup": round(started - float(cli_started), 3), **seconds}
+        except ValueError:
+            pass
+    return seconds
 
 
 def _stage_seconds(outcomes: list[FileOutcome]) -> dict[str, float]:

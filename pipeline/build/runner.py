@@ -8,6 +8,7 @@ order, so the output never depends on the runner or the number of workers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -33,3 +34,30 @@ class SerialRunner:
         """Run `fn` over `items` one by one."""
         return [fn(item, **kwargs) for item in items]
 
+
+
+class TimedRunner:
+    """Wraps a runner and adds up the wall time of each named stage call, for ``run.json``."""
+
+    def __init__(self, inner: StageRunner) -> None:
+        self.inner = inner
+        self.seconds: dict[str, float] = {}
+
+    def _add(self, name: str, t0: float) -> None:
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - t0, 3)
+
+    def call(self, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run one stage call through the wrapped runner, timed."""
+        t0 = time.perf_counter()
+        try:
+            return self.inner.call(name, fn, *args, **kwargs)
+        finally:
+            self._add(name, t0)
+
+    def map(self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any) -> list[Any]:
+        """Run one call per item through the wrapped runner; time the whole fan-out."""
+        t0 = time.perf_counter()
+        try:
+            return self.inner.map(name, fn, items, **kwargs)
+        finally:
+            self._add(name, t0)
