@@ -48,7 +48,9 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 600) -> None:
+    """Poll until healthy while the server process lives: on a loaded box startup takes what it
+    takes, so the bound is only there to end a hang (issue 11: no result may depend on load)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -62,7 +64,7 @@ def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float
     pytest.fail(f"prefect server not healthy after {timeout}s: {log.read_text()[-2000:]}")
 
 
-async def _deployment(name: str, timeout: float = 60):
+async def _deployment(name: str, timeout: float = 300):
     async with get_client() as client:
         deadline = time.monotonic() + timeout
         while True:
@@ -74,7 +76,7 @@ async def _deployment(name: str, timeout: float = 60):
                 await asyncio.sleep(0.5)
 
 
-async def _build_messages(expected: int, timeout: float = 20) -> list[str]:
+async def _build_messages(expected: int, timeout: float = 120) -> list[str]:
     """Return the log messages once `expected` of them say "published" or "unchanged".
 
     Logs are shipped in batches and may land after the run's state says completed.
@@ -118,7 +120,7 @@ def test_scheduled_deployment_has_the_cron_and_builds_only_when_changed(prefect_
         with temporary_settings(updates={PREFECT_API_URL: url}):
             deployment = asyncio.run(_deployment(name))
             assert [s.schedule.cron for s in deployment.schedules] == [CRON]
-            runs = [run_deployment(name, timeout=60, poll_interval=1) for _ in range(2)]
+            runs = [run_deployment(name, timeout=600, poll_interval=1) for _ in range(2)]
             assert [r.state.is_completed() for r in runs] == [True, True], serve_log.read_text()[-3000:]
             messages = asyncio.run(_build_messages(len(runs)))
     finally:

@@ -20,6 +20,10 @@ from pipeline.build.run import load, run_build
 from tests.reliability.badinput import CLASSES, plant, source_entry
 from tests.reliability.oracle import count_sources
 
+# The matrix inflates a 1 GiB gzip bomb three times (twice by the build, once by the oracle) and
+# writes a 50 MB line: ~45 s on a loaded 2-core box, so it runs in `make test`, not `test-fast`.
+pytestmark = pytest.mark.slow
+
 
 def _spec(root: Path, planted, **extra) -> Path:
     spec = {
@@ -43,6 +47,7 @@ def matrix(tmp_path_factory):
     return planted, result, ledger
 
 
+@pytest.mark.slow
 def test_the_matrix_has_at_least_twenty_classes():
     assert len(CLASSES) >= 20
 
