@@ -36,7 +36,7 @@ from pipeline.build.runner import TimedRunner, SerialRunner, StageRunner
 from pipeline.errors import ConfigError, InputChangedError
 from pipeline.stages.ingest import relative_path
 from pipeline.faults import fault_point
-from pipeline.io import file_sha256
+from pipeline.io import file_sha256, resolve_paths
 from pipeline.output.manifest import (
     MANIFEST_FORMAT,
     code_version,
@@ -436,6 +436,21 @@ def load_from_manifest(version_dir: Path, *, spec_dir: Path | None = None) -> tu
     return LoadedSpec(spec, raw, spec_file, base_dir), manifest
 
 
+def check_input_sets(loaded: LoadedSpec, pinned: dict[str, list[dict[str, str]]]) -> None:
+    """Raise `InputChangedError` when a source's glob now matches another set of files."""
+    for source in loaded.spec.sources:
+        now = {relative_path(p, loaded.base_dir) for p in resolve_paths(source.path, base_dir=loaded.base_dir)}
+        recorded = {entry["path"] for entry in pinned.get(source.name, [])}
+        if now != recorded:
+            added, missing = sorted(now - recorded), sorted(recorded - now)
+            msg = (
+                f"source `{source.name}`: the input files changed since the version was built "
+                f"({len(added)} added{': ' + added[0] if added else ''}; "
+                f"{len(missing)} missing{': ' + missing[0] if missing else ''})"
+            )
+            raise InputChangedError(msg)
+
+
 def rebuild_version(
     version_dir: Path,
     *,
@@ -444,8 +459,13 @@ def rebuild_version(
     data_root: Path | None = None,
     runner: StageRunner | None = None,
     shard_rows: int = DEFAULT_SHARD_ROWS,
+    _relocated: bool = False,
 ) -> BuildResult:
     """Regenerate `version_dir` into `out_dir` from its manifest; inputs must be unchanged.
+
+    Each source's path or glob must still match exactly the files recorded (no file added or
+    missing), and every file its recorded sha256: otherwise `InputChangedError` names the
+    difference.
 
     With `data_root`, every recorded input and holdout file is looked up under that directory
     by content (`pipeline.build.relocate`): the data may have moved, it must not have changed.
@@ -459,12 +479,14 @@ def rebuild_version(
         with tempfile.TemporaryDirectory(prefix="mixgate-data-root-") as work:
             return rebuild_version(
                 version_dir, out_dir=out_dir, spec_dir=shadow_spec_dir(located, Path(work)),
-                runner=runner, shard_rows=shard_rows,
+                runner=runner, shard_rows=shard_rows, _relocated=True,
             )
     loaded, manifest = load_from_manifest(version_dir, spec_dir=spec_dir)
     pinned: dict[str, list[dict[str, str]]] = {}
     for entry in manifest["inputs"]:
         pinned.setdefault(entry["source"], []).append(entry)
+    if not _relocated:  # a relocated tree holds exactly the recorded files by construction
+        check_input_sets(loaded, pinned)
     actual = _holdout_entries(loaded)
     if len(actual) != len(manifest["holdouts"]):
         msg = (
