@@ -6,7 +6,7 @@ the shape of a key):
 - ``API_KEY``: cloud and SaaS keys with a fixed prefix or shape, and JSON Web Tokens. The
   patterns come from detect-secrets' plugins (`DETECT_SECRETS_PLUGINS`: AWS, GitHub, GitLab,
   Slack, Stripe, OpenAI, SendGrid, PyPI, Square, Discord, Telegram, Mailchimp, Twilio,
-  Azure storage, JWT with its formal validation) plus those it lacks (`EXTRA_KEY_PATTERNS`:
+  Azure storage, JWT with its formal validation) plus those it lacks (`EXTRA_KEY_RULES`:
   Google API keys, Hugging Face, Anthropic, newer OpenAI project keys, GitHub fine-grained
   tokens, Stripe test / restricted keys, Slack webhooks).
 - ``PRIVATE_KEY``: a PEM / OpenSSH / PGP private-key block, from ``-----BEGIN`` to the matching
@@ -16,8 +16,9 @@ the shape of a key):
   ``secret``, ``token`` or ``api_key`` in code or config.
 
 detect-secrets' own scanner (``scan_line``: every plugin, its filters and heuristics, line by line)
-runs at ~40 LIMA records/s here, 50x too slow for screening; only its patterns are used, in one
-combined pass per text behind a cheap trigger (`TRIGGER`). A match counts only as a whole token
+runs at ~40 LIMA records/s here, 50x too slow for screening; only its patterns are used, each
+behind gate substrings that every match contains (`PLUGIN_GATES`, `EXTRA_KEY_RULES`), so most
+texts never reach a regex. A match counts only as a whole token
 (not inside a longer run of key characters, e.g. a base64 image) and not when it looks like a
 documentation placeholder (`is_placeholder`: ``EXAMPLE``, ``xxxx``, ``your_key``, ``<token>``, a
 repeated character, ...).
@@ -71,29 +72,46 @@ DETECT_SECRETS_PLUGINS = (
     TelegramBotTokenDetector,
     TwilioKeyDetector,
 )
-EXTRA_KEY_PATTERNS = (
-    r"AIza[0-9A-Za-z_\-]{35}",  # Google API key
-    r"hf_[A-Za-z0-9]{34,}",  # Hugging Face
-    r"sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_\-]{80,}",  # Anthropic
-    r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{40,}",  # OpenAI (project / service keys)
-    r"github_pat_[A-Za-z0-9_]{70,}",  # GitHub fine-grained token
-    r"[rs]k_(?:test|live)_[0-9a-zA-Z]{24,}",  # Stripe secret / restricted keys
-    r"xox[abposr]-[0-9A-Za-z\-]{20,}",  # Slack tokens with letters in every part
-    r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]{20,}",
-    r"AKIA[0-9A-Z]{16}",
-    r"npm_[A-Za-z0-9]{36}",  # npm access token (detect-secrets' pattern spans the whole .npmrc line)
-    r"eyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+",  # JWT with its signature
+# (gate substrings, pattern): a pattern runs only on a text that contains one of its gates
+# (case-sensitive), so most texts never reach the regexes; every match contains a gate.
+EXTRA_KEY_RULES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("AIza",), r"AIza[0-9A-Za-z_\-]{35}"),  # Google API key
+    (("hf_",), r"hf_[A-Za-z0-9]{34,}"),  # Hugging Face
+    (("sk-ant-",), r"sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_\-]{80,}"),  # Anthropic
+    (("sk-",), r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{40,}"),  # OpenAI (project keys)
+    (("github_pat_",), r"github_pat_[A-Za-z0-9_]{70,}"),  # GitHub fine-grained token
+    (("k_test_", "k_live_"), r"[rs]k_(?:test|live)_[0-9a-zA-Z]{24,}"),  # Stripe
+    (("xox",), r"xox[abposr]-[0-9A-Za-z\-]{20,}"),  # Slack tokens with letters in every part
+    (("hooks.slack.com",), r"https://hooks\.slack\.com/services/[A-Za-z0-9_/]{20,}"),
+    (("npm_",), r"npm_[A-Za-z0-9]{36}"),  # npm (detect-secrets' pattern spans the .npmrc line)
+    (("eyJ",), r"eyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+"),  # JWT + signature
 )
+_BOT = ("bot_token", "BOT_TOKEN", "bot token", "Bot token", ".run(")
+PLUGIN_GATES: dict[type, tuple[str, ...]] = {
+    AWSKeyDetector: ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"),
+    AzureStorageKeyDetector: ("AccountKey=",),
+    DiscordBotTokenDetector: ("discord", "Discord", "DISCORD", *_BOT),
+    GitHubTokenDetector: ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+    GitLabTokenDetector: ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "GR1348941", "glcbt-", "glimt-"),
+    JwtTokenDetector: ("eyJ",),
+    MailchimpDetector: ("-us",),
+    OpenAIDetector: ("T3BlbkFJ",),
+    PypiTokenDetector: ("pypi-",),
+    SendGridDetector: ("SG.",),
+    SlackDetector: ("xox", "hooks.slack.com"),
+    SquareOAuthDetector: ("sq0csp-",),
+    StripeDetector: ("k_live_",),
+    TelegramBotTokenDetector: ("telegram", "Telegram", "TeleBot", "telebot", *_BOT),
+    TwilioKeyDetector: ("AC", "SK"),
+}
 # detect-secrets' patterns (only the first AWS pattern: the second needs a quoted 40-char value
-# near "aws", which `_ASSIGNMENT` covers with an entropy check).
-# The extra patterns come first: at one position the first alternative that matches wins, and
-# they are the longer forms (a JWT with its signature, sk-proj- keys).
-_KEY_PATTERNS = EXTRA_KEY_PATTERNS + tuple(
-    p.pattern
+# near "aws", which the assignment rule covers with an entropy check), then mixgate's.
+_KEY_RULES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (PLUGIN_GATES[plugin], re.compile(p.pattern))
     for plugin in DETECT_SECRETS_PLUGINS
     for p in (plugin.denylist[:1] if plugin is AWSKeyDetector else plugin.denylist)
-)
-_KEY = re.compile("|".join(f"(?:{p})" for p in _KEY_PATTERNS))
+) + tuple((gates, re.compile(p)) for gates, p in EXTRA_KEY_RULES)
+_ALL_GATES = frozenset(g for gates, _ in _KEY_RULES for g in gates)
 _TOKEN_CHAR = re.compile(r"[A-Za-z0-9+_\-]")
 
 _PEM = re.compile(
@@ -105,29 +123,29 @@ _URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s:/@'\"]+:([^\s@/'\"]+)@[\w
 _CONN_PASSWORD = re.compile(
     r"(?i)(?:(?<=;)\s*(?:password|pwd)=([^;'\"\s{}]+)|\b(?:password|pwd)=([^;'\"\s{}]+)(?=;))"
 )
-_ASSIGNMENT = re.compile(
-    r"""(?ix)
-    \b[\w.\-]*(?:password|passwd|pwd|secret|token|api_?key|apikey|access_?key|auth_?key|
-       private_?key|client_?secret|credentials?)[\w.\-]*
-    ["'\]]?\s*(?::=|=>|=|:|,)\s*[rb]?(["'`])(?P<value>[^"'`\s]{8,200})\1
-    |
-    ^\s*(?:export\s+)?[A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY)
-    [A-Z0-9_]*\s*[=:]\s*(?P<bare>[^\s"'`#]{8,200})\s*$
-    """,
-    re.MULTILINE,
+_KEYWORD = re.compile(
+    r"password|passwd|pwd|secret|token|api_?key|apikey|access_?key|auth_?key|private_?key|"
+    r"credential",
+    re.IGNORECASE,
 )
-TRIGGER = re.compile(
-    r"(?i)AKIA|A3T|ABIA|ACCA|ASIA|gh[pousr]_|github_pat|gl[a-z]*-|GR1348941|xox|hooks\.slack|"
-    r"[rs]k_(?:live|test)|sk-|AIza|hf_|eyJ|SG\.|npm_|_authToken|pypi-|sq0csp|AccountKey|"
-    r"\bAC[a-z0-9]{32}|\bSK[a-z0-9]{32}|-us\d|:[0-9A-Za-z_\-]{35}|[MNO][A-Za-z\d_\-]{23,25}\.|"
-    r"PRIVATE KEY|://[^\s@/]+:[^\s@/]+@|pass|pwd|secret|token|api_?key|access_?key|auth|credential"
+# in the lower-cased text; every `_KEYWORD` match contains one
+_KEYWORD_GATES = (
+    "password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "accesskey",
+    "access_key", "authkey", "auth_key", "privatekey", "private_key", "credential",
 )
+# after a keyword: the rest of the name, an assignment, a quoted literal
+_QUOTED_VALUE = re.compile(r"""[\w.\-]*["'\]]?\s*(?::=|=>|=|:|,)\s*[rb]?(["'`])([^"'`\s]{8,200})\1""")
+# .env / shell: ``[export ]NAME_WITH_KEYWORD=value`` alone on its line (upper-case names)
+_ENV_PREFIX = re.compile(r"[ \t]*(?:export[ \t]+)?[A-Z0-9_]*")
+_ENV_VALUE = re.compile(r"""[A-Z0-9_]*[ \t]*[=:][ \t]*([^\s"'`#]{8,200})[ \t]*(?=\n|\r|$)""")
 _PLACEHOLDER = re.compile(
     r"(?i)example|sample|dummy|fake|placeholder|redacted|your[_\-]?|my[_\-]?(?:api|secret|token|"
     r"key|pass)|changeme|change_me|insert|replace|xxxx|\*\*\*|\.\.\.|<[^>]*>|\$\{|\{\{|%s|"
     r"\benv\b|environ|getenv|process\.env|\bnull\b|\bnone\b|password|secret\b|token\b"
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_]+(?:[.\-][A-Za-z_]+)*(?:\(\))?")  # a name, not a literal
+_SEQUENCE = re.compile(r"(.)\1{5,}|0123456|123456789|abcdef", re.IGNORECASE)
+_CHAR_CLASSES = tuple(re.compile(p) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]"))
 _LEET = str.maketrans("013457@$", "oleastas")  # "eXamPl3T0K3n" is an example token
 MIN_ENTROPY = 3.0  # bits per character of an assigned literal (a typical 12+ char secret: > 3.5)
 
@@ -154,12 +172,12 @@ def is_placeholder(value: str) -> bool:
         return True
     if len(set(body)) < 8:
         return True
-    return re.search(r"(.)\1{5,}|0123456|123456789|abcdef", value, re.I) is not None
+    return _SEQUENCE.search(value) is not None
 
 
 def _is_secret_literal(value: str) -> bool:
     classes = sum(
-        bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[^A-Za-z0-9]")
+        bool(p.search(value)) for p in _CHAR_CLASSES
     )
     return (
         len(value) >= 8
@@ -177,28 +195,54 @@ def _standalone(text: str, start: int, end: int) -> bool:
 
 
 def _keys(text: str) -> Iterable[tuple[str, int, int]]:
-    for m in _KEY.finditer(text):
-        start, end = m.span()
-        value = m.group()
-        if value.startswith("eyJ") and not JwtTokenDetector.is_formally_valid(value):
+    present = {g for g in _ALL_GATES if g in text}
+    if not present:
+        return
+    for gates, pattern in _KEY_RULES:
+        if present.isdisjoint(gates):
             continue
-        if _standalone(text, start, end) and not is_placeholder(value):
-            yield "API_KEY", start, end
+        for m in pattern.finditer(text):
+            start, end = m.span()
+            value = m.group()
+            if value.startswith("eyJ") and not JwtTokenDetector.is_formally_valid(value):
+                continue
+            if _standalone(text, start, end) and not is_placeholder(value):
+                yield "API_KEY", start, end
+
+
+def _assignments(text: str, lower: str) -> Iterable[tuple[str, int, int]]:
+    """High-entropy literals assigned to a password / secret / token / key name."""
+    if not any(g in lower for g in _KEYWORD_GATES):
+        return
+    for m in _KEYWORD.finditer(text):
+        quoted = _QUOTED_VALUE.match(text, m.end())
+        if quoted and _is_secret_literal(quoted.group(2)):
+            yield "CREDENTIAL", quoted.start(2), quoted.end(2)
+            continue
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        if m.group().isupper() and _ENV_PREFIX.fullmatch(text, line_start, m.start()):
+            bare = _ENV_VALUE.match(text, m.end())
+            if bare and _is_secret_literal(bare.group(1)):
+                yield "CREDENTIAL", bare.start(1), bare.end(1)
 
 
 def _credentials(text: str) -> Iterable[tuple[str, int, int]]:
-    for m in _PEM.finditer(text):
-        yield "PRIVATE_KEY", m.start(), m.end()
-    for pattern in (_URL_PASSWORD, _CONN_PASSWORD):
+    if "PRIVATE KEY" in text:
+        for m in _PEM.finditer(text):
+            yield "PRIVATE_KEY", m.start(), m.end()
+    lower = text.lower()
+    patterns = []
+    if "://" in text and "@" in text:
+        patterns.append(_URL_PASSWORD)
+    if "password=" in lower or "pwd=" in lower:
+        patterns.append(_CONN_PASSWORD)
+    for pattern in patterns:
         for m in pattern.finditer(text):
             group = m.lastindex or 1
             value = m.group(group)
             if len(value) >= 4 and not is_placeholder(value) and not value.startswith("$"):
                 yield "CREDENTIAL", m.start(group), m.end(group)
-    for m in _ASSIGNMENT.finditer(text):
-        group = "value" if m.group("value") is not None else "bare"
-        if _is_secret_literal(m.group(group)):
-            yield "CREDENTIAL", m.start(group), m.end(group)
+    yield from _assignments(text, lower)
 
 
 def find_secrets(
@@ -209,7 +253,7 @@ def find_secrets(
     A span found as two types keeps the more specific one (PRIVATE_KEY > API_KEY > CREDENTIAL).
     """
     wanted = set(entities) & set(SECRET_ENTITIES)
-    if not wanted or not TRIGGER.search(text):
+    if not wanted:
         return []
     rank = {"PRIVATE_KEY": 0, "API_KEY": 1, "CREDENTIAL": 2}
     found = sorted(

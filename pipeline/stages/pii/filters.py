@@ -64,7 +64,9 @@ _SPACED_OPERATOR = re.compile(r"\d\s+[-–−+*/×÷=]\s+\d|[)]\s*[-+*/×÷=]")
 _TABLE_GAP = re.compile(r"\d(?: {2,}|\t|\n)\S")
 _DECIMAL = re.compile(r"\d+[.,]\d+")
 _DOT_SPACE = re.compile(r"\d[.,]\s")
-_UNFORMATTED = re.compile(r"\d+")
+_UNFORMATTED = _DIGITS = re.compile(r"\d+")
+_DECIMAL_AFTER = re.compile(r"[.,]\d")
+_HOST_END = re.compile(r"[/:?#]")
 _DATE = re.compile(
     r"(?:19|20)\d\d[-/.](?:0?[1-9]|1[0-2])[-/.](?:0?[1-9]|[12]\d|3[01])"
     r"|(?:0?[1-9]|[12]\d|3[01])[-/.](?:0?[1-9]|1[0-2])[-/.](?:19|20)?\d\d"
@@ -143,9 +145,9 @@ def judge_phone(text: str, start: int, end: int) -> str | None:
         return "decimal number"
     if after[:1] and (after[0].isascii() and after[0].isalnum() or after[0] in "_@%$€/\\"):
         return "inside a token"
-    if re.match(r"[.,]\d", after):
+    if _DECIMAL_AFTER.match(after):
         return "inside a token"
-    singles = sum(len(g) == 1 for g in re.findall(r"\d+", value.replace("(0)", "")))
+    singles = sum(len(g) == 1 for g in _DIGITS.findall(value.replace("(0)", "")))
     if _TABLE_GAP.search(value) or singles >= 2:
         return "number sequence or table"
     if _DECIMAL.fullmatch(value) or _DOT_SPACE.search(value):
@@ -221,7 +223,7 @@ def judge_card(text: str, start: int, end: int) -> str | None:
     >>> judge_card("# 6 12 18 24 30 36 42 48 54 60", 2, 30)
     'number sequence'
     """
-    groups = re.findall(r"\d+", text[start:end])
+    groups = _DIGITS.findall(text[start:end])
     if len(groups) > 1 and any(len(g) < 3 for g in groups):
         return "number sequence"
     return None
@@ -255,7 +257,7 @@ def judge_url(text: str, start: int, end: int) -> str | None:
     value = text[start:end]
     if _SCHEME.match(value):
         return None
-    host = re.split(r"[/:?#]", value, maxsplit=1)[0]
+    host = _HOST_END.split(value, maxsplit=1)[0]
     tld = host.rsplit(".", 1)[-1].lower()
     prev = text[start - 1] if start else ""
     after = text[end] if end < len(text) else ""

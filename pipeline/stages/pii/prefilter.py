@@ -5,9 +5,9 @@ scanner only sends *windows* around trigger matches to presidio, asking only for
 that were triggered. A trigger is a superset of what presidio's recognizer can match:
 
 - ``EMAIL_ADDRESS``: an ``@``;
-- ``PHONE_NUMBER`` / ``CREDIT_CARD`` / ``US_SSN`` / ``DK_CPR``: a run of digits and phone
-  punctuation holding at least 4 / 12 / 9 / 10 digits (4 = the shortest national number length
-  in phonenumbers' metadata);
+- ``PHONE_NUMBER`` / ``CREDIT_CARD`` / ``US_SSN``: a run of digits and phone punctuation holding
+  at least 4 / 12 / 9 digits (4 = the shortest national number length in phonenumbers' metadata);
+- ``DK_CPR``: the union of `DkCprRecognizer`'s two patterns;
 - ``IBAN_CODE``: two letters followed by two digits;
 - ``IP_ADDRESS``: a dotted quad, or ``h:h:`` with up to 4 hex digits per ``h`` (every IPv6 form
   has two colons in such a run);
@@ -35,12 +35,13 @@ _PHONE_PUNCT = (
 )
 # A run of digits and phone punctuation with at least four digits (the smallest trigger).
 _DIGIT_RUN = re.compile(rf"[+\uff0b(\uff08]*\d(?:[{_PHONE_PUNCT}]*\d){{3,}}")
-_MIN_DIGITS = {"PHONE_NUMBER": 4, "US_SSN": 9, "DK_CPR": 10, "CREDIT_CARD": 12}
+_MIN_DIGITS = {"PHONE_NUMBER": 4, "US_SSN": 9, "CREDIT_CARD": 12}
 _TRIGGERS = {
     "EMAIL_ADDRESS": re.compile("@"),
     "IBAN_CODE": re.compile(r"[A-Za-z]{2}\d\d"),
     "IP_ADDRESS": re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d|:[0-9A-Fa-f]{0,4}:"),
     "CRYPTO": re.compile(r"[13][0-9A-Za-z]{25}|[Bb][Cc]1[0-9A-Za-z]{25}"),
+    "DK_CPR": re.compile(r"(?<![\d-])[0-3]\d[01]\d{3}[- ]?\d{4}(?![\d-])"),  # both CPR patterns
 }
 _NON_SPACE = re.compile(r"\S*")
 
