@@ -25,6 +25,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
@@ -94,26 +95,49 @@ def lima_frame(tmp: Path) -> tuple[pl.DataFrame, object]:
     return config.tag(result.records), config
 
 
-def _run_stage(stage, frame: pl.DataFrame) -> int:
-    return stage(frame).height
+_STAGE = None
+
+
+def _init_stage(stage) -> None:  # noqa: ANN001 - the build's stage partial
+    global _STAGE  # noqa: PLW0603 - per-process state of a pool worker
+    _STAGE = stage
+
+
+def _run_stage(frame: pl.DataFrame) -> tuple[int, float]:
+    """Screen `frame` with the worker's stage; return (rows out, CPU seconds of this worker)."""
+    cpu = time.process_time()
+    rows = _STAGE(frame).height
+    return rows, time.process_time() - cpu
 
 
 def stage_throughput(repeats: int) -> None:
-    """Print the build PII stage's records/s on LIMA with 2 worker processes."""
+    """Print the build PII stage's records/s on LIMA with 2 worker processes.
+
+    Each worker receives the stage once (its scanner is built then, as a build's worker does
+    once per task) and is warmed up on a few records; the timed pass screens the two halves.
+    Also prints records per CPU-second of the workers (independent of other load).
+    """
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "mixgate-bench-pii"
     tmp.mkdir(exist_ok=True)
     frame, config = lima_frame(tmp)
     stage = config.file_stages["pii"]
     half = frame.height // 2
     parts = [frame.slice(0, half), frame.slice(half)]
-    best = 0.0
+    best = best_cpu = 0.0
     for _ in range(repeats):
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            list(pool.map(_run_stage, [stage, stage], [frame.slice(0, 4), frame.slice(4, 4)]))
+        with ProcessPoolExecutor(
+            max_workers=2, mp_context=get_context("spawn"), initializer=_init_stage, initargs=(stage,)
+        ) as pool:
+            list(pool.map(_run_stage, [frame.slice(0, 4), frame.slice(4, 4)]))
             t = time.perf_counter()
-            list(pool.map(_run_stage, [stage, stage], parts))
+            done = list(pool.map(_run_stage, parts))
             best = max(best, frame.height / (time.perf_counter() - t))
-    print(f"build PII stage, LIMA {frame.height} records, 2 workers: {best:,.0f} records/s")
+            best_cpu = max(best_cpu, frame.height / sum(cpu for _, cpu in done))
+    print(
+        f"build PII stage, LIMA {frame.height} records, 2 workers: {best:,.0f} records/s wall, "
+        f"{best_cpu:,.0f} records per worker CPU-second",
+        flush=True,
+    )
 
 
 def region_cost(repeats: int) -> None:
@@ -130,7 +154,7 @@ def region_cost(repeats: int) -> None:
             for text in texts:
                 scanner.analyze_text(text)
             best = max(best, len(records) / (time.perf_counter() - t))
-        print(f"regions {len(regions):>2} ({','.join(regions)}): {best:,.0f} records/s, 1 process")
+        print(f"regions {len(regions):>2} ({','.join(regions)}): {best:,.0f} records/s, 1 process", flush=True)
 
 
 def main() -> None:

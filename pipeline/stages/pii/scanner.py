@@ -20,13 +20,26 @@ from pipeline.errors import ConfigError
 from pipeline.stages.pii.config import PiiConfig
 from pipeline.stages.pii.engine import LANGUAGE, build_analyzer
 from pipeline.stages.pii.credentials import SECRET_ENTITIES, find_secrets
-from pipeline.stages.pii.filters import phone_score, reject_reason
+from pipeline.stages.pii.filters import UNFORMATTED_SCORE, has_context, phone_score, reject_reason
 from pipeline.stages.pii.prefilter import find_windows
 from pipeline.stages.pii.recognizers import SPECIFIC_OVER_PHONE
 
 _CHUNK = 128  # texts per task sent to a worker process
 _PHONE_MARGIN = 24  # characters around a digit run given to the phone pre-check
 _PHONE_SLICE_CACHE = 100_000  # pre-check results remembered (slices are short)
+
+
+_EXTENSION = re.compile(r"[ \t]*(?:ext|x|#|e)", re.IGNORECASE)
+
+
+def _bare_without_context(text: str, start: int, end: int) -> bool:
+    """Whether the digit run ``text[start:end]`` is digits only, not followed by an extension,
+    with no phone context word near: every phone match inside it scores `UNFORMATTED_SCORE`."""
+    return (
+        text[start:end].isdigit()
+        and not _EXTENSION.match(text, end)
+        and not has_context(text, start, end)
+    )
 
 
 def _text_key(text: str) -> int:
@@ -102,6 +115,7 @@ class PiiScanner:
         # Without an NER model, PhoneRecognizer is the only source of PHONE_NUMBER findings, so a
         # window where its matcher finds nothing need not be sent to presidio for that type.
         self._phone = phone[0] if len(phone) == 1 and self.config.nlp_model is None else None
+        self._prune = self.config.threshold_for("PHONE_NUMBER") > UNFORMATTED_SCORE
         self._cache: dict[int, tuple[Finding, ...]] = {}
         self._phone_slices: dict[str, bool] = {}
         self._pool: ProcessPoolExecutor | None = None
@@ -166,15 +180,18 @@ class PiiScanner:
             self._remember(key, findings)
         return [known[k] for k in keys]
 
-    def analyze_text(self, text: str) -> tuple[Finding, ...]:
+    def analyze_text(self, text: str, *, prune: bool | None = None) -> tuple[Finding, ...]:
         """Return the kept findings of `text` (no cache): detect, then apply thresholds and rules.
 
         A finding is kept when its score reaches the entity's threshold, its value is not on the
         allow-list, and it is not a PHONE_NUMBER overlapping a more specific finding
-        (`SPECIFIC_OVER_PHONE`).
+        (`SPECIFIC_OVER_PHONE`). `prune` (default: when the phone threshold allows it) skips bare
+        digit runs that could only score below it (see `detect`).
         """
         raw = [
-            f for f in self._judged(text) if f.score >= self.config.threshold_for(f.entity_type)
+            f
+            for f in self._judged(text, self._prune if prune is None else prune)
+            if f.score >= self.config.threshold_for(f.entity_type)
         ]
         specific = [f for f in raw if f.entity_type in SPECIFIC_OVER_PHONE]
         kept = [
@@ -188,10 +205,10 @@ class PiiScanner:
         ]
         return tuple(kept)
 
-    def _judged(self, text: str) -> list[Finding]:
+    def _judged(self, text: str, prune: bool) -> list[Finding]:
         """Raw findings minus the shape/context rejects of `filters`, phones re-scored."""
         judged = []
-        for f in self.detect(text):
+        for f in self.detect(text, prune=prune):
             if reject_reason(f.entity_type, text, f.start, f.end) is not None:
                 continue
             if f.entity_type == "PHONE_NUMBER":
@@ -199,14 +216,21 @@ class PiiScanner:
             judged.append(f)
         return judged
 
-    def detect(self, text: str) -> tuple[Finding, ...]:
+    def detect(self, text: str, *, prune: bool = False) -> tuple[Finding, ...]:
         """Run presidio on the prefiltered windows of `text` and the secret patterns on the whole
-        text; raw findings, sorted by position."""
+        text; raw findings, sorted by position.
+
+        With `prune`, digit runs that can only yield a phone finding below the threshold (a bare
+        digit run without a context word scores `UNFORMATTED_SCORE`) are not sent to presidio;
+        `analyze_text` prunes when the phone threshold is above that score, so its findings are
+        the same either way (`test_pruning_bare_digit_runs_changes_no_kept_finding`).
+        """
         findings = {Finding(e, start, end, 1.0) for e, start, end in find_secrets(text, self._secrets)}
         for window in find_windows(text, self._entities):
             piece = text[window.start : window.end]
             entities = window.entities
-            if "PHONE_NUMBER" in entities and not self._phone_candidate(text, window.phone_runs):
+            runs = window.phone_runs
+            if "PHONE_NUMBER" in entities and not self._phone_candidate(text, runs, prune=prune):
                 entities = entities - {"PHONE_NUMBER"}
                 if not entities:
                     continue
@@ -215,7 +239,9 @@ class PiiScanner:
                 findings.add(Finding(r.entity_type, start, end, round(float(r.score), 4)))
         return tuple(sorted(findings, key=lambda f: (f.start, f.end, f.entity_type)))
 
-    def _phone_candidate(self, text: str, runs: tuple[tuple[int, int], ...]) -> bool:
+    def _phone_candidate(
+        self, text: str, runs: tuple[tuple[int, int], ...], *, prune: bool = False
+    ) -> bool:
         """Whether presidio's PhoneRecognizer can match around one of the digit `runs`.
 
         Runs presidio's own matcher loop (same regions and leniency) on each run plus
@@ -226,6 +252,8 @@ class PiiScanner:
         if self._phone is None:
             return True
         for start, end in runs:
+            if prune and _bare_without_context(text, start, end):
+                continue
             piece = text[max(0, start - _PHONE_MARGIN) : end + _PHONE_MARGIN]
             hit = self._phone_slices.get(piece)
             if hit is None:
