@@ -56,7 +56,7 @@ def build_mixture(
         skip_unchanged=skip_unchanged, cache=cache, shard_rows=shard_rows, on_busy=on_busy,  # type: ignore[arg-type]
     )
     if result.busy:
-        logger.info("skipped: another build of %s is running; nothing written", result.version_dir)
+        logger.info("skipped: build in progress (another build of %s holds its lock); nothing written", result.version_dir)
         return str(result.version_dir)
     if result.unchanged:
         logger.info(

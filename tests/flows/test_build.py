@@ -76,3 +76,26 @@ def test_an_error_inside_a_task_is_one_line_without_traceback(tmp_path):
     assert ": warning: `slices[0]`" in proc.stderr  # the check's estimate, before the build
     assert proc.stderr.count("mixgate: error:") == 1 and "cannot be filled" in proc.stderr
     assert not list((tmp_path / "out").glob("short/v*"))
+
+
+@pytest.mark.flow
+def test_a_scheduled_style_build_skips_cleanly_while_another_build_holds_the_lock(tmp_path):
+    """Acceptance 7 of issue 13: with another build of the mixture in progress (its lock held
+    here), `mixgate build --on-busy skip` (what scheduled runs use) logs "skipped: build in
+    progress", writes nothing and exits 0; `--on-busy fail` exits 2 naming the holder, not a
+    "choose another --version" message."""
+    from pipeline.output.lock import mixture_lock
+
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "flows.cli", "build", "mixtures/demo.yaml", "--out", str(out)]
+    with mixture_lock(out / "demo", on_busy="fail") as held:
+        assert held
+        skip = subprocess.run([*command, "--on-busy", "skip"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=600, check=False)
+        fail = subprocess.run([*command, "--on-busy", "fail"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=600, check=False)
+    assert skip.returncode == 0, skip.stderr[-1500:]
+    assert "mixgate: skipped: build in progress" in skip.stderr
+    assert fail.returncode == 2 and "another build of `demo` is running" in fail.stderr
+    assert "--version" not in fail.stderr
+    assert not [p for p in (out / "demo").iterdir() if not p.name.startswith(".")]
