@@ -14,7 +14,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test test-fast venv bench clean data_samples
+.PHONY: demo test test-fast lint venv bench clean data_samples
 
 # Bytecode is compiled once here (uv --compile-bytecode, compileall for the project): this
 # environment sets PYTHONDONTWRITEBYTECODE, so without it every run recompiles every import
@@ -32,8 +32,16 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/mixgate build mixtures/demo.yaml --out out
 
+# The suite, then the docstring examples of the library (`--doctest-modules`).
 test: $(STAMP)
 	$(PY) -m pytest
+	$(PY) -m pytest -q --doctest-modules pipeline
+
+# ruff (lint + format check) over the code, mypy over the library (pyproject.toml: [tool.*]).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check pipeline flows tests benchmarks
+	$(VENV)/bin/ruff format --check pipeline flows tests benchmarks
+	$(VENV)/bin/mypy
 
 # The edit-test loop: no Prefect server, no Dask, nothing marked slow (docs/performance.md).
 test-fast: $(STAMP)

@@ -34,10 +34,15 @@ sys.path.insert(0, str(ROOT))
 import polars as pl  # noqa: E402
 from datasketch import MinHash, MinHashLSH  # noqa: E402
 
-from pipeline.stages.decontam.match import DecontamConfig, HoldoutIndex, HoldoutItem, find_contamination  # noqa: E402
+from pipeline.records.text import normalize_text  # noqa: E402
+from pipeline.stages.decontam.match import (  # noqa: E402
+    DecontamConfig,
+    HoldoutIndex,
+    HoldoutItem,
+    find_contamination,
+)
 from pipeline.stages.dedup.minhash import MinHashConfig, compute_shingle_sets, compute_signatures  # noqa: E402
 from pipeline.stages.dedup.near import NearDedupConfig, tag_near_duplicates  # noqa: E402
-from pipeline.records.text import normalize_text  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 SEED = 20261127
@@ -179,7 +184,7 @@ def bench_signatures(texts: list[str], reps: int) -> tuple[dict[str, float], dic
         "datasketch": datasketch_run,
     }
     try:
-        import rensa  # noqa: PLC0415
+        import rensa
     except ImportError:
         print("rensa: not importable, skipped")
     else:

@@ -148,7 +148,7 @@ def measure_throughput(config: PiiConfig, repeats: int) -> dict[str, float]:
         "chars": sum(map(len, texts)),
     }
     with PiiScanner(config) as scanner:
-        analyzer = scanner._analyzer  # noqa: SLF001 - the baseline uses the very same engine
+        analyzer = scanner._analyzer
         t, cpu = time.perf_counter(), time.process_time()
         for text in texts:
             analyzer.analyze(text, language=LANGUAGE, entities=entities)

@@ -24,7 +24,7 @@ _NAMES = tuple(
 class ExpectedErrorFilter(logging.Filter):
     """Reject Prefect run-failure records caused by a `MixgateError`."""
 
-    def filter(self, record: logging.LogRecord) -> bool:  # noqa: A003
+    def filter(self, record: logging.LogRecord) -> bool:
         """Return False for run-failure records about an expected mixgate error."""
         if not record.name.startswith(("prefect.flow_runs", "prefect.task_runs")):
             return True

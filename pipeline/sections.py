@@ -12,10 +12,10 @@ a section, for `mixgate spec-schema`.
 >>> from pipeline.stages.dedup.minhash import MinHashConfig
 >>> config_from_mapping(MinHashConfig, {"n": 3}, where="dedup.near.minhash").n
 3
->>> config_from_mapping(MinHashConfig, {"m": 3}, where="dedup.near.minhash")
+>>> config_from_mapping(MinHashConfig, {"nn": 3}, where="dedup.near.minhash")
 Traceback (most recent call last):
 ...
-pipeline.errors.ConfigError: `dedup.near.minhash.m`: unknown key; allowed: n, num_perm, seed, unit; did you mean `n`?
+pipeline.errors.ConfigError: `dedup.near.minhash.nn`: unknown key; allowed: n, num_perm, seed, unit; did you mean `n`?
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def config_from_mapping(cls: type[T], data: Mapping[str, Any] | None, *, where: 
         msg = f"`{where}`: cannot be read as settings: {exc}"
         raise ConfigError(msg) from None
     try:
-        return _adapter(cls).validate_json(text, strict=True)
+        return typing.cast(T, _adapter(typing.cast(type, cls)).validate_json(text, strict=True))
     except ValidationError as exc:
         raise ConfigError(_message(cls, where, exc)) from None
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import yaml
-from tests.conftest import ROOT
 
-from pipeline.spec import parse_spec
 from pipeline.build.config import build_config
+from pipeline.spec import parse_spec
+from tests.conftest import ROOT
 
 
 def _yaml_blocks(path):

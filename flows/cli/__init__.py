@@ -27,7 +27,7 @@ os.environ.setdefault("MIXGATE_STARTED_AT", repr(__import__("time").time()))  # 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
 
-from pipeline.errors import InternalError, MixgateError  # noqa: E402
+from pipeline.errors import InternalError, MixgateError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -153,6 +153,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("mixgate: interrupted\n")
         return 130
-    except Exception as exc:  # noqa: BLE001 - every other exception is a bug, reported as one
+    except Exception as exc:
         return report_bug(exc, debug=args.debug)
 

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from pipeline.tools.audit import KINDS, AuditReport, audit_files
 from pipeline.stages.decontam.match import DecontamConfig
+from pipeline.tools.audit import KINDS, AuditReport, audit_files
 
 _EPILOG = """example:
   mixgate audit --data train.jsonl --holdout gsm8k/test.jsonl --json report.json

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -106,7 +106,7 @@ def _first_model(annotation: Any) -> type[BaseModel] | None:
         found = _first_model(arg)
         if found is not None:
             return found
-    return None if get_origin(annotation) is None else None
+    return None
 
 
 def _allowed_keys(path: tuple[Any, ...]) -> list[str]:

@@ -9,7 +9,6 @@ canonicalize, after tagging and the license policy, scaled to each file's size.
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,14 +18,13 @@ import polars as pl
 
 from pipeline.build.probe import SAMPLE_ROWS, FileSample, sample_file
 from pipeline.build.problems import Problem, SpecDocument, did_you_mean
-from pipeline.records.canonical import Reject
 from pipeline.errors import MixgateError
-from pipeline.stages.ingest import canonical_row
 from pipeline.io import resolve_paths
-from pipeline.stages.sample import _redistribute, largest_remainder
-from pipeline.spec import HoldoutSpec, LabelSpec, SliceSpec, SourceSpec
-from pipeline.stages.license import LicensePolicy
+from pipeline.records.canonical import Reject
 from pipeline.records.schemas import RECORD_SCHEMA
+from pipeline.spec import HoldoutSpec, LabelSpec, SourceSpec
+from pipeline.stages.ingest import canonical_row
+from pipeline.stages.license import LicensePolicy
 
 REDISTRIBUTE_WARN_POINTS = 5.0
 

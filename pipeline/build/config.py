@@ -27,22 +27,22 @@ import polars as pl
 from pipeline.build.pii_sources import manifest_entry as pii_manifest_entry
 from pipeline.build.pii_sources import pii_by_source
 from pipeline.build.pool_dedup import tag_near_spilled
+from pipeline.errors import ConfigError, InternalError
+from pipeline.io import DEFAULT_LIMITS, ReadLimits, resolve_paths
+from pipeline.sections import DedupSection, config_from_mapping
+from pipeline.spec import MixtureSpec
 from pipeline.stages import STAGES
 from pipeline.stages.decontam.holdouts import HoldoutFile, collect_items, read_holdout_file
-from pipeline.stages.decontam.match import DecontamConfig, HoldoutIndex, tag_contamination
+from pipeline.stages.decontam.match import HoldoutIndex, tag_contamination
 from pipeline.stages.dedup.exact import content_keys, tag_exact_duplicates
 from pipeline.stages.dedup.lsh import optimal_bands
 from pipeline.stages.dedup.near import NearDedupConfig
-from pipeline.errors import ConfigError, InternalError
 from pipeline.stages.ingest import relative_path
-from pipeline.io import DEFAULT_LIMITS, ReadLimits, resolve_paths
-from pipeline.stages.sample import SamplingConfig
-from pipeline.sections import DedupSection, config_from_mapping
-from pipeline.spec import MixtureSpec
+from pipeline.stages.license import LicensePolicy, rank_keepers, tag_license
 from pipeline.stages.pii import PiiScanner, redact_pii, tag_pii
 from pipeline.stages.pii.config import PiiConfig
-from pipeline.stages.license import LicensePolicy, rank_keepers, tag_license
 from pipeline.stages.quality import GATE_ORDER, QualityConfig, tag_quality
+from pipeline.stages.sample import SamplingConfig
 from pipeline.stages.tagging import build_tagger, tag_slices
 
 Stage = Callable[..., pl.DataFrame]
@@ -79,7 +79,7 @@ def screen_pii(
     if len(sources) > 1:
         msg = f"screen_pii expects one source per frame; got {sorted(map(str, sources))}"
         raise InternalError(msg)
-    if sources and str(sources[0]) in by_source:
+    if by_source and sources and str(sources[0]) in by_source:
         scanner = by_source[str(sources[0])]
     return redact_pii(tag_pii(keyed, scanner=scanner), scanner=scanner)
 

@@ -52,7 +52,7 @@ def guarded(
         return frame, fn(frame), ledger_frame([])
     except _EXPECTED:
         raise
-    except Exception as exc:  # noqa: BLE001 - isolated below, row by row
+    except Exception as exc:
         if frame.height <= 1:
             raise _internal(stage, frame, exc) from None
         failed: list[int] = []
@@ -79,7 +79,7 @@ def _bisect(fn: Callable[[pl.DataFrame], Any], frame: pl.DataFrame, offset: int,
         return True
     except _EXPECTED:
         raise
-    except Exception:  # noqa: BLE001
+    except Exception:
         if frame.height == 1:
             failed.append(offset)
             return False
@@ -101,7 +101,7 @@ def sanitized(name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -
         return fn(*args, **kwargs)
     except _EXPECTED:
         raise
-    except Exception as exc:  # noqa: BLE001 - the message may quote record text
+    except Exception as exc:
         error = InternalError(f"stage `{name}` failed: {type(exc).__name__} (record text withheld)")
         error.add_note(_frames(exc))
         raise error from None

@@ -17,8 +17,8 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.sections import config_from_mapping
 from pipeline.errors import ConfigError
+from pipeline.sections import config_from_mapping
 from pipeline.spec import MixtureSpec
 from pipeline.stages.pii import PiiConfig
 

@@ -35,8 +35,8 @@ def gate_stage(
     decl = declared(stage)
     if decl.tagged_at == "pool":
         pool = config.stages[stage](pool)
-    kept, dropped = apply_gate(pool, stage=stage, prefix=decl.prefix)
-    spent = [c for c in kept.columns if c.startswith(f"{decl.prefix}_")]
+    kept, dropped = apply_gate(pool, stage=stage, prefix=decl.gate_prefix)
+    spent = [c for c in kept.columns if c.startswith(f"{decl.gate_prefix}_")]
     spent += [c for c in decl.spent if c in kept.columns]
     return kept.drop(spent), dropped
 

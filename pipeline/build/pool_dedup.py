@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from pipeline.build.spill import SpillRef, load_shingles
 from pipeline.stages.dedup.lsh import compute_band_keys
 from pipeline.stages.dedup.minhash import ShingleSets, compute_signatures
 from pipeline.stages.dedup.near import (
@@ -42,7 +43,6 @@ from pipeline.stages.dedup.near import (
     with_near_columns,
 )
 from pipeline.stages.dedup.sketch import SketchConfig
-from pipeline.build.spill import SpillRef, load_shingles
 
 logger = logging.getLogger(__name__)
 

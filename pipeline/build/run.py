@@ -8,8 +8,8 @@ so Prefect (and Dask) see each stage as a task, and the result never depends on 
 from __future__ import annotations
 
 import hashlib
-import logging
 import json
+import logging
 import os
 import platform
 import socket
@@ -21,6 +21,11 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.build.cache import KeyedStore
+from pipeline.build.config import BuildConfig, build_config, read_spec_holdouts
+from pipeline.build.plan import plan_files
+from pipeline.build.pool import run_pool_stage
+from pipeline.build.runner import SerialRunner, StageRunner, TimedRunner
 from pipeline.build.shards import (
     DEFAULT_SHARD_ROWS,
     FileOutcome,
@@ -30,13 +35,11 @@ from pipeline.build.shards import (
     sort_ledger,
     sum_supply,
 )
-from pipeline.build.cache import KeyedStore
-from pipeline.build.plan import plan_files
-from pipeline.build.runner import TimedRunner, SerialRunner, StageRunner
+from pipeline.build.spill import gather_records, work_directory
 from pipeline.errors import ConfigError, InputChangedError
-from pipeline.stages.ingest import relative_path
 from pipeline.faults import fault_point
 from pipeline.io import file_sha256, resolve_paths
+from pipeline.output.lock import OnBusy, mixture_lock
 from pipeline.output.manifest import (
     MANIFEST_FORMAT,
     code_version,
@@ -49,8 +52,19 @@ from pipeline.output.manifest import (
     slice_supply,
     tag_counts,
 )
-from pipeline.stages import gate_stages, ledger_order
-from pipeline.stages.sample import SliceResult, sample_mixture
+from pipeline.output.publish import (
+    check_version_label,
+    file_entry,
+    next_version,
+    prepare_out,
+    publish,
+    read_manifest,
+    staging_dir,
+    write_data_parts,
+    write_parquet,
+)
+from pipeline.output.splits import split_by_kind
+from pipeline.records.schemas import RECORD_COLUMNS
 from pipeline.spec import (
     MixtureSpec,
     load_spec,
@@ -59,24 +73,10 @@ from pipeline.spec import (
     spec_canonical_json,
     spec_sha256,
 )
-from pipeline.build.pool import run_pool_stage
-from pipeline.output.lock import OnBusy, mixture_lock
-from pipeline.output.splits import split_by_kind
-from pipeline.output.publish import (
-    check_version_label,
-    prepare_out,
-    file_entry,
-    next_version,
-    publish,
-    read_manifest,
-    staging_dir,
-    write_data_parts,
-    write_parquet,
-)
-from pipeline.records.schemas import RECORD_COLUMNS
-from pipeline.build.spill import gather_records, work_directory
-from pipeline.build.config import BuildConfig, build_config, read_spec_holdouts
+from pipeline.stages import gate_stages, ledger_order
 from pipeline.stages.dedup.keeper import conflict_warnings, license_conflicts
+from pipeline.stages.ingest import relative_path
+from pipeline.stages.sample import SliceResult, sample_mixture
 
 logger = logging.getLogger(__name__)
 

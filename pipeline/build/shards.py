@@ -84,8 +84,10 @@ def process_file(task: FileTask, *, config: BuildConfig) -> FileOutcome:
             frame, tagged, failed = guarded(tagger, frame, stage=decl.name)
             ledgers.append(failed)
             if decl.rewrites_text:
-                shingles = _pre_rewrite_shingles(frame, tagged, prefix=decl.prefix, config=config)
-            frame, dropped = apply_gate(tagged, stage=decl.name, prefix=decl.prefix)
+                shingles = _pre_rewrite_shingles(
+                    frame, tagged, prefix=decl.gate_prefix, config=config
+                )
+            frame, dropped = apply_gate(tagged, stage=decl.name, prefix=decl.gate_prefix)
             ledgers.append(dropped)
         supply[decl.name] = slice_supply(frame)
         timings[decl.name] = time.perf_counter() - t0
@@ -211,16 +213,16 @@ def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> File
     narrow frame (`pipeline.build.spill.narrow_frame`) with the decontamination tags and shingle
     counts.
     """
-    store = KeyedStore(job.cache[0], job.cache[1]) if job.cache else None
+    store, key = (KeyedStore(job.cache[0], job.cache[1]), job.cache[2]) if job.cache else (None, "")
     shingle_name = f"shingles-{config.near.minhash.slug}.npz"
     records_path = work_dir / f"shard-{job.index:05d}.parquet"
     shingles = work_dir / f"shard-{job.index:05d}.shingles.npz"
     entry = None
     if store is not None and job.cached:
-        entry = store.get(job.cache[2])
-    if entry is not None:  # published entry: read from it, never write into it
+        entry = store.get(key)
+    if store is not None and entry is not None:  # published entry: only read from it
         outcome = outcome_from_entry(entry)
-        records_path = store.path_for(job.cache[2]) / "records.parquet"
+        records_path = store.path_for(key) / "records.parquet"
         shingles = entry.files.get(shingle_name, shingles)
     else:
         where = f"process_file[{job.source.name}:{job.path.name}]"
@@ -237,7 +239,7 @@ def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> File
     else:  # `outcome.shingles`: taken before PII redaction
         sizes = shingle_shard(records, config=config.near, path=shingles, sets=outcome.shingles)
     if entry is None and store is not None:  # a new entry: records, ledger and shingles at once
-        stored = store.put(job.cache[2], outcome_to_entry(outcome, {shingle_name: shingles}))
+        stored = store.put(key, outcome_to_entry(outcome, {shingle_name: shingles}))
         records_path = stored / "records.parquet"
         shingles = stored / shingle_name if (stored / shingle_name).is_file() else shingles
     elif entry is None:
@@ -349,13 +351,13 @@ __all__ = [
     "DEFAULT_SHARD_ROWS",
     "FileOutcome",
     "combine_files",
-    "release_frames",
     "file_cache_key",
     "merge_outcomes",
     "outcome_from_entry",
     "outcome_to_entry",
     "process_file",
     "process_shard",
+    "release_frames",
     "run_file_stages",
     "sort_ledger",
     "sum_supply",

@@ -78,7 +78,7 @@ def apply_field_map(raw: Mapping[str, Any], fields: Mapping[str, str], kind: str
     return out
 
 
-def _text(record: Mapping[str, Any], name: str, *, required: bool) -> str | None | Reject:
+def _text(record: Mapping[str, Any], name: str, *, required: bool) -> str | Reject | None:
     value = record.get(name)
     if value is None:
         return Reject(f"missing_field:{name}") if required else None
@@ -150,9 +150,13 @@ def _chat_field(record: Mapping[str, Any]) -> list[dict[str, str]] | Reject | No
     for name in ("messages", "conversations"):
         if record.get(name) is not None:
             turns = _chat_list(record[name], name)
-            if not isinstance(turns, Reject) and isinstance(record.get("system"), str):
-                if record["system"].strip() and (not turns or turns[0]["role"] != "system"):
-                    turns = [{"role": "system", "content": record["system"]}, *turns]
+            if (
+                not isinstance(turns, Reject)
+                and isinstance(record.get("system"), str)
+                and record["system"].strip()
+                and (not turns or turns[0]["role"] != "system")
+            ):
+                turns = [{"role": "system", "content": record["system"]}, *turns]
             return turns
     return None
 

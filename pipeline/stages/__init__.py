@@ -94,6 +94,14 @@ class StageDecl:
         """Whether rows leave the pool at this stage (it has ledger rows and manifest counts)."""
         return self.prefix is not None or self.own_ledger
 
+    @property
+    def gate_prefix(self) -> str:
+        """The prefix of a gate stage's columns (`InternalError` for a stage without a gate)."""
+        if self.prefix is None:
+            msg = f"stage `{self.name}` has no gate"
+            raise InternalError(msg)
+        return self.prefix
+
     def function_object(self) -> Callable[..., Any]:
         """Import and return the stage function."""
         return _resolve(self.function)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import polars as pl
 
 from pipeline.errors import InternalError
-
 from pipeline.records.schemas import LEDGER_SCHEMA
 
 _EXTRAS = ("dup_of", "score", "holdout", "holdout_row", "detail")

@@ -18,26 +18,27 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from pipeline.records.canonical import SCHEMA_RULE, Reject, apply_field_map, canonicalize
 from pipeline.errors import ConfigError, MixgateError
 from pipeline.io import DEFAULT_LIMITS, FileReadError, ReadLimits, RowError, file_sha256, iter_rows
+from pipeline.records.canonical import SCHEMA_RULE, Reject, apply_field_map, canonicalize
 from pipeline.records.schemas import RECORD_SCHEMA, compute_record_id, empty_records, ledger_frame
+
 
 class LabelSpec(Protocol):
     """A slice label read from a record field (`pipeline.spec.LabelSpec` is one)."""
 
     @property
-    def field(self) -> str: ...  # noqa: D102
+    def field(self) -> str: ...
 
     @property
-    def map(self) -> Mapping[str, str] | None: ...  # noqa: D102
+    def map(self) -> Mapping[str, str] | None: ...
 
 
 class GeneratorSpec(Protocol):
     """The generator model read from a record field (`pipeline.spec.GeneratorSpec` is one)."""
 
     @property
-    def field(self) -> str: ...  # noqa: D102
+    def field(self) -> str: ...
 
 
 class SourceSpec(Protocol):
@@ -45,25 +46,25 @@ class SourceSpec(Protocol):
     spec's `pipeline.spec.SourceSpec`, which has these attributes."""
 
     @property
-    def name(self) -> str: ...  # noqa: D102
+    def name(self) -> str: ...
 
     @property
-    def kind(self) -> str: ...  # noqa: D102
+    def kind(self) -> str: ...
 
     @property
-    def license(self) -> str: ...  # noqa: D102
+    def license(self) -> str: ...
 
     @property
-    def fields(self) -> Mapping[str, str]: ...  # noqa: D102
+    def fields(self) -> Mapping[str, str]: ...
 
     @property
-    def generator(self) -> str | GeneratorSpec | None: ...  # noqa: D102
+    def generator(self) -> str | GeneratorSpec | None: ...
 
     @property
-    def intent(self) -> str | LabelSpec | None: ...  # noqa: D102
+    def intent(self) -> str | LabelSpec | None: ...
 
     @property
-    def difficulty(self) -> str | LabelSpec | None: ...  # noqa: D102
+    def difficulty(self) -> str | LabelSpec | None: ...
 
 
 INGEST_STAGE = "ingest"
@@ -112,7 +113,7 @@ def _label(
     axis: str,
     source: str,
     check: LabelCheck,
-) -> str | None | Reject:
+) -> str | Reject | None:
     if spec is None:
         return None
     if isinstance(spec, str):
@@ -134,7 +135,7 @@ def _label(
     return check(value, axis, source, spec.field)
 
 
-def _generator(source: SourceSpec, raw: Mapping[str, Any]) -> str | None | Reject:
+def _generator(source: SourceSpec, raw: Mapping[str, Any]) -> str | Reject | None:
     if source.kind != "synthetic":
         return None
     if isinstance(source.generator, str):
@@ -199,7 +200,7 @@ def _ingest_row(
         return canonical_row(raw, source=source, check=check), SCHEMA_RULE
     except MixgateError:
         raise
-    except Exception as exc:  # noqa: BLE001 - one odd record must not stop a build
+    except Exception as exc:
         return Reject(f"record_error:{type(exc).__name__}"), SCHEMA_RULE
 
 

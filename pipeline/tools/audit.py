@@ -20,6 +20,8 @@ from typing import Any
 
 import xxhash
 
+from pipeline.errors import ConfigError, InputError
+from pipeline.io import RowError, file_sha256, iter_rows
 from pipeline.stages.decontam.holdouts import HoldoutFile, holdout_name, read_holdout_file
 from pipeline.stages.decontam.match import (
     DecontamConfig,
@@ -27,8 +29,6 @@ from pipeline.stages.decontam.match import (
     find_contamination,
     load_holdout_index,
 )
-from pipeline.errors import ConfigError, InputError
-from pipeline.io import RowError, file_sha256, iter_rows
 
 KINDS = ("auto", "sft", "preference", "synthetic")
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from pipeline.records.canonical import Reject, apply_field_map, canonicalize
 from pipeline.errors import ConfigError
 from pipeline.io import RowError, iter_rows
-from pipeline.stages.pii.scanner import PiiScanner
+from pipeline.records.canonical import Reject, apply_field_map, canonicalize
 from pipeline.records.schemas import KINDS, iter_text_fields
+from pipeline.stages.pii.scanner import PiiScanner
 
 SCAN_KINDS = (*KINDS, "auto")
 

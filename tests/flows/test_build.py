@@ -8,12 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from tests.conftest import ROOT
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.build import build_mixture
 from flows.cli import main
 from pipeline.build.run import load, run_build
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.flow
 

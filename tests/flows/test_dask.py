@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.conftest import ROOT
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.build import run_build_flow
-from pipeline.output.manifest import code_version
 from pipeline.build.run import load, run_build
+from pipeline.output.manifest import code_version
+from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.flow, pytest.mark.slow]
 

@@ -14,13 +14,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from tests.conftest import ROOT
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.schedule import ScheduleConfig, deployment_name
 from pipeline.errors import ConfigError
+from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.flow, pytest.mark.slow]
 CRON = "0 3 * * *"

@@ -13,12 +13,11 @@ import json
 import jsonschema
 import pytest
 import yaml
-from tests.conftest import ROOT
 
 from flows.cli import main
 from pipeline.errors import ConfigError
 from pipeline.sections import DedupSection, config_from_mapping
-from pipeline.spec import spec_json_schema
+from tests.conftest import ROOT
 
 DEMO = ROOT / "mixtures" / "demo.yaml"
 
@@ -75,7 +74,7 @@ def test_spec_schema_accepts_the_demo_and_rejects_every_wrong_value(capsys):
     assert main(["spec-schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     jsonschema.validate(_demo(), schema)
-    for change, path, _ in CASES:
+    for change, _, _ in CASES:
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(_with(change), schema)
     near = schema["$defs"]["NearDedupConfig"]

@@ -57,9 +57,11 @@ def test_a_second_build_fails_or_skips_while_the_lock_is_held(tmp_path):
     mixture = tmp_path / "demo"
     with mixture_lock(mixture, on_busy="fail") as held:
         assert held
-        with pytest.raises(BuildBusyError, match=r"another build of `demo` is running \(pid \d+"):
-            with mixture_lock(mixture, on_busy="fail"):
-                pass
+        with (
+            pytest.raises(BuildBusyError, match=r"another build of `demo` is running \(pid \d+"),
+            mixture_lock(mixture, on_busy="fail"),
+        ):
+            pass
         with mixture_lock(mixture, on_busy="skip") as second:
             assert second is False
     with mixture_lock(mixture, on_busy="fail") as again:  # released: free again
@@ -75,9 +77,8 @@ def test_a_lock_left_by_a_killed_process_is_stale(tmp_path):
     )
     assert holder.stdout.readline().strip() == "held"
     (mixture / ".tmp-v0001-999999").mkdir()  # what a killed build leaves behind
-    with pytest.raises(BuildBusyError):
-        with mixture_lock(mixture, on_busy="fail"):
-            pass
+    with pytest.raises(BuildBusyError), mixture_lock(mixture, on_busy="fail"):
+        pass
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait(timeout=30)
     start = time.monotonic()

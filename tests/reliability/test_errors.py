@@ -6,7 +6,6 @@ Each case runs the real CLI (`flows.cli.main`); every one fails before Prefect s
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 

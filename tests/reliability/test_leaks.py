@@ -123,7 +123,7 @@ def test_a_build_failing_inside_a_stage_on_the_pii_record_leaks_nothing(builds):
 
 
 def test_no_manifest_value_reverses_a_value_hash(builds):
-    root, ok, _ = builds
+    _, ok, _ = builds
     version = Path(ok.stdout.strip().splitlines()[-1])
     manifest = json.loads((version / "manifest.json").read_text())
     found_ints, found_strings = set(), set()

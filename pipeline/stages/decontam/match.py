@@ -24,6 +24,8 @@ from typing import NamedTuple
 import numpy as np
 import polars as pl
 
+from pipeline.errors import ConfigError
+from pipeline.records.schemas import iter_text_fields
 from pipeline.stages.decontam.index import (
     DecontamConfig,
     HoldoutIndex,
@@ -32,8 +34,6 @@ from pipeline.stages.decontam.index import (
     shingle_slug,
 )
 from pipeline.stages.dedup.minhash import ShingleSets, compute_shingle_sets
-from pipeline.errors import ConfigError
-from pipeline.records.schemas import iter_text_fields
 
 logger = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ does not fit in memory; `tag_near_duplicates` is their in-memory composition:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterable
@@ -35,8 +36,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
+from pipeline.errors import ConfigError, InternalError
 from pipeline.stages.dedup.keeper import keeper_details
-from pipeline.stages.dedup.lsh import BandPlan, compute_band_keys, find_candidate_pairs, optimal_bands
+from pipeline.stages.dedup.lsh import (
+    BandPlan,
+    compute_band_keys,
+    find_candidate_pairs,
+    optimal_bands,
+)
 from pipeline.stages.dedup.minhash import (
     MinHashConfig,
     ShingleSets,
@@ -47,8 +54,6 @@ from pipeline.stages.dedup.minhash import (
     unique_per_doc,
 )
 from pipeline.stages.dedup.sketch import SketchConfig, count_hashes, estimate_counts
-from pipeline.errors import ConfigError, InternalError
-from pipeline.records.schemas import iter_text_fields
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +216,7 @@ def select_keepers(
     order = np.lexsort((pairs[:, 0], pairs[:, 1]))  # by later doc, then earlier doc
     later, earlier = pairs[order, 1], pairs[order, 0]
     bounds = np.flatnonzero(np.concatenate(([True], later[1:] != later[:-1], [True])))
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+    for lo, hi in itertools.pairwise(bounds):
         doc = int(later[lo])
         mine = sets.doc(doc)
         for cand in earlier[lo:hi]:

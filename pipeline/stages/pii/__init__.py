@@ -10,9 +10,9 @@ import os
 # e-mail recognizer must use tldextract's bundled suffix list, never fetch it.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-from pipeline.stages.pii.config import ACTIONS, PII_RULE, PiiConfig  # noqa: E402
-from pipeline.stages.pii.scanner import Finding, PiiScanner  # noqa: E402
-from pipeline.stages.pii.stage import FINDING_DTYPE, hash_value, redact_pii, tag_pii  # noqa: E402
+from pipeline.stages.pii.config import ACTIONS, PII_RULE, PiiConfig
+from pipeline.stages.pii.scanner import Finding, PiiScanner
+from pipeline.stages.pii.stage import FINDING_DTYPE, hash_value, redact_pii, tag_pii
 
 __all__ = [
     "ACTIONS",

@@ -31,7 +31,7 @@ LANGUAGE = "en"
 
 
 @Language.component("mixgate_lower_lemma")
-def _lower_lemma(doc):  # noqa: ANN001, ANN202 - spaCy component signature
+def _lower_lemma(doc):
     """Set each token's lemma to its lower-case form (a blank pipeline has no lemmatizer)."""
     for token in doc:
         token.lemma_ = token.lower_

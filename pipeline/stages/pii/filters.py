@@ -50,7 +50,7 @@ CONTEXT_WORDS = (
     "電話", "电话", "手機", "手机", "聯絡", "联系", "携帯", "電話番号", "連絡",
     "هاتف", "جوال", "اتصل", "الهاتف",
 )
-_LATIN_CONTEXT = [w for w in CONTEXT_WORDS if w.isascii() or w[0].isalpha() and ord(w[0]) < 0x2E80]
+_LATIN_CONTEXT = [w for w in CONTEXT_WORDS if w.isascii() or (w[0].isalpha() and ord(w[0]) < 0x2E80)]
 _CJK_CONTEXT = [w for w in CONTEXT_WORDS if w not in _LATIN_CONTEXT]
 _CONTEXT = re.compile(
     r"(?i)(?<![^\W\d_])(?:"
@@ -139,11 +139,11 @@ def judge_phone(text: str, start: int, end: int) -> str | None:
             return "arithmetic or assignment"
     if before_ns and before_ns in "-–−" and at > 0 and text[at - 1] in "0123456789 ":
         return "arithmetic"
-    if prev and (prev.isascii() and prev.isalnum() or prev in "_#@/\\$€£¥"):
+    if prev and ((prev.isascii() and prev.isalnum()) or prev in "_#@/\\$€£¥"):
         return "inside a token"
     if prev in (".", ",") and start > 1 and text[start - 2].isdigit():
         return "decimal number"
-    if after[:1] and (after[0].isascii() and after[0].isalnum() or after[0] in "_@%$€/\\"):
+    if after[:1] and ((after[0].isascii() and after[0].isalnum()) or after[0] in "_@%$€/\\"):
         return "inside a token"
     if _DECIMAL_AFTER.match(after):
         return "inside a token"
@@ -234,12 +234,10 @@ def judge_card(text: str, start: int, end: int) -> str | None:
 # ``.sl``, ``.id``, ``.in``, ``.at``, ``.me``) are left out: ``main.py``, ``time.sl(eep)``,
 # ``document.cr(eateElement)``, ``self.id`` are code.
 WEB_TLDS = frozenset(
-    "com org net edu gov mil int io ai dev app info uk de fr jp cn ru br au ca eu nl ch se dk "
-    "fi pl tw kr es".split()
+    ["com", "org", "net", "edu", "gov", "mil", "int", "io", "ai", "dev", "app", "info", "uk", "de", "fr", "jp", "cn", "ru", "br", "au", "ca", "eu", "nl", "ch", "se", "dk", "fi", "pl", "tw", "kr", "es"]
 )
 _CODE_ROOTS = frozenset(
-    "logging java javax self this console math json np pd os sys re torch android system std "
-    "window document".split()
+    ["logging", "java", "javax", "self", "this", "console", "math", "json", "np", "pd", "os", "sys", "re", "torch", "android", "system", "std", "window", "document"]
 )
 _SCHEME = re.compile(r"(?i)^[a-z][a-z0-9+.\-]*://|^www\.")
 

@@ -103,7 +103,7 @@ class DkCprRecognizer(PatternRecognizer):
         pattern's score; presidio would raise a ``True`` to 1.0)."""
         return None if cpr_date_ok(pattern_text) else False
 
-    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):  # noqa: ANN001, ANN201
+    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
         """Presidio's pattern analysis, then the score penalty for failing modulus-11."""
         results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts, regex_flags)
         for r in results:

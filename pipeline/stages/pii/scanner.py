@@ -18,8 +18,8 @@ from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
 from pipeline.errors import ConfigError
 from pipeline.stages.pii.config import PiiConfig
-from pipeline.stages.pii.engine import LANGUAGE, build_analyzer
 from pipeline.stages.pii.credentials import SECRET_ENTITIES, find_secrets
+from pipeline.stages.pii.engine import LANGUAGE, build_analyzer
 from pipeline.stages.pii.filters import UNFORMATTED_SCORE, has_context, phone_score, reject_reason
 from pipeline.stages.pii.prefilter import find_windows
 from pipeline.stages.pii.recognizers import SPECIFIC_OVER_PHONE
@@ -310,7 +310,7 @@ _WORKER_SCANNER: PiiScanner | None = None
 
 
 def _init_worker(config: PiiConfig) -> None:
-    global _WORKER_SCANNER  # noqa: PLW0603 - per-process state of a pool worker
+    global _WORKER_SCANNER
     _WORKER_SCANNER = PiiScanner(config, cache_size=0)
 
 

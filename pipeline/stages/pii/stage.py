@@ -23,11 +23,11 @@ import polars as pl
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
+from pipeline.records.schemas import iter_text_fields
+from pipeline.secret import hash_key, keyed_hash
 from pipeline.stages.pii.config import ACTION_RANK, PII_RULE
 from pipeline.stages.pii.engine import quiet_presidio_logs
 from pipeline.stages.pii.scanner import PiiScanner
-from pipeline.records.schemas import iter_text_fields
-from pipeline.secret import hash_key, keyed_hash
 
 FINDING_DTYPE = pl.Struct(
     {

@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
-from pipeline.stages.quality.config import LengthBounds, RepetitionLimits
 from pipeline.records.text import normalize_text
+from pipeline.stages.quality.config import LengthBounds, RepetitionLimits
 
 _ROLE_GROUP = {"system": "system", "user": "prompt", "assistant": "reply"}
 _TOOL_TAG = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)

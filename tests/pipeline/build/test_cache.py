@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tests.conftest import ROOT
 
 from pipeline.build import shards
 from pipeline.build.cache import CacheEntry, KeyedStore, digest_key
-from pipeline.errors import InternalError
 from pipeline.build.run import load, run_build
+from pipeline.errors import InternalError
+from tests.conftest import ROOT
 
 
 def _outputs(version_dir: Path) -> dict[str, bytes]:

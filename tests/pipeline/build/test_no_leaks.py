@@ -6,11 +6,11 @@ import logging
 
 import polars as pl
 import yaml
-from tests.conftest import ROOT
 
-from pipeline.output.splits import read_mixture
 from pipeline.build.run import load, run_build
 from pipeline.output.report import summarize
+from pipeline.output.splits import read_mixture
+from tests.conftest import ROOT
 
 # Planted in data_samples/chat_messages.jsonl by data_samples/generate.py
 PLANTED = ["jordan.miles@fastmail.com", "415-555-0199", "4111 1111 1111 1111", "4111111111111111"]

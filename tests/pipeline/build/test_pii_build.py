@@ -9,9 +9,9 @@ import logging
 import polars as pl
 import yaml
 
-from pipeline.output.splits import read_mixture
 from pipeline.build.run import load, run_build
 from pipeline.output.report import summarize
+from pipeline.output.splits import read_mixture
 from tests.pipeline.build.test_no_leaks import _all_text
 from tests.pipeline.stages.pii.secret_cases import planted_cases
 

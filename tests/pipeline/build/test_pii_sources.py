@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 
-import polars as pl
 import pytest
 import yaml
 
-from pipeline.output.splits import read_mixture
 from pipeline.build.pii_sources import merge_pii
 from pipeline.build.run import load, run_build
 from pipeline.errors import ConfigError
+from pipeline.output.splits import read_mixture
 from pipeline.stages.pii import PiiConfig
 
 

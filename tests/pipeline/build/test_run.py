@@ -9,12 +9,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from tests.conftest import ROOT, SHARED
 
-from pipeline.output.splits import read_mixture
+from pipeline.build.run import load, rebuild_version, run_build
 from pipeline.errors import InputChangedError, InputError, SpecError
 from pipeline.output.publish import verify_version
-from pipeline.build.run import load, rebuild_version, run_build
+from pipeline.output.splits import read_mixture
+from tests.conftest import ROOT, SHARED
 
 DEMO = ROOT / "mixtures" / "demo.yaml"
 

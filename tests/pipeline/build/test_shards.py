@@ -9,16 +9,15 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.conftest import ROOT, SHARED
 
+from pipeline.build.config import build_config
 from pipeline.build.plan import FileTask, shard_file
-from pipeline.io import count_rows
+from pipeline.build.run import load, run_build
 from pipeline.build.shards import merge_outcomes, process_file, sort_ledger
 from pipeline.errors import ConfigError, InternalError
-from pipeline.io import file_sha256
+from pipeline.io import count_rows, file_sha256
 from pipeline.spec import SourceSpec
-from pipeline.build.run import load, run_build
-from pipeline.build.config import build_config
+from tests.conftest import ROOT, SHARED
 
 HH = SHARED / "hh_rlhf" / "harmless-base_test.jsonl.gz"
 HH_SOURCE = SourceSpec(name="hh", kind="preference", path=str(HH), license="MIT",

@@ -6,15 +6,15 @@ import random
 
 import numpy as np
 import polars as pl
-from tests.conftest import ROOT
 
-from pipeline.build.runner import SerialRunner
-from pipeline.stages.dedup.near import NearDedupConfig, tag_near_duplicates
 from pipeline.build.pool_dedup import tag_near_spilled
-from pipeline.stages.dedup.sketch import SketchConfig, count_hashes, estimate_counts
 from pipeline.build.run import load, run_build
-from pipeline.records.schemas import RECORD_SCHEMA
+from pipeline.build.runner import SerialRunner
 from pipeline.build.spill import SpillRef, gather_records, narrow_frame, shingle_shard, take_rows
+from pipeline.records.schemas import RECORD_SCHEMA
+from pipeline.stages.dedup.near import NearDedupConfig, tag_near_duplicates
+from pipeline.stages.dedup.sketch import SketchConfig, count_hashes, estimate_counts
+from tests.conftest import ROOT
 
 CONFIG = NearDedupConfig(threshold=0.7)
 WORDS = [f"w{i}" for i in range(400)]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.conftest import ROOT
 
-from pipeline.output.splits import read_mixture
 from pipeline.build.run import load, run_build
 from pipeline.output.report import explain, summarize
+from pipeline.output.splits import read_mixture
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,6 @@ def test_explain_exact_duplicate_names_the_keeper(demo):
 
 
 def test_explain_a_sampled_record(demo):
-    import polars as pl
 
     rid = read_mixture(demo.version_dir).get_column("record_id")[0]
     assert "in the mixture" in explain(demo.version_dir, rid)

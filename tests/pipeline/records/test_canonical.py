@@ -6,9 +6,9 @@ import gzip
 import json
 
 import pytest
-from tests.conftest import SHARED
 
 from pipeline.records.canonical import Reject, apply_field_map, canonicalize, split_hh_transcript
+from tests.conftest import SHARED
 
 
 def _sft(raw, fields=None):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.conftest import ROOT
 
-from pipeline.errors import ConfigError
-from pipeline.stages.ingest import ingest_file
-from pipeline.spec import SourceSpec
 from pipeline.build.config import check_label_in
+from pipeline.errors import ConfigError
+from pipeline.spec import SourceSpec
+from pipeline.stages.ingest import ingest_file
+from tests.conftest import ROOT
 
 ALLOWED = {"intent": frozenset({"math", "coding", "conversation"}),
            "difficulty": frozenset({"straightforward", "multi_step"})}
@@ -72,11 +72,11 @@ def test_synthetic_generator_from_a_field_or_ledger_reason(tmp_path):
 
 
 def test_tagger_labels_only_what_the_source_left_empty():
+    from pipeline.build.config import build_config
     from pipeline.build.plan import FileTask
+    from pipeline.build.run import load
     from pipeline.build.shards import process_file
     from pipeline.io import file_sha256
-    from pipeline.build.run import load
-    from pipeline.build.config import build_config
 
     loaded = load(ROOT / "mixtures" / "demo.yaml")
     config = build_config(loaded.spec, base_dir=loaded.base_dir)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 
 import pytest
-from tests.conftest import ROOT
 
 from pipeline.build.run import load, run_build
 from pipeline.stages import STAGES, gate_stages, ledger_order, stage, stage_table
+from tests.conftest import ROOT
 
 DOC = ROOT / "docs" / "architecture.md"
 TABLE = re.compile(r"<!-- stage-table:start -->\n(.*?)\n<!-- stage-table:end -->", re.S)

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from flows.cli import main
-from pipeline.tools.audit import audit_files, iter_string_leaves
 from pipeline.stages.decontam.match import DecontamConfig
+from pipeline.tools.audit import audit_files, iter_string_leaves
 from tests.conftest import SHARED
 
 ALPACA_EVAL = SHARED / "alpaca_eval" / "gpt4_model_outputs.json.gz"

@@ -10,6 +10,8 @@ import re
 import polars as pl
 import pytest
 
+from pipeline.errors import ConfigError
+from pipeline.stages.decontam.holdouts import read_holdout_file
 from pipeline.stages.decontam.match import (
     RULE_ID,
     DecontamConfig,
@@ -19,8 +21,6 @@ from pipeline.stages.decontam.match import (
     load_holdout_index,
     tag_contamination,
 )
-from pipeline.errors import ConfigError
-from pipeline.stages.decontam.holdouts import read_holdout_file
 from tests.conftest import SHARED
 
 CONFIG = DecontamConfig()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from datasketch.lsh import _optimal_param
 
+from pipeline.errors import ConfigError
 from pipeline.stages.dedup.lsh import (
     BandPlan,
     compute_band_keys,
@@ -13,7 +14,6 @@ from pipeline.stages.dedup.lsh import (
     find_query_pairs,
     optimal_bands,
 )
-from pipeline.errors import ConfigError
 
 
 def test_equal_weights_reproduce_datasketch_choice():

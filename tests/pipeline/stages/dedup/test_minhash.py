@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 
+from pipeline.errors import ConfigError
 from pipeline.stages.dedup.minhash import (
     EMPTY_SLOT,
     MinHashConfig,
@@ -19,7 +20,6 @@ from pipeline.stages.dedup.minhash import (
     exact_jaccard,
     shingle_set,
 )
-from pipeline.errors import ConfigError
 from tests.conftest import SHARED
 
 

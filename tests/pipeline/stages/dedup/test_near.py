@@ -11,9 +11,9 @@ import unicodedata
 import polars as pl
 import pytest
 
+from pipeline.errors import ConfigError, InternalError
 from pipeline.stages.dedup.minhash import MinHashConfig
 from pipeline.stages.dedup.near import RULE_ID, NearDedupConfig, tag_near_duplicates
-from pipeline.errors import ConfigError, InternalError
 from pipeline.stages.gate import apply_gate
 from tests.conftest import SHARED
 

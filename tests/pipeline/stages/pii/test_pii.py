@@ -13,12 +13,12 @@ import polars as pl
 import pytest
 
 from pipeline.errors import ConfigError
+from pipeline.records.schemas import RECORD_SCHEMA, compute_record_id
 from pipeline.stages.gate import apply_gate
 from pipeline.stages.pii import PII_RULE, PiiConfig, PiiScanner, hash_value, redact_pii, tag_pii
 from pipeline.stages.pii.engine import LANGUAGE
 from pipeline.stages.pii.prefilter import find_windows
 from pipeline.stages.pii.recognizers import luhn_ok
-from pipeline.records.schemas import RECORD_SCHEMA, compute_record_id
 from tests.conftest import ROOT, SHARED
 
 EMAIL = "jane.roe1987@gmail.com"

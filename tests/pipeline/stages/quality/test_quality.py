@@ -8,8 +8,9 @@ import json
 import polars as pl
 import pytest
 
-from pipeline.records.canonical import Reject, apply_field_map, canonicalize
 from pipeline.errors import ConfigError
+from pipeline.records.canonical import Reject, apply_field_map, canonicalize
+from pipeline.records.schemas import RECORD_SCHEMA
 from pipeline.stages.gate import apply_gate
 from pipeline.stages.quality import (
     GATE_ORDER,
@@ -21,7 +22,6 @@ from pipeline.stages.quality import (
     tag_quality,
     tool_call_problem,
 )
-from pipeline.records.schemas import RECORD_SCHEMA
 from tests.conftest import SHARED
 
 WEATHER = {"get_weather": {"city": "string", "days": "integer?"}}
