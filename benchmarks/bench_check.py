@@ -25,8 +25,13 @@ MIXGATE = ROOT / ".venv" / "bin" / "mixgate"
 def one_run(*args: str) -> tuple[float, float, int]:
     """Return (seconds to the first error line, seconds to exit, error lines)."""
     start = time.perf_counter()
-    proc = subprocess.Popen([str(MIXGATE), *args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [str(MIXGATE), *args],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
     first = None
     errors = 0
     assert proc.stderr is not None
@@ -42,16 +47,20 @@ def one_run(*args: str) -> tuple[float, float, int]:
 def main() -> None:
     runs = int(sys.argv[1]) if len(sys.argv) > 1 else 9
     print(f"load average before: {open('/proc/loadavg').read().split()[:3]}; cpus {os.cpu_count()}")
-    for label, args in (("check", ["check", str(PLANTED)]),
-                        ("build", ["build", str(PLANTED), "--out", "/tmp/bench-check-out"])):
+    for label, args in (
+        ("check", ["check", str(PLANTED)]),
+        ("build", ["build", str(PLANTED), "--out", "/tmp/bench-check-out"]),
+    ):
         one_run(*args)  # warm the bytecode cache
         results = [one_run(*args) for _ in range(runs)]
         firsts = [r[0] for r in results]
         totals = [r[1] for r in results]
-        print(f"{label}: {results[0][2]} errors; first error median {statistics.median(firsts):.2f} s "
-              f"(min {min(firsts):.2f}, max {max(firsts):.2f}); exit median "
-              f"{statistics.median(totals):.2f} s (min {min(totals):.2f}, max {max(totals):.2f}); "
-              f"{runs} runs")
+        print(
+            f"{label}: {results[0][2]} errors; first error median {statistics.median(firsts):.2f} s "
+            f"(min {min(firsts):.2f}, max {max(firsts):.2f}); exit median "
+            f"{statistics.median(totals):.2f} s (min {min(totals):.2f}, max {max(totals):.2f}); "
+            f"{runs} runs"
+        )
     print(f"load average after: {open('/proc/loadavg').read().split()[:3]}")
 
 

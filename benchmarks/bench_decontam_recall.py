@@ -97,7 +97,9 @@ def main() -> None:
     for i, item in enumerate(items):
         by_bucket[bucket(item.text)].append(i)
     picks = [
-        i for b in sorted(by_bucket) for i in rng.sample(by_bucket[b], min(PER_BUCKET, len(by_bucket[b])))
+        i
+        for b in sorted(by_bucket)
+        for i in rng.sample(by_bucket[b], min(PER_BUCKET, len(by_bucket[b])))
     ]
     found, total = collections.Counter(), collections.Counter()
     misses = []

@@ -67,7 +67,10 @@ def _build(spec: Path, out: Path, *, cache: KeyedStore | None = None, shard_rows
 
 
 def _payload(result: BuildResult) -> dict[str, bytes]:
-    paths = [*sorted((result.version_dir / "data").rglob("*.parquet")), result.version_dir / "ledger.parquet"]
+    paths = [
+        *sorted((result.version_dir / "data").rglob("*.parquet")),
+        result.version_dir / "ledger.parquet",
+    ]
     return {p.name: p.read_bytes() for p in paths}
 
 
@@ -78,7 +81,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--shard-rows", type=int, default=2000)
     args = parser.parse_args()
-    times: dict[str, list[float]] = {k: [] for k in ("full", "cold", "warm", "incremental", "sharded")}
+    times: dict[str, list[float]] = {
+        k: [] for k in ("full", "cold", "warm", "incremental", "sharded")
+    }
     stats: dict[str, dict[str, int]] = {}
     for _ in range(args.repeat):
         work = Path(tempfile.mkdtemp(prefix="bench-incr-"))
@@ -103,8 +108,12 @@ def main() -> None:
             raise SystemExit("incremental output differs from a fresh full build")
         records = sum(i["records"] for i in incremental.manifest["inputs"])
         shutil.rmtree(work)
-    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
-    print(f"input records: {records} in {len(incremental.manifest['inputs'])} files; repeat {args.repeat}\n")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}"
+    )
+    print(
+        f"input records: {records} in {len(incremental.manifest['inputs'])} files; repeat {args.repeat}\n"
+    )
     print("| build | median s | runs (s) | cache hits / misses |")
     print("|---|---:|---|---|")
     for name, values in times.items():

@@ -53,20 +53,27 @@ def _table(tp: Counter, fp: Counter, true: Counter) -> list[str]:
         found = tp[entity] + fp[entity]
         precision = f"{tp[entity] / found:.3f}" if found else "-"
         recall = f"{tp[entity] / true[entity]:.3f}" if true[entity] else "-"
-        rows.append(f"| {entity} | {found} | {tp[entity]} | {fp[entity]} | {precision} | {recall} |")
+        rows.append(
+            f"| {entity} | {found} | {tp[entity]} | {fp[entity]} | {precision} | {recall} |"
+        )
     return rows
 
 
 def precision_tables() -> None:
     """Print before / after precision and pooled recall per entity type (markdown)."""
     lines = [json.loads(x) for x in LABELS.read_text(encoding="utf-8").splitlines()]
-    labels = {(d["file"], d["row"], d["field"], d["start"], d["end"], d["entity_type"]): d["label"]
-              for d in lines}
+    labels = {
+        (d["file"], d["row"], d["field"], d["start"], d["end"], d["entity_type"]): d["label"]
+        for d in lines
+    }
     true = Counter(k[5] for k, v in labels.items() if v)
     tp, fp = Counter(), Counter()
     for d in lines[:V1_FINDINGS]:
         (tp if d["label"] else fp)[d["entity_type"]] += 1
-    header = ["| entity | findings | true | false | precision | pooled recall |", "|---|---|---|---|---|---|"]
+    header = [
+        "| entity | findings | true | false | precision | pooled recall |",
+        "|---|---|---|---|---|---|",
+    ]
     print("before (pii_presidio_v1):", *header, *_table(tp, fp, true), sep="\n")
     t = time.perf_counter()
     with PiiScanner(PiiConfig(), workers=2) as scanner:
@@ -82,24 +89,36 @@ def precision_tables() -> None:
 def lima_frame(tmp: Path) -> tuple[pl.DataFrame, object]:
     """LIMA ingested and tagged as a build does it, and the build's config."""
     spec = {
-        "name": "bench", "seed": 1, "total": 1000,
-        "sources": [{"name": "lima", "kind": "sft", "license": "CC-BY-NC-SA-4.0",
-                     "path": str(LIMA), "intent": "conversation", "difficulty": "straightforward"}],
+        "name": "bench",
+        "seed": 1,
+        "total": 1000,
+        "sources": [
+            {
+                "name": "lima",
+                "kind": "sft",
+                "license": "CC-BY-NC-SA-4.0",
+                "path": str(LIMA),
+                "intent": "conversation",
+                "difficulty": "straightforward",
+            }
+        ],
         "slices": [{"intent": "conversation", "difficulty": "straightforward", "weight": 1}],
     }
     path = tmp / "bench.yaml"
     path.write_text(yaml.safe_dump(spec))
     loaded = load(path)
     config = build_config(loaded.spec, base_dir=tmp)
-    result = ingest_file(LIMA, source=loaded.spec.sources[0], base_dir=tmp, check=config.check_label)
+    result = ingest_file(
+        LIMA, source=loaded.spec.sources[0], base_dir=tmp, check=config.check_label
+    )
     return config.tag(result.records), config
 
 
 _STAGE = None
 
 
-def _init_stage(stage) -> None:  # noqa: ANN001 - the build's stage partial
-    global _STAGE  # noqa: PLW0603 - per-process state of a pool worker
+def _init_stage(stage) -> None:
+    global _STAGE
     _STAGE = stage
 
 
@@ -126,7 +145,10 @@ def stage_throughput(repeats: int) -> None:
     best = best_cpu = 0.0
     for _ in range(repeats):
         with ProcessPoolExecutor(
-            max_workers=2, mp_context=get_context("spawn"), initializer=_init_stage, initargs=(stage,)
+            max_workers=2,
+            mp_context=get_context("spawn"),
+            initializer=_init_stage,
+            initargs=(stage,),
         ) as pool:
             list(pool.map(_run_stage, [frame.slice(0, 4), frame.slice(4, 4)]))
             t = time.perf_counter()
@@ -154,7 +176,10 @@ def region_cost(repeats: int) -> None:
             for text in texts:
                 scanner.analyze_text(text)
             best = max(best, len(records) / (time.perf_counter() - t))
-        print(f"regions {len(regions):>2} ({','.join(regions)}): {best:,.0f} records/s, 1 process", flush=True)
+        print(
+            f"regions {len(regions):>2} ({','.join(regions)}): {best:,.0f} records/s, 1 process",
+            flush=True,
+        )
 
 
 def main() -> None:

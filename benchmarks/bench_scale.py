@@ -48,9 +48,106 @@ import psutil
 
 from pipeline.build.run import load, run_build
 
-WORDS = ["river", "market", "garden", "station", "harbour", "library", "valley", "bridge", "workshop", "village", "forest", "castle", "tickets", "apples", "stamps", "pencils", "books", "shells", "seeds", "coins", "marbles", "cards", "lanterns", "kites", "quiet", "golden", "narrow", "ancient", "frozen", "windy", "crowded", "hidden", "busy", "careful", "bright", "gentle", "learn", "build", "carry", "measure", "repeat", "explain", "compare", "follow", "notice", "gather", "describe", "travel", "teacher", "student", "farmer", "sailor", "painter", "baker", "doctor", "engineer", "gardener", "pilot", "writer", "morning", "evening", "winter", "summer", "autumn", "spring", "season", "journey", "lesson", "story", "method", "result", "because", "although", "while", "after", "before", "since", "until", "unless", "whereas", "therefore", "however"]
-TOPICS = ("tides", "photosynthesis", "recursion", "fractions", "volcanoes", "sorting", "gravity",
-          "inflation", "poetry", "bridges", "migration", "compilers", "orbits", "erosion")
+WORDS = [
+    "river",
+    "market",
+    "garden",
+    "station",
+    "harbour",
+    "library",
+    "valley",
+    "bridge",
+    "workshop",
+    "village",
+    "forest",
+    "castle",
+    "tickets",
+    "apples",
+    "stamps",
+    "pencils",
+    "books",
+    "shells",
+    "seeds",
+    "coins",
+    "marbles",
+    "cards",
+    "lanterns",
+    "kites",
+    "quiet",
+    "golden",
+    "narrow",
+    "ancient",
+    "frozen",
+    "windy",
+    "crowded",
+    "hidden",
+    "busy",
+    "careful",
+    "bright",
+    "gentle",
+    "learn",
+    "build",
+    "carry",
+    "measure",
+    "repeat",
+    "explain",
+    "compare",
+    "follow",
+    "notice",
+    "gather",
+    "describe",
+    "travel",
+    "teacher",
+    "student",
+    "farmer",
+    "sailor",
+    "painter",
+    "baker",
+    "doctor",
+    "engineer",
+    "gardener",
+    "pilot",
+    "writer",
+    "morning",
+    "evening",
+    "winter",
+    "summer",
+    "autumn",
+    "spring",
+    "season",
+    "journey",
+    "lesson",
+    "story",
+    "method",
+    "result",
+    "because",
+    "although",
+    "while",
+    "after",
+    "before",
+    "since",
+    "until",
+    "unless",
+    "whereas",
+    "therefore",
+    "however",
+]
+TOPICS = (
+    "tides",
+    "photosynthesis",
+    "recursion",
+    "fractions",
+    "volcanoes",
+    "sorting",
+    "gravity",
+    "inflation",
+    "poetry",
+    "bridges",
+    "migration",
+    "compilers",
+    "orbits",
+    "erosion",
+)
 SOURCES = (  # name, kind, share of records, license, fixed intent/difficulty or None (tagger)
     ("alpaca_a", "sft", 0.22, "MIT", ("educational_explanation", "straightforward")),
     ("alpaca_b", "sft", 0.18, "CC-BY-4.0", ("coding", "straightforward")),
@@ -69,8 +166,10 @@ def _sentence(rng: random.Random, n: int) -> str:
 
 def _prompt(rng: random.Random) -> str:
     topic = rng.choice(TOPICS)
-    return (f"Explain {topic} to a {rng.choice(WORDS)} {rng.choice(WORDS)} in simple terms. "
-            f"{_sentence(rng, rng.randint(8, 18))}")
+    return (
+        f"Explain {topic} to a {rng.choice(WORDS)} {rng.choice(WORDS)} in simple terms. "
+        f"{_sentence(rng, rng.randint(8, 18))}"
+    )
 
 
 def _reply(rng: random.Random) -> str:
@@ -94,7 +193,9 @@ def _variant(text: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def _raw_record(kind: str, prompt: str, reply: str, rng: random.Random, other: str) -> dict[str, Any]:
+def _raw_record(
+    kind: str, prompt: str, reply: str, rng: random.Random, other: str
+) -> dict[str, Any]:
     if kind == "preference":
         return {"prompt": prompt, "chosen": reply, "rejected": other}
     if kind == "synthetic":
@@ -131,8 +232,12 @@ def generate(root: Path, n: int, seed: int = 13) -> None:
                     if len(recent) > 5000:
                         recent.pop(rng.randrange(len(recent)))
                 if kind == "sft" and name == "chat":
-                    raw = {"messages": [{"role": "user", "content": prompt},
-                                        {"role": "assistant", "content": reply}]}
+                    raw = {
+                        "messages": [
+                            {"role": "user", "content": prompt},
+                            {"role": "assistant", "content": reply},
+                        ]
+                    }
                 else:
                     raw = _raw_record(kind, prompt, reply, rng, _reply(rng))
                 fh.write(json.dumps(raw) + "\n")
@@ -148,13 +253,19 @@ def write_spec(root: Path, n: int, total: int) -> Path:
 def _spec(n: int, total: int) -> str:
     lines = [f"name: scale{n}", "seed: 7", f"total: {total}", "sources:"]
     for name, kind, _, lic, labels in SOURCES:
-        lines += [f"  - name: {name}", f"    kind: {kind}", f"    path: {name}.jsonl", f"    license: {lic}"]
+        lines += [
+            f"  - name: {name}",
+            f"    kind: {kind}",
+            f"    path: {name}.jsonl",
+            f"    license: {lic}",
+        ]
         if kind == "synthetic":
             lines.append("    generator: {field: model}")
         if labels:
             lines += [f"    intent: {labels[0]}", f"    difficulty: {labels[1]}"]
     lines += [
-        "holdouts:", "  - {name: ferry_eval, path: holdout.jsonl, fields: [question]}",
+        "holdouts:",
+        "  - {name: ferry_eval, path: holdout.jsonl, fields: [question]}",
         "license_policy: {allow: [], deny: [], unknown: deny}",
         "slices:",
         "  - {intent: educational_explanation, difficulty: straightforward, weight: 2}",
@@ -181,7 +292,9 @@ class PoolRunner:
         self.events.append((name, t0, time.perf_counter()))
         return result
 
-    def map(self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any) -> list[Any]:
+    def map(
+        self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any
+    ) -> list[Any]:
         """Run `fn(item, **kwargs)` on the workers; results in item order."""
         t0 = time.perf_counter()
         futures = [self.executor.submit(fn, item, **kwargs) for item in items]
@@ -239,17 +352,21 @@ def _summary(result: Any, seconds: float) -> dict[str, Any]:
 
 def run_dask(spec: Path, out: Path) -> dict[str, Any]:
     """Build `spec` with the Prefect flow on Dask, as `mixgate build --runner dask` does."""
-    for key, value in (("PREFECT_SERVER_ANALYTICS_ENABLED", "false"), ("DO_NOT_TRACK", "1"),
-                       ("PREFECT_LOGGING_LEVEL", "WARNING"),
-                       ("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")):
+    for key, value in (
+        ("PREFECT_SERVER_ANALYTICS_ENABLED", "false"),
+        ("DO_NOT_TRACK", "1"),
+        ("PREFECT_LOGGING_LEVEL", "WARNING"),
+        ("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"),
+    ):
         os.environ.setdefault(key, value)
     from flows.build import run_build_flow
     from pipeline.output.publish import read_manifest
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    version_dir = run_build_flow(str(spec), out=str(out), version=None, runner="dask",
-                                 use_cache=False)
+    version_dir = run_build_flow(
+        str(spec), out=str(out), version=None, runner="dask", use_cache=False
+    )
     seconds = time.perf_counter() - t0
 
     class _Result:  # the fields `_summary` reads
@@ -285,16 +402,29 @@ def run_child(args: argparse.Namespace) -> None:
 
 def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
     """Run the build of N in a child process; return its summary and the peak RSS of its tree."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(n),
-               "--work", str(args.work), "--runner", args.runner, "--workers", str(args.workers)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        str(n),
+        "--work",
+        str(args.work),
+        "--runner",
+        args.runner,
+        "--workers",
+        str(args.workers),
+    ]
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     with RssSampler(child.pid) as rss:
         stdout, _ = child.communicate()
     if child.returncode != 0:
         raise SystemExit(f"build of {n} records failed (exit {child.returncode})")
     measured = json.loads(stdout.strip().splitlines()[-1])
-    return {**measured, "peak_rss_gib": round(rss.peak / 2**30, 2),
-            "peak_driver_gib": round(rss.peak_driver / 2**30, 2)}
+    return {
+        **measured,
+        "peak_rss_gib": round(rss.peak / 2**30, 2),
+        "peak_driver_gib": round(rss.peak_driver / 2**30, 2),
+    }
 
 
 def main() -> None:
@@ -316,17 +446,23 @@ def main() -> None:
         if not (root / "holdout.jsonl").is_file():
             t0 = time.perf_counter()
             generate(root, n)
-            print(f"generated {n} records in {time.perf_counter() - t0:.0f} s (not timed)", flush=True)
+            print(
+                f"generated {n} records in {time.perf_counter() - t0:.0f} s (not timed)", flush=True
+            )
         write_spec(root, n, args.total)
         result = {"records": n, "runner": args.runner, **measure(n, args)}
         print(json.dumps(result), flush=True)
         rows.append(result)
-    print(f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}\n")
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}\n"
+    )
     print("| records | wall s | peak RSS GiB (sum) | peak driver GiB |")
     print("|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['records']:,} | {r['seconds']} | {r['peak_rss_gib']} | {r['peak_driver_gib']} |")
+        print(
+            f"| {r['records']:,} | {r['seconds']} | {r['peak_rss_gib']} | {r['peak_driver_gib']} |"
+        )
 
 
 if __name__ == "__main__":

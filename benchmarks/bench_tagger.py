@@ -172,28 +172,42 @@ def main() -> None:
     print(f"tagger: {tagger.manifest_entry()} (built in {time.perf_counter() - started:.3f}s)")
     bench = args.datasets / "fastchat_bench"
     datasets = {
-        "MT-Bench": list(iter_fastchat(bench / "mt_bench_question.jsonl", MT_BENCH_MAP,
-                                       first_only=args.first_turn_only)),
-        "Vicuna-bench": list(iter_fastchat(bench / "vicuna_bench_question.jsonl", VICUNA_MAP,
-                                           first_only=args.first_turn_only)),
+        "MT-Bench": list(
+            iter_fastchat(
+                bench / "mt_bench_question.jsonl", MT_BENCH_MAP, first_only=args.first_turn_only
+            )
+        ),
+        "Vicuna-bench": list(
+            iter_fastchat(
+                bench / "vicuna_bench_question.jsonl", VICUNA_MAP, first_only=args.first_turn_only
+            )
+        ),
         "Anthropic advanced-ai-risk": list(iter_anthropic(args.datasets / "anthropic_evals")),
-        "GSM8K test": list(iter_single_intent(args.datasets / "gsm8k" / "test.jsonl",
-                                              "question", "gsm8k", "math")),
-        "HumanEval": list(iter_single_intent(args.datasets / "humaneval" / "HumanEval.jsonl.gz",
-                                             "prompt", "humaneval", "coding")),
+        "GSM8K test": list(
+            iter_single_intent(args.datasets / "gsm8k" / "test.jsonl", "question", "gsm8k", "math")
+        ),
+        "HumanEval": list(
+            iter_single_intent(
+                args.datasets / "humaneval" / "HumanEval.jsonl.gz", "prompt", "humaneval", "coding"
+            )
+        ),
     }
     summary = {name: report_dataset(name, examples, tagger) for name, examples in datasets.items()}
     print("\nsummary (intent accuracy):", {k: round(v, 3) for k, v in summary.items()})
     every = [messages for examples in datasets.values() for _, messages, _ in examples]
     best, median = time_best(lambda: [tagger.tag_record(m) for m in every])
-    print(f"\ntag_record: {len(every)} records, best {best:.2f}s = {len(every) / best:,.0f} rec/s, "
-          f"median {median:.2f}s = {len(every) / median:,.0f} rec/s (3 runs)")
+    print(
+        f"\ntag_record: {len(every)} records, best {best:.2f}s = {len(every) / best:,.0f} rec/s, "
+        f"median {median:.2f}s = {len(every) / median:,.0f} rec/s (3 runs)"
+    )
     hh = read_hh_conversations(args.datasets / "hh_rlhf" / "harmless-base_test.jsonl.gz")
     chars = sum(len(m["content"]) for ms, _ in hh for m in ms) + sum(len(c) for _, c in hh)
     best, median = time_best(lambda: [tagger.tag_record(ms, c) for ms, c in hh])
-    print(f"tag_record on HH-RLHF multi-turn: {len(hh)} records "
-          f"(mean {chars / len(hh):.0f} chars), best {best:.2f}s = {len(hh) / best:,.0f} rec/s, "
-          f"median {len(hh) / median:,.0f} rec/s")
+    print(
+        f"tag_record on HH-RLHF multi-turn: {len(hh)} records "
+        f"(mean {chars / len(hh):.0f} chars), best {best:.2f}s = {len(hh) / best:,.0f} rec/s, "
+        f"median {len(hh) / median:,.0f} rec/s"
+    )
     columns = ("messages", "chosen", "intent", "difficulty")
     nulls = [None] * len(every)
     frame = pl.DataFrame(
@@ -205,6 +219,7 @@ def main() -> None:
     elapsed = time.perf_counter() - started
     rate = frame.height / elapsed
     print(f"tag_slices: {frame.height} rows in {elapsed:.2f}s = {rate:,.0f} rows/s")
+
 
 if __name__ == "__main__":
     main()

@@ -52,8 +52,15 @@ def build_mixture(
     loaded = load(Path(spec))
     cache = file_cache(out=out, cache_dir=cache_dir, use_cache=use_cache)
     result: BuildResult = run_build(
-        loaded, out_dir=Path(out), version=version, runner=PrefectRunner(), runner_name=runner,
-        skip_unchanged=skip_unchanged, cache=cache, shard_rows=shard_rows, on_busy=on_busy,  # type: ignore[arg-type]
+        loaded,
+        out_dir=Path(out),
+        version=version,
+        runner=PrefectRunner(),
+        runner_name=runner,
+        skip_unchanged=skip_unchanged,
+        cache=cache,
+        shard_rows=shard_rows,
+        on_busy=on_busy,  # type: ignore[arg-type]
     )
     if result.busy:
         logger.info("skipped: build in progress (another build of %s holds its lock); nothing written", result.version_dir)
@@ -65,36 +72,71 @@ def build_mixture(
         return str(result.version_dir)
     if cache is not None:
         stats = cache.stats()
-        logger.info("file cache %s: %d hit(s), %d miss(es)", cache.root, stats["hits"], stats["misses"])
+        logger.info(
+            "file cache %s: %d hit(s), %d miss(es)", cache.root, stats["hits"], stats["misses"]
+        )
     logger.info("published %s", result.version_dir)
     return str(result.version_dir)
 
 
 @flow(name="mixgate-rebuild", log_prints=False, persist_result=False)
-def rebuild_mixture(version_dir: str, out: str, spec_dir: str | None = None, runner: str = "default",
-                    data_root: str | None = None) -> str:
+def rebuild_mixture(
+    version_dir: str,
+    out: str,
+    spec_dir: str | None = None,
+    runner: str = "default",
+    data_root: str | None = None,
+) -> str:
     """Regenerate a version from its manifest into `out`; return the new version dir."""
     result = rebuild_version(
-        Path(version_dir), out_dir=Path(out), spec_dir=Path(spec_dir) if spec_dir else None,
-        data_root=Path(data_root) if data_root else None, runner=PrefectRunner(),
+        Path(version_dir),
+        out_dir=Path(out),
+        spec_dir=Path(spec_dir) if spec_dir else None,
+        data_root=Path(data_root) if data_root else None,
+        runner=PrefectRunner(),
     )
     return str(result.version_dir)
 
 
-def run_build_flow(spec: str, *, out: str, version: str | None, runner: str = "default",
-                   dask_address: str | None = None, cache_dir: str | None = None,
-                   use_cache: bool = True, shard_rows: int = DEFAULT_SHARD_ROWS,
-                   skip_unchanged: bool = False, on_busy: str = "fail") -> str:
+def run_build_flow(
+    spec: str,
+    *,
+    out: str,
+    version: str | None,
+    runner: str = "default",
+    dask_address: str | None = None,
+    cache_dir: str | None = None,
+    use_cache: bool = True,
+    shard_rows: int = DEFAULT_SHARD_ROWS,
+    skip_unchanged: bool = False,
+    on_busy: str = "fail",
+) -> str:
     """Run `build_mixture` with the chosen task runner."""
     configured = build_mixture.with_options(task_runner=task_runner_for(runner, dask_address))
-    return configured(spec=spec, out=out, version=version, runner=runner, cache_dir=cache_dir,
-                      use_cache=use_cache, shard_rows=shard_rows, skip_unchanged=skip_unchanged,
-                      on_busy=on_busy)
+    return configured(
+        spec=spec,
+        out=out,
+        version=version,
+        runner=runner,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        shard_rows=shard_rows,
+        skip_unchanged=skip_unchanged,
+        on_busy=on_busy,
+    )
 
 
-def run_rebuild_flow(version_dir: str, *, out: str, spec_dir: str | None, runner: str = "default",
-                     dask_address: str | None = None, data_root: str | None = None) -> str:
+def run_rebuild_flow(
+    version_dir: str,
+    *,
+    out: str,
+    spec_dir: str | None,
+    runner: str = "default",
+    dask_address: str | None = None,
+    data_root: str | None = None,
+) -> str:
     """Run `rebuild_mixture` with the chosen task runner."""
     configured = rebuild_mixture.with_options(task_runner=task_runner_for(runner, dask_address))
-    return configured(version_dir=version_dir, out=out, spec_dir=spec_dir, runner=runner,
-                      data_root=data_root)
+    return configured(
+        version_dir=version_dir, out=out, spec_dir=spec_dir, runner=runner, data_root=data_root
+    )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
 from typing import IO, Any, Protocol
 
 
@@ -98,10 +97,16 @@ class LiveProgress:
 
         console = Console(file=stream or sys.stderr, force_terminal=True)
         self.bars = Progress(
-            TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.description:<16}"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("{task.fields[records]:>9,} records"),
-            TextColumn("{task.fields[rate]:>12}"), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), console=console, transient=False,
+            TextColumn("{task.fields[rate]:>12}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
         )
         self.bars.start()
         self.tasks: dict[str, Any] = {}
@@ -119,8 +124,12 @@ class LiveProgress:
         with self.lock:
             self.records[stage] = self.records.get(stage, 0) + records
             seconds = max(time.perf_counter() - self.t0.get(stage, 0.0), 1e-6)
-            self.bars.update(self.tasks[stage], advance=1, records=self.records[stage],
-                             rate=f"{self.records[stage] / seconds:,.0f}/s")
+            self.bars.update(
+                self.tasks[stage],
+                advance=1,
+                records=self.records[stage],
+                rate=f"{self.records[stage] / seconds:,.0f}/s",
+            )
 
     def finish(self, stage: str, *, records: int | None = None) -> None:
         with self.lock:

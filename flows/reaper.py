@@ -56,10 +56,16 @@ def start_reaper() -> str:
         return os.environ[ENV]
     run = uuid.uuid4().hex
     env = {k: v for k, v in os.environ.items() if k != ENV}
-    _held.append(subprocess.Popen(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", _WATCHDOG, run], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, env=env, start_new_session=True,
-    ))
+    _held.append(
+        subprocess.Popen(
+            [sys.executable, "-c", _WATCHDOG, run],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    )
     os.environ[ENV] = run
     return run
 

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
-
-from flows.progress import Progress, current_progress, records_of
 from prefect.cache_policies import NO_CACHE
 
+from flows.progress import Progress, current_progress, records_of
 from pipeline.build.guard import sanitized
 
 RUNNERS = ("default", "dask")
@@ -65,11 +64,15 @@ class PrefectRunner:
     def call(self, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run one stage call as a task named `name`, here, and return its result."""
         self.progress.start(name, None)
-        result = run_stage.with_options(name=name, task_run_name=name.replace("_", " "))(fn, *args, **kwargs)
+        result = run_stage.with_options(name=name, task_run_name=name.replace("_", " "))(
+            fn, *args, **kwargs
+        )
         self.progress.finish(name, records=records_of(result))
         return result
 
-    def map(self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any) -> list[Any]:
+    def map(
+        self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any
+    ) -> list[Any]:
         """Submit one task per item; return the results in item order."""
         from prefect.futures import as_completed
 
@@ -95,8 +98,12 @@ def task_runner_for(runner: str, dask_address: str | None = None):
         if dask_address:
             return DaskTaskRunner(address=dask_address)
         return DaskTaskRunner(
-            cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "dashboard_address": None,
-                            "processes": True}
+            cluster_kwargs={
+                "n_workers": 2,
+                "threads_per_worker": 1,
+                "dashboard_address": None,
+                "processes": True,
+            }
         )
     from prefect.task_runners import ThreadPoolTaskRunner
 

@@ -38,8 +38,16 @@ def scheduled_build(
 ) -> str:
     """Build `spec` into `out` unless nothing changed since the newest version; return its dir."""
     version_dir = run_build_flow(
-        spec, out=out, version=None, runner=runner, dask_address=dask_address, cache_dir=cache_dir,
-        use_cache=use_cache, shard_rows=shard_rows, skip_unchanged=True, on_busy="skip",
+        spec,
+        out=out,
+        version=None,
+        runner=runner,
+        dask_address=dask_address,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        shard_rows=shard_rows,
+        skip_unchanged=True,
+        on_busy="skip",
     )
     get_run_logger().info("scheduled build done: %s", version_dir)
     return version_dir
@@ -64,8 +72,7 @@ class ScheduleConfig:
             CronSchedule(cron=self.cron)
         except ValidationError as exc:
             msg = (
-                f"`--cron` must be a 5-field cron expression such as '0 3 * * *'; "
-                f"got {self.cron!r}"
+                f"`--cron` must be a 5-field cron expression such as '0 3 * * *'; got {self.cron!r}"
             )
             raise ConfigError(msg) from exc
         if self.runner not in RUNNERS:

@@ -235,13 +235,15 @@ def _open_binary(path: Path, gzipped: bool) -> IO[bytes]:
 
 def _stream_error(path: Path, exc: BaseException) -> FileReadError:
     if isinstance(exc, EOFError):
-        return FileReadError(f"cannot read input file {path}: gzip stream is truncated",
-                             reason="truncated_gzip")
+        return FileReadError(
+            f"cannot read input file {path}: gzip stream is truncated", reason="truncated_gzip"
+        )
     if isinstance(exc, gzip.BadGzipFile):
         return FileReadError(f"cannot read input file {path}: not gzip", reason="not_gzip")
     if isinstance(exc, zlib.error):
-        return FileReadError(f"cannot read input file {path}: corrupt gzip data",
-                             reason="corrupt_gzip")
+        return FileReadError(
+            f"cannot read input file {path}: corrupt gzip data", reason="corrupt_gzip"
+        )
     reason = getattr(exc, "strerror", None) or type(exc).__name__
     return FileReadError(f"cannot read input file {path}: {reason}", reason="unreadable_file")
 
@@ -256,8 +258,10 @@ class _Budget:
     def take(self, n: int) -> None:
         self.used += n
         if self.active and self.used > self.limit:
-            msg = (f"{self.path}: decompressed size passed `reading.max_decompressed_bytes` "
-                   f"({self.limit}); the rest of the file is not read")
+            msg = (
+                f"{self.path}: decompressed size passed `reading.max_decompressed_bytes` "
+                f"({self.limit}); the rest of the file is not read"
+            )
             raise FileReadError(msg, reason="decompressed_too_large")
 
 
@@ -317,8 +321,10 @@ def _read_document(path: Path, gzipped: bool, limits: ReadLimits) -> bytes:
     except (OSError, EOFError, zlib.error) as exc:
         raise _stream_error(path, exc) from None
     if len(data) > limits.max_json_bytes:
-        msg = (f"{path}: a .json document is parsed whole and this one passes "
-               f"`reading.max_json_bytes` ({limits.max_json_bytes}); convert it to JSON Lines")
+        msg = (
+            f"{path}: a .json document is parsed whole and this one passes "
+            f"`reading.max_json_bytes` ({limits.max_json_bytes}); convert it to JSON Lines"
+        )
         raise FileReadError(msg, reason="json_file_too_large")
     return data[3:] if data.startswith(_BOM) else data
 
@@ -401,7 +407,9 @@ def _iter_csv(path: Path, gzipped: bool, limits: ReadLimits) -> Iterator[Row]:
                 return
             except (csv.Error, _RecordTooLarge) as exc:
                 if header is not None:
-                    reason = "record_too_large" if isinstance(exc, _RecordTooLarge) else "malformed_csv"
+                    reason = (
+                        "record_too_large" if isinstance(exc, _RecordTooLarge) else "malformed_csv"
+                    )
                     yield row, RowError(reason)
                     row += 1
                 continue
@@ -428,7 +436,9 @@ def _iter_parquet(path: Path, gzipped: bool, limits: ReadLimits) -> Iterator[Row
         return
     source: Any = path
     if gzipped:
-        source = io.BytesIO(_read_document(path, True, ReadLimits(max_json_bytes=limits.max_decompressed_bytes)))
+        source = io.BytesIO(
+            _read_document(path, True, ReadLimits(max_json_bytes=limits.max_decompressed_bytes))
+        )
     try:
         parquet = pq.ParquetFile(source)
         row = 0

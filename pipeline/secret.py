@@ -59,6 +59,7 @@ def hash_key() -> bytes:
 
 def keyed_hash(value: str, *, key: bytes | None = None) -> str:
     """Return the keyed BLAKE2b-64 hex digest of `value` (the only trace of it ever kept)."""
-    digest = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), key=key or hash_key(),
-                             digest_size=8)
+    digest = hashlib.blake2b(
+        value.encode("utf-8", "surrogatepass"), key=key or hash_key(), digest_size=8
+    )
     return digest.hexdigest()

@@ -105,7 +105,10 @@ def _allowed(cls: type, where: str, path: str) -> list[str]:
 
 
 def _message(cls: type, where: str, exc: ValidationError) -> str:
-    errors = sorted(exc.errors(), key=lambda e: e["type"] not in ("unexpected_keyword_argument", "extra_forbidden"))
+    errors = sorted(
+        exc.errors(),
+        key=lambda e: e["type"] not in ("unexpected_keyword_argument", "extra_forbidden"),
+    )
     first = errors[0]
     path = _path(cls, where, tuple(first["loc"]))
     kind = first["type"]

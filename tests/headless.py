@@ -82,27 +82,50 @@ def _devtools_port(profile: Path, proc: subprocess.Popen, timeout: float = 30) -
     raise TimeoutError("chromium did not open its DevTools port")
 
 
-def visit(page: Path, *, scripts: dict[str, str], screenshot: Path, tmp: Path,
-          width: int = 1200, height: int = 2400) -> PageVisit:
+def visit(
+    page: Path,
+    *,
+    scripts: dict[str, str],
+    screenshot: Path,
+    tmp: Path,
+    width: int = 1200,
+    height: int = 2400,
+) -> PageVisit:
     """Open `page` with the network off; evaluate each script; save a PNG screenshot."""
     from websockets.sync.client import connect
 
     profile = tmp / "chromium-profile"
     profile.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [find_chromium() or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
-         "--no-first-run", "--disable-extensions", "--disable-background-networking",
-         "--remote-debugging-port=0", f"--user-data-dir={profile}", f"--window-size={width},{height}",
-         "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            find_chromium() or "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            f"--window-size={width},{height}",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         port = _devtools_port(profile, proc)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
             targets = [t for t in json.load(resp) if t.get("type") == "page"]
         with connect(targets[0]["webSocketDebuggerUrl"], max_size=None) as ws:
-            return _drive(_Session(ws), page, scripts=scripts, screenshot=screenshot,
-                          width=width, height=height)
+            return _drive(
+                _Session(ws),
+                page,
+                scripts=scripts,
+                screenshot=screenshot,
+                width=width,
+                height=height,
+            )
     finally:
         proc.terminate()
         try:
@@ -111,14 +134,25 @@ def visit(page: Path, *, scripts: dict[str, str], screenshot: Path, tmp: Path,
             proc.kill()
 
 
-def _drive(s: _Session, page: Path, *, scripts: dict[str, str], screenshot: Path,
-           width: int, height: int) -> PageVisit:
+def _drive(
+    s: _Session, page: Path, *, scripts: dict[str, str], screenshot: Path, width: int, height: int
+) -> PageVisit:
     for domain in ("Page", "Runtime", "Log", "Network"):
         s.call(f"{domain}.enable")
-    s.call("Network.emulateNetworkConditions", offline=True, latency=0,
-           downloadThroughput=-1, uploadThroughput=-1)
-    s.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
-           deviceScaleFactor=1, mobile=False)
+    s.call(
+        "Network.emulateNetworkConditions",
+        offline=True,
+        latency=0,
+        downloadThroughput=-1,
+        uploadThroughput=-1,
+    )
+    s.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=width,
+        height=height,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
     s.call("Page.navigate", url=page.resolve().as_uri())
     s.wait_for("Page.loadEventFired")
     result = PageVisit()

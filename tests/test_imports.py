@@ -51,7 +51,9 @@ def _imports(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + [base]
+                ).strip(".")
             found.add(base)
     return {m for m in found if m.split(".")[0] in ("pipeline", "flows")}
 
@@ -68,9 +70,7 @@ def _package(module: str) -> str:
 
 
 def test_imports_only_run_downward():
-    upward = [
-        f"{src} imports {dst}" for src, dst in _edges() if _layer(dst) > _layer(src)
-    ]
+    upward = [f"{src} imports {dst}" for src, dst in _edges() if _layer(dst) > _layer(src)]
     assert upward == []
 
 
@@ -79,15 +79,21 @@ def test_pipeline_never_imports_flows_and_stages_never_import_build_output_or_to
         f"{src} imports {dst}"
         for src, dst in _edges()
         if (src.startswith("pipeline") and dst.startswith("flows"))
-        or (src.startswith("pipeline.stages") and dst.split(".")[1:2] in (["build"], ["output"], ["tools"]))
+        or (
+            src.startswith("pipeline.stages")
+            and dst.split(".")[1:2] in (["build"], ["output"], ["tools"])
+        )
     ]
     assert bad == []
 
 
 def test_no_two_packages_import_each_other():
     pairs = {(_package(s), _package(d)) for s, d in _edges() if _package(s) != _package(d)}
-    cycles = sorted(f"{a} <-> {b}" for a, b in combinations(sorted({p for pair in pairs for p in pair}), 2)
-                    if (a, b) in pairs and (b, a) in pairs)
+    cycles = sorted(
+        f"{a} <-> {b}"
+        for a, b in combinations(sorted({p for pair in pairs for p in pair}), 2)
+        if (a, b) in pairs and (b, a) in pairs
+    )
     assert cycles == []
 
 

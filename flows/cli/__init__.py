@@ -117,7 +117,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for add in adders:
         add(sub)
     for command in sub.choices.values():  # `--debug` also after the command name
-        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help
+        )
     return parser
 
 
@@ -155,4 +157,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         return report_bug(exc, debug=args.debug)
-

@@ -16,20 +16,29 @@ def _build(args: argparse.Namespace) -> int:
     from pipeline.output.publish import prepare_out
     from pipeline.spec import load_spec
 
-    mixture_dir = prepare_out(Path(args.out), load_spec(args.spec)[0].name)  # a bad `--out`: one line
+    mixture_dir = prepare_out(
+        Path(args.out), load_spec(args.spec)[0].name
+    )  # a bad `--out`: one line
     from flows.build import run_build_flow
     from flows.logs import quiet_expected_errors
-
     from flows.progress import NoProgress, console_progress, use_progress
 
     quiet_expected_errors()
     progress = NoProgress() if args.quiet else console_progress(sys.stderr)
     use_progress(progress)
     try:
-        version_dir = run_build_flow(args.spec, out=args.out, version=args.version, runner=args.runner,
-                                     dask_address=args.dask_address, cache_dir=args.cache_dir,
-                                     use_cache=not args.no_cache, shard_rows=args.shard_rows,
-                                     skip_unchanged=args.skip_unchanged, on_busy=args.on_busy)
+        version_dir = run_build_flow(
+            args.spec,
+            out=args.out,
+            version=args.version,
+            runner=args.runner,
+            dask_address=args.dask_address,
+            cache_dir=args.cache_dir,
+            use_cache=not args.no_cache,
+            shard_rows=args.shard_rows,
+            skip_unchanged=args.skip_unchanged,
+            on_busy=args.on_busy,
+        )
     finally:
         progress.close()
     if Path(version_dir) == mixture_dir:
@@ -53,8 +62,16 @@ def _rebuild(args: argparse.Namespace) -> int:
 
     quiet_expected_errors()
 
-    print(run_rebuild_flow(args.version_dir, out=args.out, spec_dir=args.spec_dir, runner=args.runner,
-                           dask_address=args.dask_address, data_root=args.data_root))
+    print(
+        run_rebuild_flow(
+            args.version_dir,
+            out=args.out,
+            spec_dir=args.spec_dir,
+            runner=args.runner,
+            dask_address=args.dask_address,
+            data_root=args.data_root,
+        )
+    )
     return 0
 
 
@@ -63,10 +80,16 @@ def _verify(args: argparse.Namespace) -> int:
 
     bad = verify_version(args.version_dir)
     if args.json:
-        print(json.dumps({"version_dir": str(args.version_dir), "ok": not bad, "differs": bad}, indent=2))
+        print(
+            json.dumps(
+                {"version_dir": str(args.version_dir), "ok": not bad, "differs": bad}, indent=2
+            )
+        )
         return 1 if bad else 0
     if bad:
-        sys.stderr.write(f"mixgate: {bad[0]} differs from the manifest ({len(bad)} file(s) differ)\n")
+        sys.stderr.write(
+            f"mixgate: {bad[0]} differs from the manifest ({len(bad)} file(s) differ)\n"
+        )
         return 1
     print(f"ok: every file of {args.version_dir} matches its manifest")
     return 0
@@ -81,8 +104,12 @@ def _spec_schema(args: argparse.Namespace) -> int:
 
 def runner_options(p: argparse.ArgumentParser) -> None:
     """Declare `--runner` and `--dask-address`."""
-    p.add_argument("--runner", choices=("default", "dask"), default="default",
-                   help="Prefect task runner: threads (default) or Dask")
+    p.add_argument(
+        "--runner",
+        choices=("default", "dask"),
+        default="default",
+        help="Prefect task runner: threads (default) or Dask",
+    )
     p.add_argument("--dask-address", default=None, help="tcp://host:port of a Dask scheduler")
 
 
@@ -98,13 +125,21 @@ def build_options(p: argparse.ArgumentParser) -> None:
     """Declare the incremental-build options shared by `build` and `schedule`."""
     from pipeline.io import SHARD_ROWS as DEFAULT_SHARD_ROWS
 
-    p.add_argument("--cache-dir", default=None,
-                   help="per-file result cache (default: OUT/.cache); keyed by file, config, code")
-    p.add_argument("--no-cache", action="store_true",
-                   help="recompute every file; read and write no cache")
-    p.add_argument("--shard-rows", type=_positive_int, default=DEFAULT_SHARD_ROWS,
-                   help=f"rows per per-file task for large files (default: {DEFAULT_SHARD_ROWS}); "
-                        "does not change the output")
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        help="per-file result cache (default: OUT/.cache); keyed by file, config, code",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="recompute every file; read and write no cache"
+    )
+    p.add_argument(
+        "--shard-rows",
+        type=_positive_int,
+        default=DEFAULT_SHARD_ROWS,
+        help=f"rows per per-file task for large files (default: {DEFAULT_SHARD_ROWS}); "
+        "does not change the output",
+    )
 
 
 def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
@@ -114,11 +149,18 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     p.add_argument("--out", default="out", help="output root (default: out)")
     p.add_argument("--version", default=None, help="version label (default: next free vNNNN)")
     p.add_argument("--quiet", action="store_true", help="print only the version directory")
-    p.add_argument("--on-busy", choices=("fail", "wait", "skip"), default="fail",
-                   help="when another build of this mixture is running: fail (default), wait for "
-                        "it, or skip (write nothing); see docs/reliability.md")
-    p.add_argument("--skip-unchanged", action="store_true",
-                   help="write nothing when spec, inputs and code match the newest version")
+    p.add_argument(
+        "--on-busy",
+        choices=("fail", "wait", "skip"),
+        default="fail",
+        help="when another build of this mixture is running: fail (default), wait for "
+        "it, or skip (write nothing); see docs/reliability.md",
+    )
+    p.add_argument(
+        "--skip-unchanged",
+        action="store_true",
+        help="write nothing when spec, inputs and code match the newest version",
+    )
     build_options(p)
     runner_options(p)
     p.set_defaults(handler=_build)
@@ -126,11 +168,17 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     p = sub.add_parser("rebuild", help="regenerate a version from its manifest, byte for byte")
     p.add_argument("version_dir")
     p.add_argument("--out", required=True, help="output root for the regenerated version")
-    p.add_argument("--spec-dir", default=None,
-                   help="directory the spec's relative paths start from (default: as recorded)")
-    p.add_argument("--data-root", default=None,
-                   help="the input and holdout files now live below this directory: each is "
-                        "found by its recorded path or name and accepted by sha256")
+    p.add_argument(
+        "--spec-dir",
+        default=None,
+        help="directory the spec's relative paths start from (default: as recorded)",
+    )
+    p.add_argument(
+        "--data-root",
+        default=None,
+        help="the input and holdout files now live below this directory: each is "
+        "found by its recorded path or name and accepted by sha256",
+    )
     runner_options(p)
     p.set_defaults(handler=_rebuild)
 
@@ -154,8 +202,13 @@ def _report(args: argparse.Namespace) -> int:
 
         print(write_html(Path(args.version_dir), manifest))
     elif args.json:
-        print(json.dumps({k: manifest[k] for k in ("name", "version", "fingerprint", "counts", "slices")},
-                         indent=2, sort_keys=True))
+        print(
+            json.dumps(
+                {k: manifest[k] for k in ("name", "version", "fingerprint", "counts", "slices")},
+                indent=2,
+                sort_keys=True,
+            )
+        )
     else:
         print(summarize(manifest, Path(args.version_dir)))
     return 0
@@ -166,7 +219,11 @@ def _why(args: argparse.Namespace) -> int:
 
     found = find_record(args.version_dir, args.record)
     if getattr(args, "json", False):
-        print(json.dumps({"query": args.record, "found": found.found, "lines": list(found.lines)}, indent=2))
+        print(
+            json.dumps(
+                {"query": args.record, "found": found.found, "lines": list(found.lines)}, indent=2
+            )
+        )
     else:
         print(found.text)
     return 0 if found.found else 1
@@ -177,12 +234,17 @@ def register_inspection(sub: argparse._SubParsersAction, parser_class: type) -> 
     p = sub.add_parser("report", help="print what each stage did and how the slices came out")
     p.add_argument("version_dir")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--html", action="store_true",
-                     help="(re)write VERSION_DIR/report.html, self-contained, and print its path")
+    fmt.add_argument(
+        "--html",
+        action="store_true",
+        help="(re)write VERSION_DIR/report.html, self-contained, and print its path",
+    )
     fmt.add_argument("--json", action="store_true", help="print counts and slices as JSON")
     p.set_defaults(handler=_report)
     p = sub.add_parser("why", help="explain where one input record went (exit 1: no such record)")
     p.add_argument("version_dir")
-    p.add_argument("record", help="record id (or a unique prefix), or FILE:ROW (any spelling of the file)")
+    p.add_argument(
+        "record", help="record id (or a unique prefix), or FILE:ROW (any spelling of the file)"
+    )
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     p.set_defaults(handler=_why)

@@ -19,18 +19,31 @@ def format_supply(rows: list[dict[str, Any]]) -> str:
         return ""
     headers = ["slice", "quota", "supply", "synthetic", "cap", "picks", "picks after cap"]
     body = [
-        [f"{r['intent']}/{r['difficulty']}", r["quota"], r["supply"], r["synthetic"],
-         "-" if r["synthetic_cap"] is None else r["synthetic_cap"], r["capacity_before_cap"],
-         r["capacity"]]
+        [
+            f"{r['intent']}/{r['difficulty']}",
+            r["quota"],
+            r["supply"],
+            r["synthetic"],
+            "-" if r["synthetic_cap"] is None else r["synthetic_cap"],
+            r["capacity_before_cap"],
+            r["capacity"],
+        ]
         for r in rows
     ]
     cells = [headers, *[[str(c) for c in row] for row in body]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     exact = all(r["exact"] for r in rows)
     note = "every row read" if exact else "estimated from the first rows of each file"
-    return "Estimated slice supply after ingest, tagging and license policy (" + note + "):\n" + "\n".join(lines)
+    return (
+        "Estimated slice supply after ingest, tagging and license policy ("
+        + note
+        + "):\n"
+        + "\n".join(lines)
+    )
 
 
 def _printer(stream):
@@ -74,10 +87,11 @@ def _check(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     """Declare `check`."""
     p = sub.add_parser(
-        "check", help="validate a spec and its inputs without building (every error at once)",
+        "check",
+        help="validate a spec and its inputs without building (every error at once)",
         description="Validate the spec, resolve every path, read the first rows of each source and "
-                    "holdout to confirm mapped fields exist, and estimate slice supply. Exit 2 on "
-                    "any error. Example: mixgate check mixtures/demo.yaml",
+        "holdout to confirm mapped fields exist, and estimate slice supply. Exit 2 on "
+        "any error. Example: mixgate check mixtures/demo.yaml",
     )
     p.add_argument("spec", help="path to mixtures/<name>.yaml")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout")

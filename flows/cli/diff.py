@@ -26,9 +26,10 @@ def _diff(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
     """Declare `diff`."""
     p = sub.add_parser(
-        "diff", help="compare two versions: input files, spec, records per source and slice, counts",
+        "diff",
+        help="compare two versions: input files, spec, records per source and slice, counts",
         description="Compare two version directories. Exit 0: identical, 1: different, 2: error. "
-                    "Example: mixgate diff out/demo/v0001 out/demo/v0002",
+        "Example: mixgate diff out/demo/v0001 out/demo/v0002",
     )
     p.add_argument("old", help="the earlier version directory")
     p.add_argument("new", help="the later version directory")

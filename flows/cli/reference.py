@@ -14,9 +14,18 @@ from pathlib import Path
 
 WIDTH = "100"
 EXIT_CODES = (
-    ("0", "success; `verify`: every file matches; `audit`/`scan-pii`: nothing found; `diff`: the versions are the same; `why`: the record was found"),
-    ("1", "a finding, not a failure: `verify`: a file differs; `audit`: contamination; `scan-pii`: PII found; `diff`: the versions differ; `why`: no record matches"),
-    ("2", "a user error, one line on stderr: a spec mistake (`check` and `build` list every one), a missing or unreadable input, a bad option, an unfillable slice"),
+    (
+        "0",
+        "success; `verify`: every file matches; `audit`/`scan-pii`: nothing found; `diff`: the versions are the same; `why`: the record was found",
+    ),
+    (
+        "1",
+        "a finding, not a failure: `verify`: a file differs; `audit`: contamination; `scan-pii`: PII found; `diff`: the versions differ; `why`: no record matches",
+    ),
+    (
+        "2",
+        "a user error, one line on stderr: a spec mistake (`check` and `build` list every one), a missing or unreadable input, a bad option, an unfillable slice",
+    ),
     ("3", "a bug in mixgate (an internal invariant broke): one line, the traceback with `--debug`"),
     ("130", "interrupted (Ctrl-C)"),
 )

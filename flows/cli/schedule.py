@@ -13,8 +13,13 @@ def _schedule(args: argparse.Namespace) -> int:
     from flows.schedule import ScheduleConfig, deployment_name, serve_schedule
 
     config = ScheduleConfig(
-        spec=args.spec, cron=args.cron, name=args.name or spec.name, out=args.out,
-        cache_dir=args.cache_dir, use_cache=not args.no_cache, shard_rows=args.shard_rows,
+        spec=args.spec,
+        cron=args.cron,
+        name=args.name or spec.name,
+        out=args.out,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+        shard_rows=args.shard_rows,
         runner=args.runner,
         dask_address=args.dask_address,
     )

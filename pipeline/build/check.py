@@ -118,10 +118,18 @@ def _allowed_keys(path: tuple[Any, ...]) -> list[str]:
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    return tuple(p for p in loc if not (isinstance(p, str) and (p in _UNION_BRANCHES or p.startswith(("literal[", "function-")))))
+    return tuple(
+        p
+        for p in loc
+        if not (
+            isinstance(p, str) and (p in _UNION_BRANCHES or p.startswith(("literal[", "function-")))
+        )
+    )
 
 
-def _pydantic_problems(exc: ValidationError, doc: SpecDocument, prefix: tuple[Any, ...]) -> list[Problem]:
+def _pydantic_problems(
+    exc: ValidationError, doc: SpecDocument, prefix: tuple[Any, ...]
+) -> list[Problem]:
     errors = exc.errors()
     locs = [_clean_loc(tuple(e["loc"])) for e in errors]
     out: dict[tuple[Any, ...], Problem] = {}
@@ -141,14 +149,25 @@ def _pydantic_problems(exc: ValidationError, doc: SpecDocument, prefix: tuple[An
             if err["type"] != "missing":
                 kwargs["value"] = err.get("input")
             if err["type"] == "literal_error":
-                allowed = [a.strip(" '") for a in str(err.get("ctx", {}).get("expected", "")).replace(" or ", ",").split(",")]
+                allowed = [
+                    a.strip(" '")
+                    for a in str(err.get("ctx", {}).get("expected", ""))
+                    .replace(" or ", ",")
+                    .split(",")
+                ]
                 kwargs["hint"] = did_you_mean(err.get("input"), [a for a in allowed if a])
             problem = doc.problem(path, message, **kwargs)
         out.setdefault(path, problem)
     return list(out.values())
 
 
-def _validate(model: type[BaseModel], data: Any, doc: SpecDocument, prefix: tuple[Any, ...], problems: list[Problem]) -> Any:
+def _validate(
+    model: type[BaseModel],
+    data: Any,
+    doc: SpecDocument,
+    prefix: tuple[Any, ...],
+    problems: list[Problem],
+) -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -178,28 +197,36 @@ def check_structure(doc: SpecDocument) -> tuple[list[Problem], dict[str, Any]]:
     data = doc.data
     if not isinstance(data, Mapping):
         if data is not None or not doc.problems:
-            problems.append(doc.problem((), f"a spec must be a mapping of keys; got {type(data).__name__}"))
+            problems.append(
+                doc.problem((), f"a spec must be a mapping of keys; got {type(data).__name__}")
+            )
         return problems, {}
     body = {k: v for k, v in data.items() if k not in EXTENSION_KEYS}
     spec = _validate(MixtureSpec, {**body, "extensions": {}}, doc, (), problems)
     parts: dict[str, Any] = {"spec": spec}
     for key, model in (("sources", SourceSpec), ("holdouts", HoldoutSpec), ("slices", SliceSpec)):
         items = data.get(key) if isinstance(data.get(key), list) else []
-        parts[key] = [(i, m) for i, item in enumerate(items) if (m := _lenient(model, item, doc, (key, i)))]
+        parts[key] = [
+            (i, m) for i, item in enumerate(items) if (m := _lenient(model, item, doc, (key, i)))
+        ]
     for key in ("name", "seed", "total"):
         if spec is not None or not any(p.key == key for p in problems):
             parts[key] = data.get(key)
     from pipeline.spec import LicensePolicySpec, SamplingSpec
 
     parts["sampling"] = _lenient(SamplingSpec, data.get("sampling") or {}, doc, ("sampling",))
-    parts["license_policy"] = _lenient(LicensePolicySpec, data.get("license_policy") or {}, doc, ("license_policy",))
+    parts["license_policy"] = _lenient(
+        LicensePolicySpec, data.get("license_policy") or {}, doc, ("license_policy",)
+    )
     return problems, parts
 
 
 # --- stage sections ---------------------------------------------------------------------------
 
 
-def check_sections(doc: SpecDocument, *, base_dir: Path, slices: list[tuple[int, SliceSpec]]) -> tuple[list[Problem], Any]:
+def check_sections(
+    doc: SpecDocument, *, base_dir: Path, slices: list[tuple[int, SliceSpec]]
+) -> tuple[list[Problem], Any]:
     """Validate the ``dedup``/``quality``/``tagging`` sections; return problems and the tagger."""
     from pipeline.sections import config_from_mapping
     from pipeline.stages.decontam.match import DecontamConfig
@@ -213,12 +240,23 @@ def check_sections(doc: SpecDocument, *, base_dir: Path, slices: list[tuple[int,
     from pipeline.io import ReadLimits
 
     checks: list[tuple[str, Any, Any]] = [
-        ("quality", QualityConfig, data.get("quality")), ("reading", ReadLimits, data.get("reading")),
+        ("quality", QualityConfig, data.get("quality")),
+        ("reading", ReadLimits, data.get("reading")),
     ]
     if isinstance(dedup, Mapping):
         for key in sorted(set(dedup) - {"near", "decontam"}):
-            problems.append(doc.problem(("dedup", key), "unknown key; allowed: decontam, near", at_key=True, hint=did_you_mean(key, ["near", "decontam"])))
-        checks += [("dedup.near", NearDedupConfig, dedup.get("near")), ("dedup.decontam", DecontamConfig, dedup.get("decontam"))]
+            problems.append(
+                doc.problem(
+                    ("dedup", key),
+                    "unknown key; allowed: decontam, near",
+                    at_key=True,
+                    hint=did_you_mean(key, ["near", "decontam"]),
+                )
+            )
+        checks += [
+            ("dedup.near", NearDedupConfig, dedup.get("near")),
+            ("dedup.decontam", DecontamConfig, dedup.get("decontam")),
+        ]
     else:
         problems.append(doc.problem(("dedup",), "must be a mapping", value=dedup))
     if data.get("pii") is not None:  # the PII engine's import costs seconds: only when asked
@@ -233,8 +271,10 @@ def check_sections(doc: SpecDocument, *, base_dir: Path, slices: list[tuple[int,
     tagger = None
     try:
         tagger = build_tagger(
-            data.get("tagging"), base_dir=base_dir,
-            extra_intents=[s.intent for _, s in slices], extra_difficulties=[s.difficulty for _, s in slices],
+            data.get("tagging"),
+            base_dir=base_dir,
+            extra_intents=[s.intent for _, s in slices],
+            extra_difficulties=[s.difficulty for _, s in slices],
         )
     except MixgateError as exc:
         problems.append(_section_problem(doc, "tagging", str(exc)))
@@ -279,7 +319,9 @@ def could_feed(source: SourceSpec, slice_: SliceSpec) -> bool:
     )
 
 
-def estimate_supply(doc: SpecDocument, parts: dict[str, Any], probes: list[Any], *, failed: list[SourceSpec]) -> tuple[list[dict[str, Any]], list[Problem]]:
+def estimate_supply(
+    doc: SpecDocument, parts: dict[str, Any], probes: list[Any], *, failed: list[SourceSpec]
+) -> tuple[list[dict[str, Any]], list[Problem]]:
     """Estimate each slice's supply and capacity, before and after the synthetic cap.
 
     Sources in `failed` could not be read or mapped; a slice they could feed is then only
@@ -307,18 +349,33 @@ def estimate_supply(doc: SpecDocument, parts: dict[str, Any], probes: list[Any],
         human = round(counts[(spec.intent, spec.difficulty, False)])
         synth = round(counts[(spec.intent, spec.difficulty, True)])
         uncapped = (human + synth) * sampling.max_repeats
-        capped = uncapped if cap is None else human * sampling.max_repeats + min(synth * sampling.max_repeats, cap)
-        rows.append({
-            "index": index, "intent": spec.intent, "difficulty": spec.difficulty, "weight": spec.weight,
-            "quota": quota, "supply": human + synth, "synthetic": synth, "synthetic_cap": cap,
-            "capacity_before_cap": uncapped, "capacity": capped,
-            "exact": exact and not any(could_feed(f, spec) for f in failed),
-            "not_counted": sorted(f.name for f in failed if could_feed(f, spec)),
-        })
+        capped = (
+            uncapped
+            if cap is None
+            else human * sampling.max_repeats + min(synth * sampling.max_repeats, cap)
+        )
+        rows.append(
+            {
+                "index": index,
+                "intent": spec.intent,
+                "difficulty": spec.difficulty,
+                "weight": spec.weight,
+                "quota": quota,
+                "supply": human + synth,
+                "synthetic": synth,
+                "synthetic_cap": cap,
+                "capacity_before_cap": uncapped,
+                "capacity": capped,
+                "exact": exact and not any(could_feed(f, spec) for f in failed),
+                "not_counted": sorted(f.name for f in failed if could_feed(f, spec)),
+            }
+        )
     return rows, _shortfall_problems(doc, rows, sampling, total, _redistribute)
 
 
-def _shortfall_problems(doc: SpecDocument, rows: list[dict[str, Any]], sampling: Any, total: int, redistribute: Any) -> list[Problem]:
+def _shortfall_problems(
+    doc: SpecDocument, rows: list[dict[str, Any]], sampling: Any, total: int, redistribute: Any
+) -> list[Problem]:
     problems = []
     short = [r for r in rows if r["capacity"] < r["quota"]]
     for r in short:
@@ -336,20 +393,37 @@ def _shortfall_problems(doc: SpecDocument, rows: list[dict[str, Any]], sampling:
             severity = "error" if r["exact"] else "warning"
             message += "; set `sampling.shortfall`, raise `sampling.max_repeats`, or add data"
             if r["not_counted"]:
-                message += f" (not counted: sources {', '.join(r['not_counted'])}, which have errors)"
+                message += (
+                    f" (not counted: sources {', '.join(r['not_counted'])}, which have errors)"
+                )
             problems.append(doc.problem(("slices", r["index"]), message, severity=severity))
         elif sampling.shortfall == "allow_short":
-            problems.append(doc.problem(("slices", r["index"]), message + "; the mixture will be short", severity="warning"))
+            problems.append(
+                doc.problem(
+                    ("slices", r["index"]),
+                    message + "; the mixture will be short",
+                    severity="warning",
+                )
+            )
     if short and sampling.shortfall == "redistribute":
-        targets = redistribute([r["quota"] for r in rows], [r["capacity"] for r in rows], [r["weight"] for r in rows])
+        targets = redistribute(
+            [r["quota"] for r in rows], [r["capacity"] for r in rows], [r["weight"] for r in rows]
+        )
         for r, target in zip(rows, targets, strict=True):
             r["target"] = target
             moved = 100.0 * (target - r["quota"]) / total
             if abs(moved) > REDISTRIBUTE_WARN_POINTS:
-                problems.append(doc.problem(("slices", r["index"]), (
-                    f"redistribution moves slice {r['intent']}/{r['difficulty']} from "
-                    f"{100 * r['quota'] / total:.1f}% to {100 * target / total:.1f}% of the mixture "
-                    f"({r['quota']} -> {target} records, estimated)"), severity="warning"))
+                problems.append(
+                    doc.problem(
+                        ("slices", r["index"]),
+                        (
+                            f"redistribution moves slice {r['intent']}/{r['difficulty']} from "
+                            f"{100 * r['quota'] / total:.1f}% to {100 * target / total:.1f}% of the mixture "
+                            f"({r['quota']} -> {target} records, estimated)"
+                        ),
+                        severity="warning",
+                    )
+                )
     return problems
 
 
@@ -387,7 +461,9 @@ def _license_policy(parts: dict[str, Any]) -> Any:
         return None
 
 
-def _check_inputs(report: CheckReport, doc: SpecDocument, parts: dict[str, Any], *, base_dir: Path) -> None:
+def _check_inputs(
+    report: CheckReport, doc: SpecDocument, parts: dict[str, Any], *, base_dir: Path
+) -> None:
     """Stage sections, sources and holdouts (one phase), then the supply estimate (another)."""
     from pipeline.build.check_inputs import probe_holdout, probe_source
 
@@ -397,7 +473,13 @@ def _check_inputs(report: CheckReport, doc: SpecDocument, parts: dict[str, Any],
     probes, failed = [], []
     for index, source in parts.get("sources", []):
         probe, problems = probe_source(
-            doc, index, source, base_dir=base_dir, taxonomy=taxonomy, tagger=tagger, policy=policy,
+            doc,
+            index,
+            source,
+            base_dir=base_dir,
+            taxonomy=taxonomy,
+            tagger=tagger,
+            policy=policy,
             fail_on_file_error=_on_file_error(doc) == "fail",
         )
         probes.append(probe)

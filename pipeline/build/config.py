@@ -199,7 +199,11 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
     details: dict[str, Any] = {
         "tagging": tagger.manifest_entry(),
         "pii": pii_manifest_entry(pii)
-        | ({"sources": {n: pii_manifest_entry(c) for n, c in pii_sources.items()}} if pii_sources else {}),
+        | (
+            {"sources": {n: pii_manifest_entry(c) for n, c in pii_sources.items()}}
+            if pii_sources
+            else {}
+        ),
         "near_dedup": {
             "slug": dedup.near.slug,
             "threshold": dedup.near.threshold,

@@ -33,7 +33,10 @@ _EXPECTED = (MixgateError, InternalError, KeyboardInterrupt, SystemExit, MemoryE
 
 def _frames(exc: BaseException) -> str:
     """The traceback's frames without the exception message (which may quote record text)."""
-    return "".join(traceback.format_tb(exc.__traceback__)) + f"{type(exc).__name__}: (message withheld)"
+    return (
+        "".join(traceback.format_tb(exc.__traceback__))
+        + f"{type(exc).__name__}: (message withheld)"
+    )
 
 
 def _where(frame: pl.DataFrame, row: int = 0) -> str:
@@ -62,8 +65,15 @@ def guarded(
         kind = type(exc).__name__
     bad = frame[failed]
     rows = [
-        {"record_id": rid, "source": p["source"], "file": p["file"], "row": p["row"],
-         "stage": stage, "rule_id": GUARD_RULE, "reason": f"stage_error:{kind}"}
+        {
+            "record_id": rid,
+            "source": p["source"],
+            "file": p["file"],
+            "row": p["row"],
+            "stage": stage,
+            "rule_id": GUARD_RULE,
+            "reason": f"stage_error:{kind}",
+        }
         for rid, p in zip(bad.get_column("record_id"), bad.get_column("provenance"), strict=True)
     ]
     dropped = set(failed)
@@ -71,8 +81,9 @@ def guarded(
     return kept, fn(kept), ledger_frame(rows)
 
 
-def _bisect(fn: Callable[[pl.DataFrame], Any], frame: pl.DataFrame, offset: int,
-            failed: list[int]) -> bool:
+def _bisect(
+    fn: Callable[[pl.DataFrame], Any], frame: pl.DataFrame, offset: int, failed: list[int]
+) -> bool:
     """Collect the rows of `frame` that fail on their own into `failed`; True if any passed."""
     try:
         fn(frame)

@@ -71,7 +71,9 @@ def plan_files(
     return tasks
 
 
-def shard_file(task: FileTask, *, shard_rows: int, limits: ReadLimits = DEFAULT_LIMITS) -> list[FileTask]:
+def shard_file(
+    task: FileTask, *, shard_rows: int, limits: ReadLimits = DEFAULT_LIMITS
+) -> list[FileTask]:
     """Count `task`'s records, then cut it into row ranges of `shard_rows` (the last open-ended).
 
     Small files, JSON documents and files that cannot be counted to their end stay whole. Every

@@ -64,7 +64,12 @@ def sketch_shard(job: ShardRows, *, sketch: SketchConfig) -> Path:
 
 
 def guarded_sets(
-    spill: SpillRef, rows: np.ndarray, *, df_path: Path, sketch: SketchConfig, config: NearDedupConfig
+    spill: SpillRef,
+    rows: np.ndarray,
+    *,
+    df_path: Path,
+    sketch: SketchConfig,
+    config: NearDedupConfig,
 ) -> ShingleSets:
     """Return the shingle sets of `rows` of a shard, template shingles removed."""
     sets = load_shingles(spill.shingles, rows)
@@ -72,10 +77,13 @@ def guarded_sets(
     return drop_template_shingles(sets, df, config.template_max_df, sketch=sketch)
 
 
-def band_shard(job: ShardRows, *, df_path: Path, sketch: SketchConfig, config: NearDedupConfig) -> Path:
+def band_shard(
+    job: ShardRows, *, df_path: Path, sketch: SketchConfig, config: NearDedupConfig
+) -> Path:
     """Save the band keys (band-major) and non-empty mask of the shard's pool rows; return the path."""
     sets = scoped_sets(
-        guarded_sets(job.spill, job.rows, df_path=df_path, sketch=sketch, config=config), config.scope
+        guarded_sets(job.spill, job.rows, df_path=df_path, sketch=sketch, config=config),
+        config.scope,
     )
     keys = compute_band_keys(compute_signatures(sets, config=config.minhash), band_plan(config))
     path = job.out.with_suffix(".bands.npy")
@@ -133,8 +141,15 @@ def tag_near_spilled(
     df_path = work_dir / "near-df.npy"
     np.save(df_path, total)
     del total
-    band_paths = run_map("near_bands", band_shard, jobs, df_path=df_path, sketch=sketch, config=config)
-    nonempty_all = np.concatenate([np.load(Path(p).with_name(Path(p).name.replace(".bands", ".nonempty"))) for p in band_paths])
+    band_paths = run_map(
+        "near_bands", band_shard, jobs, df_path=df_path, sketch=sketch, config=config
+    )
+    nonempty_all = np.concatenate(
+        [
+            np.load(Path(p).with_name(Path(p).name.replace(".bands", ".nonempty")))
+            for p in band_paths
+        ]
+    )
     ranked_pos = position[order]  # shard-order position of each record in keeper order
     nonempty = np.flatnonzero(nonempty_all[ranked_pos])
     take = ranked_pos[nonempty]
@@ -147,12 +162,17 @@ def tag_near_spilled(
     local = find_pairs_by_band(columns(), max_bucket=config.max_bucket)
     pairs = nonempty[local]  # keeper-order indexes
     candidates = np.unique(pairs)
-    sets = _candidate_sets(candidates, ranked_pos, jobs, bounds[0], df_path=df_path, sketch=sketch, config=config)
+    sets = _candidate_sets(
+        candidates, ranked_pos, jobs, bounds[0], df_path=df_path, sketch=sketch, config=config
+    )
     dup_local, score_local = select_keepers(
         sets, np.searchsorted(candidates, pairs), config.threshold, config.scope
     )
-    logger.info("near dedup (spilled): %d candidate pairs, %d records tagged",
-                len(pairs), int((dup_local >= 0).sum()))
+    logger.info(
+        "near dedup (spilled): %d candidate pairs, %d records tagged",
+        len(pairs),
+        int((dup_local >= 0).sum()),
+    )
     dup_of = np.full(pool.height, -1, dtype=np.int64)
     score = np.full(pool.height, np.nan)
     for j, d in enumerate(dup_local.tolist()):

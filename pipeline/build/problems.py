@@ -127,13 +127,17 @@ class SpecDocument:
         path = tuple(path)
         spot = None
         for candidate in (path[: len(path) - i] for i in range(len(path) + 1)):
-            spot = (self.keys if at_key else self.values).get(candidate) or self.values.get(candidate)
+            spot = (self.keys if at_key else self.values).get(candidate) or self.values.get(
+                candidate
+            )
             if spot:
                 break
         line, column = spot or (None, None)
         if "value" in kwargs:
             kwargs["has_value"] = True
-        return Problem(format_key(path), message, file=self.file, line=line, column=column, **kwargs)
+        return Problem(
+            format_key(path), message, file=self.file, line=line, column=column, **kwargs
+        )
 
 
 def _index(node: yaml.Node, path: KeyPath, doc: SpecDocument) -> None:
@@ -178,7 +182,9 @@ def read_spec_document(raw: bytes, *, file: str) -> SpecDocument:
     try:
         lines = raw.decode("utf-8").split("\n")
     except UnicodeDecodeError as exc:
-        doc.problems.append(Problem("", f"not UTF-8 text: {exc.reason} at byte {exc.start}", file=file))
+        doc.problems.append(
+            Problem("", f"not UTF-8 text: {exc.reason} at byte {exc.start}", file=file)
+        )
         return doc
     for _ in range(_MAX_YAML_RECOVERIES + 1):
         try:

@@ -132,10 +132,13 @@ def latest_version(mixture_dir: Path) -> Path | None:
     if not mixture_dir.is_dir():
         return None
     versions = [
-        p for p in mixture_dir.iterdir()
+        p
+        for p in mixture_dir.iterdir()
         if not p.name.startswith(".") and p.is_dir() and (p / "manifest.json").is_file()
     ]
-    return max(versions, key=lambda p: ((p / "manifest.json").stat().st_mtime_ns, p.name), default=None)
+    return max(
+        versions, key=lambda p: ((p / "manifest.json").stat().st_mtime_ns, p.name), default=None
+    )
 
 
 def _holdout_entries(loaded: LoadedSpec) -> list[dict[str, Any]]:
@@ -231,8 +234,14 @@ def run_build(
         if not held:
             return BuildResult(mixture_dir, {}, busy=True)
         return _run_locked(
-            loaded, out_dir=out_dir, version=version, runner=runner or SerialRunner(), pinned=pinned,
-            runner_name=runner_name, skip_unchanged=skip_unchanged, cache=cache,
+            loaded,
+            out_dir=out_dir,
+            version=version,
+            runner=runner or SerialRunner(),
+            pinned=pinned,
+            runner_name=runner_name,
+            skip_unchanged=skip_unchanged,
+            cache=cache,
             shard_rows=shard_rows,
         )
 
@@ -265,7 +274,10 @@ def _run_locked(
     spec_hash = spec_sha256(loaded.raw)
     print_ = fingerprint(
         spec_hash,
-        [{"source": f.source.name, "path": relative_path(f.path, f.base_dir), "sha256": f.sha256} for f in files],
+        [
+            {"source": f.source.name, "path": relative_path(f.path, f.base_dir), "sha256": f.sha256}
+            for f in files
+        ],
         holdouts,
     )
     if skip_unchanged:
@@ -275,7 +287,12 @@ def _run_locked(
     runner.seconds["plan"] = round(time.perf_counter() - t0, 3)  # config, hashes, holdout index
     with work_directory(mixture_dir, version) as work:
         outcomes: list[FileOutcome] = run_file_stages(
-            files, spec=spec, config=config, runner=runner, work_dir=work, cache=cache,
+            files,
+            spec=spec,
+            config=config,
+            runner=runner,
+            work_dir=work,
+            cache=cache,
             shard_rows=shard_rows,
         )
         pool, ledger = combine_files(outcomes)
@@ -296,10 +313,23 @@ def _run_locked(
         del pool  # only its counts are needed now: free it before reading the sample back
         sampled = runner.call("gather_records", gather_records, picked, spills=spills)
         return _finish(
-            loaded, out_dir=out_dir, version=version, runner=runner, runner_name=runner_name,
-            outcomes=outcomes, pool_counts=pool_counts, ledger=ledger, sampled=sampled, slices=slices,
-            supply=supply, config=config, print_=print_,
-            spec_hash=spec_hash, holdouts=holdouts, started=started, cache=cache,
+            loaded,
+            out_dir=out_dir,
+            version=version,
+            runner=runner,
+            runner_name=runner_name,
+            outcomes=outcomes,
+            pool_counts=pool_counts,
+            ledger=ledger,
+            sampled=sampled,
+            slices=slices,
+            supply=supply,
+            config=config,
+            print_=print_,
+            spec_hash=spec_hash,
+            holdouts=holdouts,
+            started=started,
+            cache=cache,
         )
 
 
@@ -331,7 +361,12 @@ def _finish(
         read[o.file.source] += o.file.records
         counted[o.file.source] += o.file.records if o.file.counted is None else o.file.counted
     inputs = [
-        {"source": o.file.source, "path": o.file.path, "sha256": o.file.sha256, "records": o.file.records}
+        {
+            "source": o.file.source,
+            "path": o.file.path,
+            "sha256": o.file.sha256,
+            "records": o.file.records,
+        }
         for o in outcomes
     ]
     manifest = {
@@ -351,8 +386,9 @@ def _finish(
         "packages": package_versions(),
         **config.evidence(),
         "counts": {
-            **count_records(read, ledger, pool_counts["by_source"], stages=ledger_order(),
-                            counted=counted),
+            **count_records(
+                read, ledger, pool_counts["by_source"], stages=ledger_order(), counted=counted
+            ),
             **tag_counts(pool_counts, frame_counts(sampled)),
         },
         "license_conflicts": license_conflicts(ledger),
@@ -420,7 +456,9 @@ def recorded_spec_dir(version_dir: Path) -> Path | None:
     return Path(recorded) if recorded and Path(recorded).is_dir() else None
 
 
-def load_from_manifest(version_dir: Path, *, spec_dir: Path | None = None) -> tuple[LoadedSpec, dict[str, Any]]:
+def load_from_manifest(
+    version_dir: Path, *, spec_dir: Path | None = None
+) -> tuple[LoadedSpec, dict[str, Any]]:
     """Recover the spec (raw text) and pinned inputs that built `version_dir`.
 
     Relative paths start from `spec_dir` when given, else from the spec's directory recorded
@@ -432,14 +470,19 @@ def load_from_manifest(version_dir: Path, *, spec_dir: Path | None = None) -> tu
     spec_file = manifest["spec"]["file"]
 
     spec = parse_spec(load_yaml(raw.decode("utf-8"), origin=spec_file), origin=spec_file)
-    base_dir = Path(spec_dir) if spec_dir else recorded_spec_dir(version_dir) or Path(spec_file).parent
+    base_dir = (
+        Path(spec_dir) if spec_dir else recorded_spec_dir(version_dir) or Path(spec_file).parent
+    )
     return LoadedSpec(spec, raw, spec_file, base_dir), manifest
 
 
 def check_input_sets(loaded: LoadedSpec, pinned: dict[str, list[dict[str, str]]]) -> None:
     """Raise `InputChangedError` when a source's glob now matches another set of files."""
     for source in loaded.spec.sources:
-        now = {relative_path(p, loaded.base_dir) for p in resolve_paths(source.path, base_dir=loaded.base_dir)}
+        now = {
+            relative_path(p, loaded.base_dir)
+            for p in resolve_paths(source.path, base_dir=loaded.base_dir)
+        }
         recorded = {entry["path"] for entry in pinned.get(source.name, [])}
         if now != recorded:
             added, missing = sorted(now - recorded), sorted(recorded - now)
@@ -478,8 +521,12 @@ def rebuild_version(
         located = locate_inputs(read_manifest(version_dir), Path(data_root))
         with tempfile.TemporaryDirectory(prefix="mixgate-data-root-") as work:
             return rebuild_version(
-                version_dir, out_dir=out_dir, spec_dir=shadow_spec_dir(located, Path(work)),
-                runner=runner, shard_rows=shard_rows, _relocated=True,
+                version_dir,
+                out_dir=out_dir,
+                spec_dir=shadow_spec_dir(located, Path(work)),
+                runner=runner,
+                shard_rows=shard_rows,
+                _relocated=True,
             )
     loaded, manifest = load_from_manifest(version_dir, spec_dir=spec_dir)
     pinned: dict[str, list[dict[str, str]]] = {}
@@ -499,6 +546,10 @@ def rebuild_version(
             msg = f"holdout file changed since the version was built: {now['path']}"
             raise InputChangedError(msg)
     return run_build(
-        loaded, out_dir=out_dir, version=manifest["version"], runner=runner, pinned=pinned,
+        loaded,
+        out_dir=out_dir,
+        version=manifest["version"],
+        runner=runner,
+        pinned=pinned,
         shard_rows=shard_rows,
     )

@@ -19,7 +19,9 @@ class StageRunner(Protocol):
     def call(self, name: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run one stage call and return its result."""
 
-    def map(self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any) -> list[Any]:
+    def map(
+        self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any
+    ) -> list[Any]:
         """Run `fn(item, **kwargs)` for every item (possibly in parallel); results in item order."""
 
 
@@ -30,10 +32,11 @@ class SerialRunner:
         """Run `fn` now."""
         return fn(*args, **kwargs)
 
-    def map(self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any) -> list[Any]:
+    def map(
+        self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any
+    ) -> list[Any]:
         """Run `fn` over `items` one by one."""
         return [fn(item, **kwargs) for item in items]
-
 
 
 class TimedRunner:
@@ -54,7 +57,9 @@ class TimedRunner:
         finally:
             self._add(name, t0)
 
-    def map(self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any) -> list[Any]:
+    def map(
+        self, name: str, fn: Callable[..., Any], items: Sequence[Any], /, **kwargs: Any
+    ) -> list[Any]:
         """Run one call per item through the wrapped runner; time the whole fan-out."""
         t0 = time.perf_counter()
         try:

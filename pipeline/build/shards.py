@@ -69,8 +69,13 @@ def process_file(task: FileTask, *, config: BuildConfig) -> FileOutcome:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     result = ingest_file(
-        task.path, source=task.source, base_dir=task.base_dir, check=config.check_label,
-        sha256=task.sha256, rows=task.rows, limits=config.reading,
+        task.path,
+        source=task.source,
+        base_dir=task.base_dir,
+        check=config.check_label,
+        sha256=task.sha256,
+        rows=task.rows,
+        limits=config.reading,
     )
     _, frame, failed = guarded(config.tag, result.records, stage=INGEST_STAGE)
     timings[INGEST_STAGE] = time.perf_counter() - t0
@@ -116,8 +121,13 @@ def merge_outcomes(parts: Sequence[FileOutcome]) -> FileOutcome:
     count = sum(p.file.records for p in parts)
     issues = ledger.filter(pl.col("row").is_null())
     if issues.height > 1:  # every shard after a cut in the file reports it: keep the first
-        ledger = pl.concat([issues.unique(["file", "reason"], keep="first", maintain_order=True),
-                            ledger.filter(pl.col("row").is_not_null())], how="vertical")
+        ledger = pl.concat(
+            [
+                issues.unique(["file", "reason"], keep="first", maintain_order=True),
+                ledger.filter(pl.col("row").is_not_null()),
+            ],
+            how="vertical",
+        )
     if count == 0 and issues.height == 0:
         empty = file_issue(first.source, first.path, "empty_file")
         ledger = pl.concat([ledger_frame([empty]), ledger], how="vertical")
@@ -292,7 +302,7 @@ def run_file_stages(
     found = runner.map("process_file", process_shard, jobs, config=config, work_dir=work_dir)
     merged, at = [], 0
     for group in groups:
-        merged.append(check_count(merge_outcomes(found[at:at + len(group)]), group[0].counted))
+        merged.append(check_count(merge_outcomes(found[at : at + len(group)]), group[0].counted))
         at += len(group)
     return merged
 
@@ -308,7 +318,9 @@ def check_count(outcome: FileOutcome, counted: int | None) -> FileOutcome:
     has_issue = outcome.ledger.filter(pl.col("row").is_null()).height > 0
     if counted is None or counted == file.records or has_issue:
         return replace(outcome, file=file)
-    issue = file_issue(file.source, file.path, "row_count_mismatch", counted=counted, read=file.records)
+    issue = file_issue(
+        file.source, file.path, "row_count_mismatch", counted=counted, read=file.records
+    )
     return replace(outcome, file=file, ledger=pl.concat([outcome.ledger, ledger_frame([issue])]))
 
 
@@ -339,7 +351,9 @@ def sort_ledger(ledger: pl.DataFrame) -> pl.DataFrame:
     order = {s: i for i, s in enumerate(ledger_order())}
     return (
         ledger.with_columns(
-            pl.col("stage").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_s")
+            pl.col("stage")
+            .replace_strict(order, default=len(order), return_dtype=pl.Int32)
+            .alias("_s")
         )
         .sort(["_s", "source", "file", "row", "record_id"], nulls_last=False)
         .drop("_s")

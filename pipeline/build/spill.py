@@ -102,15 +102,17 @@ def narrow_frame(
     ``decontam_*`` columns); their string columns are stored as categoricals.
     """
     extras = [c for c in NARROW_EXTRAS if c in records.columns]
-    provenance = pl.struct(
-        [pl.col("provenance").struct.field(f) for f in NARROW_PROVENANCE]
-    ).alias("provenance")
+    provenance = pl.struct([pl.col("provenance").struct.field(f) for f in NARROW_PROVENANCE]).alias(
+        "provenance"
+    )
     narrow = records.select(
         *NARROW_COLUMNS,
         *extras,
         provenance,
         # taken before PII redaction when the PII stage ran (`screen_pii`)
-        pl.col("dedup_content_key") if "dedup_content_key" in records.columns else content_keys(records),
+        pl.col("dedup_content_key")
+        if "dedup_content_key" in records.columns
+        else content_keys(records),
         pl.lit(shard, dtype=pl.UInt32).alias("spill_shard"),
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("spill_row"),
     )
@@ -129,7 +131,8 @@ def compact_labels(narrow: pl.DataFrame, *, extra: Sequence[str] = ()) -> pl.Dat
     """
     label_columns = [c for c in (*CATEGORICAL_COLUMNS, *extra) if c in narrow.columns]
     fields = [
-        pl.col("provenance").struct.field(f).cast(pl.Categorical) if f == "file"
+        pl.col("provenance").struct.field(f).cast(pl.Categorical)
+        if f == "file"
         else pl.col("provenance").struct.field(f)
         for f in NARROW_PROVENANCE
     ]

@@ -20,9 +20,26 @@ from pipeline.output.splits import CONFIGS
 CARD_FILES = ("DATACARD.md", "README.md")
 LICENSE = "license"  # the record column (also the name of a stage)
 _HF_LICENSES = {
-    "apache-2.0", "mit", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0",
-    "cc0-1.0", "bsd-3-clause", "bsd-2-clause", "gpl-3.0", "lgpl-3.0", "odc-by", "odbl",
-    "cc-by-3.0", "cc-by-sa-3.0", "openrail", "llama2", "llama3", "unlicense", "wtfpl",
+    "apache-2.0",
+    "mit",
+    "cc-by-4.0",
+    "cc-by-sa-4.0",
+    "cc-by-nc-4.0",
+    "cc-by-nc-sa-4.0",
+    "cc0-1.0",
+    "bsd-3-clause",
+    "bsd-2-clause",
+    "gpl-3.0",
+    "lgpl-3.0",
+    "odc-by",
+    "odbl",
+    "cc-by-3.0",
+    "cc-by-sa-3.0",
+    "openrail",
+    "llama2",
+    "llama3",
+    "unlicense",
+    "wtfpl",
 }
 
 
@@ -41,7 +58,7 @@ def _yaml_header(manifest: dict[str, Any], licenses: list[str], rows: dict[str, 
     lines = ["---", "license:"] + [f"- {x}" for x in hub]
     others = sorted(x for x in licenses if hub_license(x) == "other")
     if others:
-        lines.append(f"license_details: \"{', '.join(others)}\"")
+        lines.append(f'license_details: "{", ".join(others)}"')
     lines += ["tags:", "- mixgate", "configs:"]
     for i, config in enumerate(CONFIGS):
         lines += [f"- config_name: {config}"]
@@ -58,29 +75,63 @@ def _table(headers: list[str], rows: list[list[Any]]) -> list[str]:
     return out
 
 
-def render_card(manifest: dict[str, Any], *, licenses: dict[str, int], config_rows: dict[str, int]) -> str:
+def render_card(
+    manifest: dict[str, Any], *, licenses: dict[str, int], config_rows: dict[str, int]
+) -> str:
     """Return the dataset card for a version (licenses = records per license in the mixture)."""
     parsed = manifest["spec"]["parsed"]
     name, version = manifest["name"], manifest["version"]
     lines = _yaml_header(manifest, sorted(licenses), config_rows)
-    lines += ["", f"# {name} {version}", "",
-              f"A training mixture built by mixgate from `{manifest['spec']['file']}` "
-              f"(seed {parsed['seed']}, {manifest['slices']['total']['actual']} records).", ""]
+    lines += [
+        "",
+        f"# {name} {version}",
+        "",
+        f"A training mixture built by mixgate from `{manifest['spec']['file']}` "
+        f"(seed {parsed['seed']}, {manifest['slices']['total']['actual']} records).",
+        "",
+    ]
     lines += ["## Configs", ""]
-    lines += _table(["config", "records", "format"], [
-        ["sft", config_rows.get("sft", 0), "`messages` (TRL conversational language modeling); synthetic rows have `kind: synthetic`"],
-        ["preference", config_rows.get("preference", 0), "`prompt`, `chosen`, `rejected` (TRL conversational preference)"],
-    ])
-    lines += ["", "```python", "from datasets import load_dataset", "",
-              'sft = load_dataset("path/to/this/version", "sft", split="train")',
-              'preference = load_dataset("path/to/this/version", "preference", split="train")', "```", ""]
+    lines += _table(
+        ["config", "records", "format"],
+        [
+            [
+                "sft",
+                config_rows.get("sft", 0),
+                "`messages` (TRL conversational language modeling); synthetic rows have `kind: synthetic`",
+            ],
+            [
+                "preference",
+                config_rows.get("preference", 0),
+                "`prompt`, `chosen`, `rejected` (TRL conversational preference)",
+            ],
+        ],
+    )
+    lines += [
+        "",
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        'sft = load_dataset("path/to/this/version", "sft", split="train")',
+        'preference = load_dataset("path/to/this/version", "preference", split="train")',
+        "```",
+        "",
+    ]
     lines += ["## Sources", ""]
     recon = manifest["counts"]["reconciliation"]
     sources = {s["name"]: s for s in parsed["sources"]}
-    lines += _table(["source", "kind", "license", "read", "kept after filters"], [
-        [n, sources.get(n, {}).get("kind", ""), sources.get(n, {}).get("license", ""), r["read"], r["pool"]]
-        for n, r in recon.items()
-    ])
+    lines += _table(
+        ["source", "kind", "license", "read", "kept after filters"],
+        [
+            [
+                n,
+                sources.get(n, {}).get("kind", ""),
+                sources.get(n, {}).get("license", ""),
+                r["read"],
+                r["pool"],
+            ]
+            for n, r in recon.items()
+        ],
+    )
     lines += ["", "## Licenses in the mixture", ""]
     lines += _table([LICENSE, "records"], [[k, v] for k, v in sorted(licenses.items())])
     lines += ["", "## Filters", ""]
@@ -88,16 +139,28 @@ def render_card(manifest: dict[str, Any], *, licenses: dict[str, int], config_ro
     lines += ["", "## Contamination", ""]
     holdouts = manifest.get("holdouts", [])
     if holdouts:
-        lines.append(f"Checked against {len(holdouts)} holdout file(s) (rule `{manifest['rules'].get('decontam', '')}`):")
+        lines.append(
+            f"Checked against {len(holdouts)} holdout file(s) (rule `{manifest['rules'].get('decontam', '')}`):"
+        )
         lines.append("")
-        lines += _table(["holdout", "file", "items", "sha256"],
-                        [[h["holdout"], h["path"], h["records"], h["sha256"][:16]] for h in holdouts])
+        lines += _table(
+            ["holdout", "file", "items", "sha256"],
+            [[h["holdout"], h["path"], h["records"], h["sha256"][:16]] for h in holdouts],
+        )
     else:
         lines.append("No holdouts were declared: this mixture was not checked for contamination.")
-    lines += ["", "## Reproduce", "",
-              f"Seed {parsed['seed']}, code {manifest.get('code_version', '')}, fingerprint "
-              f"`{manifest['fingerprint'][:16]}`. Every file's sha256 is in `manifest.json`.", "",
-              "```sh", "mixgate rebuild path/to/this/version --out /tmp/again", "```", ""]
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        f"Seed {parsed['seed']}, code {manifest.get('code_version', '')}, fingerprint "
+        f"`{manifest['fingerprint'][:16]}`. Every file's sha256 is in `manifest.json`.",
+        "",
+        "```sh",
+        "mixgate rebuild path/to/this/version --out /tmp/again",
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -48,7 +48,9 @@ def _changes(old: Any, new: Any) -> list[dict[str, Any]]:
 
 def _files(manifest: dict[str, Any]) -> dict[tuple[str, str], str]:
     files = {(i["source"], i["path"]): i["sha256"] for i in manifest.get("inputs", [])}
-    files.update({(f"holdout:{h['holdout']}", h["path"]): h["sha256"] for h in manifest.get("holdouts", [])})
+    files.update(
+        {(f"holdout:{h['holdout']}", h["path"]): h["sha256"] for h in manifest.get("holdouts", [])}
+    )
     return files
 
 
@@ -60,8 +62,15 @@ def diff_inputs(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]
         status = "added" if key not in a else "removed" if key not in b else "changed"
         if status == "changed" and a[key] == b[key]:
             continue
-        out.append({"source": key[0], "path": key[1], "status": status,
-                    "old_sha256": a.get(key), "new_sha256": b.get(key)})
+        out.append(
+            {
+                "source": key[0],
+                "path": key[1],
+                "status": status,
+                "old_sha256": a.get(key),
+                "new_sha256": b.get(key),
+            }
+        )
     return out
 
 
@@ -75,7 +84,9 @@ def read_records(version_dir: Path) -> pl.DataFrame:
 
 
 def _grouped(frame: pl.DataFrame, by: str) -> dict[str, int]:
-    return {str(k): n for k, n in sorted(frame.group_by(by).len().iter_rows(), key=lambda r: str(r[0]))}
+    return {
+        str(k): n for k, n in sorted(frame.group_by(by).len().iter_rows(), key=lambda r: str(r[0]))
+    }
 
 
 def diff_records(old_dir: Path, new_dir: Path) -> dict[str, Any]:
@@ -85,7 +96,9 @@ def diff_records(old_dir: Path, new_dir: Path) -> dict[str, Any]:
     removed = a.join(b.select("record_id"), on="record_id", how="anti")
     out: dict[str, Any] = {"added": added.height, "removed": removed.height}
     for name, frame in (("added", added), ("removed", removed)):
-        sliced = frame.with_columns(pl.concat_str("intent", "difficulty", separator="/").alias("slice"))
+        sliced = frame.with_columns(
+            pl.concat_str("intent", "difficulty", separator="/").alias("slice")
+        )
         out[f"{name}_by_source"] = _grouped(frame, "source")
         out[f"{name}_by_slice"] = _grouped(sliced, "slice")
     return out
@@ -105,11 +118,20 @@ def diff_counts(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]
     slices_b = {f"{s['intent']}/{s['difficulty']}": s["actual"] for s in new["slices"]["sampling"]}
     for name in sorted(set(slices_a) | set(slices_b)):
         if slices_a.get(name) != slices_b.get(name):
-            moved.append({"what": "sampled", "slice": name, "old": slices_a.get(name), "new": slices_b.get(name)})
+            moved.append(
+                {
+                    "what": "sampled",
+                    "slice": name,
+                    "old": slices_a.get(name),
+                    "new": slices_b.get(name),
+                }
+            )
     return moved
 
 
-def diff_versions(old_dir: Path, new_dir: Path, old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+def diff_versions(
+    old_dir: Path, new_dir: Path, old: dict[str, Any], new: dict[str, Any]
+) -> dict[str, Any]:
     """Everything that differs between two versions (see the module docstring)."""
     settings = _changes(
         {k: old.get(k) for k in ("rules", "config", "code_version", "packages")},
@@ -125,8 +147,12 @@ def diff_versions(old_dir: Path, new_dir: Path, old: dict[str, Any], new: dict[s
         "counts": diff_counts(old, new),
     }
     result["identical"] = not (
-        result["inputs"] or result["spec"] or settings or result["counts"]
-        or result["records"]["added"] or result["records"]["removed"]
+        result["inputs"]
+        or result["spec"]
+        or settings
+        or result["counts"]
+        or result["records"]["added"]
+        or result["records"]["removed"]
     )
     return result
 
@@ -149,8 +175,10 @@ def format_diff(result: dict[str, Any]) -> str:
     for axis in ("source", "slice"):
         names = sorted(set(rec[f"added_by_{axis}"]) | set(rec[f"removed_by_{axis}"]))
         for name in names:
-            out.append(f"  {axis} {name}: +{rec[f'added_by_{axis}'].get(name, 0)} "
-                       f"-{rec[f'removed_by_{axis}'].get(name, 0)}")
+            out.append(
+                f"  {axis} {name}: +{rec[f'added_by_{axis}'].get(name, 0)} "
+                f"-{rec[f'removed_by_{axis}'].get(name, 0)}"
+            )
     if result["counts"]:
         out.append("\ncounts that moved:")
         for c in result["counts"]:

@@ -45,20 +45,27 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, numeric: Sequence[int] = ()) -> str:
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, numeric: Sequence[int] = ()
+) -> str:
     if not rows:
         return '<p class="note">none</p>'
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(
-            f'<td class="n">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>" for i, c in enumerate(r)
-        ) + "</tr>"
+        "<tr>"
+        + "".join(
+            f'<td class="n">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>"
+            for i, c in enumerate(r)
+        )
+        + "</tr>"
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def bar_chart(name: str, rows: Sequence[tuple[str, Sequence[tuple[str, int]]]], *, title: str) -> str:
+def bar_chart(
+    name: str, rows: Sequence[tuple[str, Sequence[tuple[str, int]]]], *, title: str
+) -> str:
     """Return an inline SVG of horizontal bars: one group per row, one bar per (series, value).
 
     >>> svg = bar_chart("demo", [("a", [("read", 3)]), ("b", [("read", 1)])], title="t")
@@ -94,7 +101,9 @@ def bar_chart(name: str, rows: Sequence[tuple[str, Sequence[tuple[str, int]]]], 
 
 def stage_order(manifest: dict[str, Any]) -> list[str]:
     """The stages in build order (the manifest's count keys are sorted by name)."""
-    ordered = [s for s in manifest["slices"]["shift"]["stages"] if s in manifest["counts"]["stages"]]
+    ordered = [
+        s for s in manifest["slices"]["shift"]["stages"] if s in manifest["counts"]["stages"]
+    ]
     return ordered + sorted(set(manifest["counts"]["stages"]) - set(ordered))
 
 
@@ -149,7 +158,7 @@ def _section_waterfall(manifest: dict[str, Any]) -> str:
     for source, series in waterfall_rows(manifest):
         rows.append([source, *[v for _, v in series]])
     return (
-        "<h2 id=\"waterfall\">Stage waterfall per source</h2>"
+        '<h2 id="waterfall">Stage waterfall per source</h2>'
         + bar_chart("waterfall", waterfall_rows(manifest), title="records left after each stage")
         + _table(["source", "read", *stages], rows, numeric=range(1, len(stages) + 2))
     )
@@ -159,21 +168,33 @@ def _section_slices(manifest: dict[str, Any]) -> str:
     sampling = manifest["slices"]["sampling"]
     total = manifest["slices"]["total"]
     rows = [
-        [f"{s['intent']}/{s['difficulty']}", s["weight"], s["supply"], s["quota"], s["target"], s["actual"], s["unique"]]
+        [
+            f"{s['intent']}/{s['difficulty']}",
+            s["weight"],
+            s["supply"],
+            s["quota"],
+            s["target"],
+            s["actual"],
+            s["unique"],
+        ]
         for s in sampling
     ]
     return (
-        f"<h2 id=\"slices\">Slices: target vs actual</h2><p>{total['actual']} of {total['target']} "
+        f'<h2 id="slices">Slices: target vs actual</h2><p>{total["actual"]} of {total["target"]} '
         "records requested.</p>"
         + bar_chart("slices", slice_rows(manifest), title="slice target and actual")
-        + _table(["slice", "weight", "supply", "quota", "target", "actual", "unique"], rows, numeric=range(1, 7))
+        + _table(
+            ["slice", "weight", "supply", "quota", "target", "actual", "unique"],
+            rows,
+            numeric=range(1, 7),
+        )
     )
 
 
 def _section_supply(manifest: dict[str, Any]) -> str:
     shift = manifest["slices"]["shift"]
     rows = [[r["slice"], *[r[s] for s in shift["stages"]]] for r in shift["rows"]]
-    return "<h2 id=\"supply\">Slice supply after each stage</h2>" + _table(
+    return '<h2 id="supply">Slice supply after each stage</h2>' + _table(
         ["slice", *shift["stages"]], rows, numeric=range(1, len(shift["stages"]) + 1)
     )
 
@@ -181,8 +202,10 @@ def _section_supply(manifest: dict[str, Any]) -> str:
 def _section_licenses(version_dir: Path) -> str:
     licenses = _licenses(version_dir)
     return (
-        "<h2 id=\"licenses\">License mix of the mixture</h2>"
-        + bar_chart("licenses", [(lic, [("actual", n)]) for lic, n in licenses], title="records per license")
+        '<h2 id="licenses">License mix of the mixture</h2>'
+        + bar_chart(
+            "licenses", [(lic, [("actual", n)]) for lic, n in licenses], title="records per license"
+        )
         + _table([LICENSE, "records"], [list(kv) for kv in licenses], numeric=[1])
     )
 
@@ -199,16 +222,30 @@ def _section_pii(manifest: dict[str, Any], ledger: pl.DataFrame) -> str:
         f"span(s)) in the pool, {red.get('mixture_records', 0)} in the mixture. Values are never "
         "recorded.</p>"
     )
-    return "<h2 id=\"pii\">PII by type</h2>" + _table(["entity type", "action", "records"], rows, numeric=[2]) + note
+    return (
+        '<h2 id="pii">PII by type</h2>'
+        + _table(["entity type", "action", "records"], rows, numeric=[2])
+        + note
+    )
 
 
 def _section_contamination(ledger: pl.DataFrame) -> str:
     rows: list[list[Any]] = []
     if ledger.height:
-        found = ledger.filter(pl.col("stage") == stage("decontam").name).sort("holdout", "holdout_row", "source", "row")
+        found = ledger.filter(pl.col("stage") == stage("decontam").name).sort(
+            "holdout", "holdout_row", "source", "row"
+        )
         for r in found.head(MAX_EXAMPLES).iter_rows(named=True):
-            rows.append([r["holdout"], r["holdout_row"], r["record_id"], f"{r['file']}:{r['row']}", _score(r["score"])])
-    return "<h2 id=\"contamination\">Contamination findings</h2>" + _table(
+            rows.append(
+                [
+                    r["holdout"],
+                    r["holdout_row"],
+                    r["record_id"],
+                    f"{r['file']}:{r['row']}",
+                    _score(r["score"]),
+                ]
+            )
+    return '<h2 id="contamination">Contamination findings</h2>' + _table(
         ["holdout", "item (row)", "record", "input file:row", "score"], rows, numeric=[1, 4]
     )
 
@@ -216,11 +253,15 @@ def _section_contamination(ledger: pl.DataFrame) -> str:
 def _section_near(ledger: pl.DataFrame) -> str:
     rows: list[list[Any]] = []
     if ledger.height:
-        near = ledger.filter(pl.col("stage") == stage("near_dedup").name).sort("score", "record_id", descending=[True, False])
+        near = ledger.filter(pl.col("stage") == stage("near_dedup").name).sort(
+            "score", "record_id", descending=[True, False]
+        )
         for r in near.head(MAX_EXAMPLES).iter_rows(named=True):
-            rows.append([r["record_id"], r["dup_of"], f"{r['file']}:{r['row']}", _score(r["score"])])
+            rows.append(
+                [r["record_id"], r["dup_of"], f"{r['file']}:{r['row']}", _score(r["score"])]
+            )
     return (
-        "<h2 id=\"near\">Near-duplicate examples</h2><p class=\"note\">Ids and scores only; the "
+        '<h2 id="near">Near-duplicate examples</h2><p class="note">Ids and scores only; the '
         "texts stay in the inputs.</p>"
         + _table(["dropped record", "kept record", "input file:row", "Jaccard"], rows, numeric=[3])
     )
@@ -228,8 +269,13 @@ def _section_near(ledger: pl.DataFrame) -> str:
 
 def _section_inputs(manifest: dict[str, Any]) -> str:
     rows = [[i["source"], i["path"], i["records"], i["sha256"][:16]] for i in manifest["inputs"]]
-    rows += [[f"holdout {h['holdout']}", h["path"], h["records"], h["sha256"][:16]] for h in manifest.get("holdouts", [])]
-    return "<h2 id=\"inputs\">Inputs</h2>" + _table(["source", "path", "records", "sha256"], rows, numeric=[2])
+    rows += [
+        [f"holdout {h['holdout']}", h["path"], h["records"], h["sha256"][:16]]
+        for h in manifest.get("holdouts", [])
+    ]
+    return '<h2 id="inputs">Inputs</h2>' + _table(
+        ["source", "path", "records", "sha256"], rows, numeric=[2]
+    )
 
 
 def _score(value: float | None) -> str:
@@ -257,7 +303,7 @@ def render_html(version_dir: Path, manifest: dict[str, Any]) -> str:
         _section_inputs(manifest),
     ]
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">"
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>\n"
         + "\n".join(body)

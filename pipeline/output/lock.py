@@ -101,8 +101,11 @@ def mixture_lock(
                     )
                     raise BuildBusyError(msg) from None
                 time.sleep(_POLL_SECONDS)
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "since": datetime.now(UTC).isoformat(timespec="seconds")}
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         clean_leftovers(mixture_dir)

@@ -20,8 +20,18 @@ from pipeline.errors import IntegrityError
 
 MANIFEST_FORMAT = "mixgate.manifest/v1"
 _PACKAGES = (
-    "mixgate", "polars", "pyarrow", "numpy", "xxhash", "datasketch", "presidio-analyzer",
-    "presidio-anonymizer", "spacy", "pydantic", "pyyaml", "prefect",
+    "mixgate",
+    "polars",
+    "pyarrow",
+    "numpy",
+    "xxhash",
+    "datasketch",
+    "presidio-analyzer",
+    "presidio-anonymizer",
+    "spacy",
+    "pydantic",
+    "pyyaml",
+    "prefect",
 )
 
 
@@ -52,7 +62,9 @@ def code_version() -> str:
     return f"{pipeline.__version__}+{digest.hexdigest()[:16]}"
 
 
-def fingerprint(spec_sha256: str, inputs: list[dict[str, Any]], holdouts: list[dict[str, Any]]) -> str:
+def fingerprint(
+    spec_sha256: str, inputs: list[dict[str, Any]], holdouts: list[dict[str, Any]]
+) -> str:
     """Return the build fingerprint: a hash of the spec, every input's sha256 and the code version."""
     payload = {
         "spec": spec_sha256,
@@ -120,7 +132,9 @@ def count_records(
         if not ok:
             msg = f"internal error: records of source `{source}` do not reconcile: {reconciled[source]}"
             raise IntegrityError(msg)
-    file_issues = ledger.filter(pl.col("row").is_null()).select("source", "file", "reason").rows(named=True)
+    file_issues = (
+        ledger.filter(pl.col("row").is_null()).select("source", "file", "reason").rows(named=True)
+    )
     return {"stages": per_stage, "reconciliation": reconciled, "file_issues": file_issues}
 
 

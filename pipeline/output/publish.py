@@ -54,7 +54,9 @@ def prepare_out(out_dir: Path, name: str) -> Path:
     try:
         mixture_dir.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        culprit = next((p for p in (out_dir, mixture_dir) if p.exists() and not p.is_dir()), out_dir)
+        culprit = next(
+            (p for p in (out_dir, mixture_dir) if p.exists() and not p.is_dir()), out_dir
+        )
         msg = f"`--out`: {culprit} is a file, not a directory; choose another `--out`"
         raise ConfigError(msg) from None
     except OSError as exc:

@@ -55,11 +55,16 @@ def mixing_warnings(manifest: dict[str, Any], version_dir: Path | None = None) -
     share = manifest["spec"]["parsed"].get("sampling", {}).get("synthetic_max_share")
     if share is None or version_dir is None:
         return out
-    caps = largest_remainder([float(s["quota"]) for s in sampling], math.floor(share * total + 1e-9))
+    caps = largest_remainder(
+        [float(s["quota"]) for s in sampling], math.floor(share * total + 1e-9)
+    )
     data = read_data_columns(version_dir, ["intent", "difficulty", "kind"])
     synth = dict(
-        ((i, d), n) for i, d, n in
-        data.filter(pl.col("kind") == "synthetic").group_by("intent", "difficulty").len().iter_rows()
+        ((i, d), n)
+        for i, d, n in data.filter(pl.col("kind") == "synthetic")
+        .group_by("intent", "difficulty")
+        .len()
+        .iter_rows()
     )
     bound = [
         f"{s['intent']}/{s['difficulty']} {synth.get((s['intent'], s['difficulty']), 0)} of {cap}"
@@ -101,14 +106,23 @@ def summarize(manifest: dict[str, Any], version_dir: Path | None = None) -> str:
     shift = manifest["slices"]["shift"]
     stages = shift["stages"]
     out += ["", "Slice supply after each stage:"]
-    out.append(_table(["slice", *stages], [[r["slice"], *[r[st] for st in stages]] for r in shift["rows"]]))
+    out.append(
+        _table(["slice", *stages], [[r["slice"], *[r[st] for st in stages]] for r in shift["rows"]])
+    )
     out += ["", "Sampling:"]
     out.append(
         _table(
             ["slice", "weight", "supply", "quota", "target", "actual", "unique"],
             [
-                [f"{s['intent']}/{s['difficulty']}", s["weight"], s["supply"], s["quota"], s["target"],
-                 s["actual"], s["unique"]]
+                [
+                    f"{s['intent']}/{s['difficulty']}",
+                    s["weight"],
+                    s["supply"],
+                    s["quota"],
+                    s["target"],
+                    s["actual"],
+                    s["unique"],
+                ]
                 for s in manifest["slices"]["sampling"]
             ],
         )
@@ -122,8 +136,12 @@ def summarize(manifest: dict[str, Any], version_dir: Path | None = None) -> str:
             _table(
                 ["stage", "kept", "dropped", "records"],
                 [
-                    [c["stage"], f"{c['kept_source']} {c['kept_license']}",
-                     f"{c['dropped_source']} {c['dropped_license']}", c["records"]]
+                    [
+                        c["stage"],
+                        f"{c['kept_source']} {c['kept_license']}",
+                        f"{c['dropped_source']} {c['dropped_license']}",
+                        c["records"],
+                    ]
                     for c in conflicts
                 ],
             )
@@ -153,7 +171,9 @@ def read_data_columns(version_dir: Path, columns: list[str]) -> pl.DataFrame:
 
 def _spec_dir(version_dir: Path, manifest: dict[str, Any]) -> Path:
     try:
-        recorded = json.loads((version_dir / "run.json").read_text(encoding="utf-8")).get("spec_dir")
+        recorded = json.loads((version_dir / "run.json").read_text(encoding="utf-8")).get(
+            "spec_dir"
+        )
     except (OSError, ValueError):
         recorded = None
     return Path(recorded) if recorded else Path(manifest["spec"]["file"]).parent
@@ -236,10 +256,13 @@ def find_record(version_dir: Path, query: str) -> Explanation:
     if lines:
         return Explanation(tuple(lines), True)
     if in_file is not None and in_file[0] is not None and 0 <= in_file[1] < in_file[0]["records"]:
-        return Explanation((
-            f"passed every gate and was not sampled ({in_file[0]['source']} {in_file[0]['path']}:"
-            f"{in_file[1]}): its slice had enough supply, or it is in no declared slice",
-        ), True)
+        return Explanation(
+            (
+                f"passed every gate and was not sampled ({in_file[0]['source']} {in_file[0]['path']}:"
+                f"{in_file[1]}): its slice had enough supply, or it is in no declared slice",
+            ),
+            True,
+        )
     return Explanation((f"no input record of {version_dir} matches {query!r}",), False)
 
 

@@ -93,8 +93,12 @@ def read_mixture(version_dir: Path, columns: list[str] | None = None) -> pl.Data
     if not frames:
         return pl.DataFrame()
     order = list(frames[0].columns) if not flat else list(frames[-1].columns)
-    order = [c for c in ("record_id", "source", "kind", "messages", "chosen", "rejected") if c in order] + [
-        c for c in order if c not in ("record_id", "source", "kind", "messages", "chosen", "rejected")
+    order = [
+        c for c in ("record_id", "source", "kind", "messages", "chosen", "rejected") if c in order
+    ] + [
+        c
+        for c in order
+        if c not in ("record_id", "source", "kind", "messages", "chosen", "rejected")
     ]
     out = pl.concat([f.select(order) for f in frames], how="vertical")
     return out.select(columns) if columns else out

@@ -140,7 +140,10 @@ def _prompt_turns(record: Mapping[str, Any]) -> list[dict[str, str]] | Reject:
             ok = isinstance(pair, list | tuple) and len(pair) == 2
             if not ok or not all(isinstance(x, str) for x in pair):
                 return Reject("wrong_type:history")
-            turns += [{"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]}]
+            turns += [
+                {"role": "user", "content": pair[0]},
+                {"role": "assistant", "content": pair[1]},
+            ]
     text = f"{prompt}\n\n{extra}" if extra and extra.strip() else prompt
     turns.append({"role": "user", "content": text})
     return turns

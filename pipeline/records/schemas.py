@@ -79,9 +79,15 @@ def empty_ledger() -> pl.DataFrame:
 
 def ledger_frame(rows: list[Mapping[str, Any]]) -> pl.DataFrame:
     """Build a ledger frame from dicts; missing keys become nulls."""
-    return pl.DataFrame(
-        [{c: r.get(c) for c in LEDGER_COLUMNS} for r in rows], schema=LEDGER_SCHEMA, orient="row"
-    ) if rows else empty_ledger()
+    return (
+        pl.DataFrame(
+            [{c: r.get(c) for c in LEDGER_COLUMNS} for r in rows],
+            schema=LEDGER_SCHEMA,
+            orient="row",
+        )
+        if rows
+        else empty_ledger()
+    )
 
 
 def compute_record_id(

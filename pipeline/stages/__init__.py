@@ -86,7 +86,9 @@ class StageDecl:
 
     def __post_init__(self) -> None:
         if (self.scope == "file") != (self.tagged_at == "file"):
-            msg = f"stage `{self.name}`: scope {self.scope!r} cannot be tagged at {self.tagged_at!r}"
+            msg = (
+                f"stage `{self.name}`: scope {self.scope!r} cannot be tagged at {self.tagged_at!r}"
+            )
             raise InternalError(msg)
 
     @property
@@ -118,28 +120,39 @@ def _resolve(ref: str) -> Any:
 
 STAGES: tuple[StageDecl, ...] = (
     StageDecl(
-        "ingest", "file", "read each row, map it to a canonical record, validate it",
+        "ingest",
+        "file",
+        "read each row, map it to a canonical record, validate it",
         "pipeline.stages.ingest:ingest_file",
-        rules={"read": "pipeline.stages.ingest:READ_RULE", "schema": "pipeline.records.canonical:SCHEMA_RULE"},
+        rules={
+            "read": "pipeline.stages.ingest:READ_RULE",
+            "schema": "pipeline.records.canonical:SCHEMA_RULE",
+        },
         sections=("sources", "slices"),
         own_ledger=True,
     ),
     StageDecl(
-        "tagging", "file", "fill missing intent and difficulty labels from versioned rule sets",
+        "tagging",
+        "file",
+        "fill missing intent and difficulty labels from versioned rule sets",
         "pipeline.stages.tagging:tag_slices",
         rules={"intent_tagger": None, "difficulty_tagger": None},
         sections=("tagging",),
         details=("tagging",),
     ),
     StageDecl(
-        "license", "file", "tag records whose license the policy does not allow",
+        "license",
+        "file",
+        "tag records whose license the policy does not allow",
         "pipeline.stages.license:tag_license",
         prefix="license",
         rules={"license": None},
         sections=("license_policy",),
     ),
     StageDecl(
-        "quality", "file", "tag empty, too short/long, repetitive, broken or refusal records",
+        "quality",
+        "file",
+        "tag empty, too short/long, repetitive, broken or refusal records",
         "pipeline.stages.quality:tag_quality",
         prefix="quality",
         rules={"quality": None},
@@ -147,7 +160,9 @@ STAGES: tuple[StageDecl, ...] = (
         carried=("quality_refusal",),
     ),
     StageDecl(
-        "pii", "file", "find PII with presidio; tag records to drop, then redact the rest",
+        "pii",
+        "file",
+        "find PII with presidio; tag records to drop, then redact the rest",
         "pipeline.stages.pii:tag_pii",
         prefix="pii",
         rules={"pii": "pipeline.stages.pii.config:PII_RULE"},
@@ -157,7 +172,9 @@ STAGES: tuple[StageDecl, ...] = (
         rewrites_text=True,
     ),
     StageDecl(
-        "exact_dedup", "pool", "keep one record of each normalized-content group",
+        "exact_dedup",
+        "pool",
+        "keep one record of each normalized-content group",
         "pipeline.stages.dedup.exact:tag_exact_duplicates",
         prefix="exact",
         rules={"exact_dedup": "pipeline.stages.dedup.exact:EXACT_RULE"},
@@ -165,7 +182,9 @@ STAGES: tuple[StageDecl, ...] = (
         spent=("dedup_content_key",),
     ),
     StageDecl(
-        "near_dedup", "pool", "drop records whose shingle Jaccard with a keeper is >= threshold",
+        "near_dedup",
+        "pool",
+        "drop records whose shingle Jaccard with a keeper is >= threshold",
         "pipeline.stages.dedup.near:tag_near_duplicates",
         prefix="near",
         rules={"near_dedup": "pipeline.stages.dedup.near:RULE_ID"},
@@ -174,7 +193,9 @@ STAGES: tuple[StageDecl, ...] = (
         tagged_at="spill",
     ),
     StageDecl(
-        "decontam", "pool", "drop records that contain an item of an evaluation holdout",
+        "decontam",
+        "pool",
+        "drop records that contain an item of an evaluation holdout",
         "pipeline.stages.decontam.match:tag_contamination",
         prefix="decontam",
         rules={"decontam": "pipeline.stages.decontam.match:RULE_ID"},
@@ -183,7 +204,9 @@ STAGES: tuple[StageDecl, ...] = (
         tagged_at="shard",
     ),
     StageDecl(
-        "sample", "pool", "fill each slice's quota with a seeded, weighted sample",
+        "sample",
+        "pool",
+        "fill each slice's quota with a seeded, weighted sample",
         "pipeline.stages.sample:sample_mixture",
         rules={"sampler": "pipeline.stages.sample:SAMPLER_RULE"},
         sections=("seed", "total", "slices", "sampling"),
@@ -222,5 +245,7 @@ def stage_table() -> str:
         rules = ", ".join(f"`{v}`" if v else f"({k}: from config)" for k, v in ids.items())
         sections = ", ".join(f"`{x}`" for x in s.sections) or "-"
         prefix = f"`{s.prefix}_`" if s.prefix else "-"
-        lines.append(f"| {i} | `{s.name}` | {s.scope} | {prefix} | {rules} | {sections} | {s.doc} |")
+        lines.append(
+            f"| {i} | `{s.name}` | {s.scope} | {prefix} | {rules} | {sections} | {s.doc} |"
+        )
     return "\n".join(lines)

@@ -18,7 +18,9 @@ from pipeline.records.schemas import LEDGER_SCHEMA
 _EXTRAS = ("dup_of", "score", "holdout", "holdout_row", "detail")
 
 
-def apply_gate(frame: pl.DataFrame, *, stage: str, prefix: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def apply_gate(
+    frame: pl.DataFrame, *, stage: str, prefix: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split `frame` on ``{prefix}_drop_rule`` into (kept rows, ledger rows for `stage`).
 
     Rows whose ``{prefix}_drop_rule`` is null are kept, unchanged. The ledger rows carry the

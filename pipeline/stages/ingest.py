@@ -182,9 +182,15 @@ def canonical_row(
 
 def file_issue(source: str, file: str, reason: str, **detail: Any) -> dict[str, Any]:
     """Return the ledger row of a whole-file problem (``row`` null, evidence in ``detail``)."""
-    return {"source": source, "file": file, "row": None, "stage": INGEST_STAGE,
-            "rule_id": READ_RULE, "reason": reason,
-            "detail": json.dumps(detail, sort_keys=True) if detail else None}
+    return {
+        "source": source,
+        "file": file,
+        "row": None,
+        "stage": INGEST_STAGE,
+        "rule_id": READ_RULE,
+        "reason": reason,
+        "detail": json.dumps(detail, sort_keys=True) if detail else None,
+    }
 
 
 def _ingest_row(
@@ -233,11 +239,22 @@ def ingest_file(
             result, rule = _ingest_row(raw, source=source, check=check)
             if isinstance(result, Reject):
                 rejects.append(
-                    {"source": source.name, "file": rel, "row": row, "stage": INGEST_STAGE,
-                     "rule_id": rule, "reason": result.reason}
+                    {
+                        "source": source.name,
+                        "file": rel,
+                        "row": row,
+                        "stage": INGEST_STAGE,
+                        "rule_id": rule,
+                        "reason": result.reason,
+                    }
                 )
                 continue
-            result["provenance"] = {"source": source.name, "file": rel, "file_sha256": sha, "row": row}
+            result["provenance"] = {
+                "source": source.name,
+                "file": rel,
+                "file_sha256": sha,
+                "row": row,
+            }
             records.append(result)
     except FileReadError as exc:
         if limits.on_file_error == "fail":

@@ -90,10 +90,13 @@ def tag_license(frame: pl.DataFrame, *, policy: LicensePolicy) -> pl.DataFrame:
     ranks = {lic: license_rank(lic) for lic in licenses}
     reason = pl.col("license").replace_strict(reasons, default=None, return_dtype=pl.String)
     return frame.with_columns(
-        pl.col("license").replace_strict(ranks, default=_OTHER_RANK, return_dtype=pl.UInt8)
+        pl.col("license")
+        .replace_strict(ranks, default=_OTHER_RANK, return_dtype=pl.UInt8)
         .alias("license_rank"),
         reason.is_null().alias("license_allowed"),
-        pl.when(reason.is_not_null()).then(pl.lit(policy.rule_id)).otherwise(None)
+        pl.when(reason.is_not_null())
+        .then(pl.lit(policy.rule_id))
+        .otherwise(None)
         .alias("license_drop_rule"),
         reason.alias("license_drop_reason"),
         pl.when(reason.is_not_null())
@@ -108,7 +111,11 @@ def rank_keepers(frame: pl.DataFrame, *, priorities: dict[str, int]) -> pl.DataF
 
     Exact and near dedup keep the lowest-ranked record of each duplicate group.
     """
-    priority = pl.col("source").cast(pl.String).replace_strict(priorities, default=0, return_dtype=pl.Int64)
+    priority = (
+        pl.col("source")
+        .cast(pl.String)
+        .replace_strict(priorities, default=0, return_dtype=pl.Int64)
+    )
     ranks = {lic: license_rank(lic) for lic in frame.get_column("license").unique().to_list()}
     order = frame.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("_i"),

@@ -53,7 +53,9 @@ class SamplingConfig:
             msg = f"`sampling.max_repeats` must be >= 1; got {self.max_repeats!r}"
             raise ConfigError(msg)
         if self.shortfall not in SHORTFALL_POLICIES:
-            msg = f"`sampling.shortfall` must be one of {SHORTFALL_POLICIES}; got {self.shortfall!r}"
+            msg = (
+                f"`sampling.shortfall` must be one of {SHORTFALL_POLICIES}; got {self.shortfall!r}"
+            )
             raise ConfigError(msg)
         if not self.slices or any(not (w > 0 and math.isfinite(w)) for *_, w in self.slices):
             msg = "`slices` must be non-empty with positive, finite weights"
@@ -241,7 +243,9 @@ def _redistribute(quotas: list[int], caps: list[int], weights: list[float]) -> l
         if not spare:
             break
         moved = 0
-        for i, extra in zip(spare, largest_remainder([weights[i] for i in spare], missing), strict=True):
+        for i, extra in zip(
+            spare, largest_remainder([weights[i] for i in spare], missing), strict=True
+        ):
             add = min(extra, caps[i] - targets[i])
             targets[i] += add
             moved += add

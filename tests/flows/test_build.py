@@ -41,7 +41,9 @@ def test_flow_output_equals_in_process_build(tmp_path, monkeypatch):
 
 def test_cli_build_verify_rebuild(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
-    assert main(["build", "mixtures/demo.yaml", "--out", str(tmp_path / "a"), "--version", "v9"]) == 0
+    assert (
+        main(["build", "mixtures/demo.yaml", "--out", str(tmp_path / "a"), "--version", "v9"]) == 0
+    )
     version_dir = capsys.readouterr().out.strip()
     assert version_dir.endswith("demo/v9")
     assert main(["verify", version_dir]) == 0
@@ -68,8 +70,21 @@ def test_an_error_inside_a_task_is_one_line_without_traceback(tmp_path):
     )
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_LOGGING_LEVEL"}
     proc = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "build", str(tmp_path / "s.yaml"), "--out", str(tmp_path / "out")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "build",
+            str(tmp_path / "s.yaml"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

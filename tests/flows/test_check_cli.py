@@ -11,7 +11,9 @@ from tests.pipeline.build.test_check import EXPECTED, PLANTED
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
 
 
 def test_check_reports_all_ten_mistakes_one_line_each_exit_2():
@@ -22,7 +24,10 @@ def test_check_reports_all_ten_mistakes_one_line_each_exit_2():
     assert len(errors) == len(EXPECTED) == 10
     for line, key, _, _ in EXPECTED:
         prefix = f"{PLANTED.as_posix()}:{line}:"
-        assert any(e.startswith(prefix) and (not key or f"`{key}`" in e) for e in errors), (line, key)
+        assert any(e.startswith(prefix) and (not key or f"`{key}`" in e) for e in errors), (
+            line,
+            key,
+        )
     assert "10 error(s)" in result.stderr
 
 

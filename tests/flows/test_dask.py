@@ -16,8 +16,11 @@ pytestmark = [pytest.mark.flow, pytest.mark.slow]
 
 
 def _files(version_dir: Path) -> dict[str, bytes]:
-    paths = [*sorted((version_dir / "data").rglob("*.parquet")), version_dir / "ledger.parquet",
-             version_dir / "manifest.json"]
+    paths = [
+        *sorted((version_dir / "data").rglob("*.parquet")),
+        version_dir / "ledger.parquet",
+        version_dir / "manifest.json",
+    ]
     return {p.relative_to(version_dir).as_posix(): p.read_bytes() for p in paths}
 
 
@@ -29,7 +32,12 @@ def test_dask_build_equals_serial_build_byte_for_byte(tmp_path, monkeypatch):
         monkeypatch.setattr(f"{module}.code_version", lambda: frozen)
     with prefect_test_harness(server_startup_timeout=120):
         # shard_rows=7 makes every non-trivial file several tasks, spread over both workers
-        dask_dir = run_build_flow("mixtures/demo.yaml", out=str(tmp_path / "dask"), version=None,
-                                  runner="dask", shard_rows=7)
+        dask_dir = run_build_flow(
+            "mixtures/demo.yaml",
+            out=str(tmp_path / "dask"),
+            version=None,
+            runner="dask",
+            shard_rows=7,
+        )
     serial = run_build(load(Path("mixtures/demo.yaml")), out_dir=tmp_path / "serial")
     assert _files(Path(dask_dir)) == _files(serial.version_dir)

@@ -73,10 +73,13 @@ def test_task_names_read_like_sentences():
         path = "../data/sft_alpaca.jsonl"
         rows = (0, 50_000)
 
-        class source:  # noqa: N801
+        class source:
             name = "tutor_sft"
 
-    assert task_run_name("process_file", Job(), 0) == "process file tutor_sft rows 0–50000 (sft_alpaca.jsonl)"
+    assert (
+        task_run_name("process_file", Job(), 0)
+        == "process file tutor_sft rows 0–50000 (sft_alpaca.jsonl)"
+    )
 
 
 @pytest.mark.flow
@@ -87,16 +90,31 @@ def test_a_real_build_shows_progress_on_a_pty_and_plain_lines_otherwise(tmp_path
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_LOGGING_LEVEL", "COLUMNS")}
     command = [sys.executable, "-m", "flows.cli", "build", "mixtures/demo.yaml", "--no-cache"]
     master, slave = pty.openpty()
-    proc = subprocess.Popen([*command, "--out", str(tmp_path / "tty")], cwd=ROOT, env=env,
-                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    proc = subprocess.Popen(
+        [*command, "--out", str(tmp_path / "tty")],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    )
     os.close(slave)
     out = _read_all(master)
     assert proc.wait(timeout=600) == 0, out[-2000:]
     assert "━" in out
     for stage in STAGES:
         assert stage in out, stage
-    plain = subprocess.run([*command, "--out", str(tmp_path / "pipe")], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=600, check=True)
+    plain = subprocess.run(
+        [*command, "--out", str(tmp_path / "pipe")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     lines = [ln for ln in plain.stderr.splitlines() if re.match(r"mixgate: [a-z_]+: ", ln)]
-    assert [ln.split(":")[1].strip() for ln in lines if ln.split(":")[1].strip() in STAGES] == list(STAGES)
+    assert [ln.split(":")[1].strip() for ln in lines if ln.split(":")[1].strip() in STAGES] == list(
+        STAGES
+    )
     assert "━" not in plain.stderr and "\x1b[" not in plain.stderr

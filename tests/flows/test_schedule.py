@@ -34,8 +34,9 @@ def _free_port() -> int:
 
 def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with log.open("wb") as fh:
-        return subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            argv, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+        )
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -94,12 +95,29 @@ async def _build_messages(expected: int, timeout: float = 120) -> list[str]:
 @pytest.fixture
 def prefect_server(tmp_path):
     port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home"),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "INFO"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+    }
     env.pop("PREFECT_API_URL", None)
     log = tmp_path / "server.log"
-    server = _start([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                     "--port", str(port)], env, log)
+    server = _start(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env,
+        log,
+    )
     url = f"http://127.0.0.1:{port}/api"
     try:
         _wait_healthy(url, server, log)
@@ -113,15 +131,32 @@ def test_scheduled_deployment_has_the_cron_and_builds_only_when_changed(prefect_
     out = tmp_path / "out"
     serve_env = {**env, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     serve_log = tmp_path / "serve.log"
-    serve = _start([sys.executable, "-m", "flows.cli", "schedule", "mixtures/demo.yaml", "--cron", CRON,
-                    "--name", "nightly", "--out", str(out)], serve_env, serve_log)
+    serve = _start(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "schedule",
+            "mixtures/demo.yaml",
+            "--cron",
+            CRON,
+            "--name",
+            "nightly",
+            "--out",
+            str(out),
+        ],
+        serve_env,
+        serve_log,
+    )
     name = "mixgate-scheduled-build/nightly"
     try:
         with temporary_settings(updates={PREFECT_API_URL: url}):
             deployment = asyncio.run(_deployment(name))
             assert [s.schedule.cron for s in deployment.schedules] == [CRON]
             runs = [run_deployment(name, timeout=600, poll_interval=1) for _ in range(2)]
-            assert [r.state.is_completed() for r in runs] == [True, True], serve_log.read_text()[-3000:]
+            assert [r.state.is_completed() for r in runs] == [True, True], serve_log.read_text()[
+                -3000:
+            ]
             messages = asyncio.run(_build_messages(len(runs)))
     finally:
         _stop(serve)
@@ -138,11 +173,15 @@ def test_scheduled_deployment_has_the_cron_and_builds_only_when_changed(prefect_
 
 def test_schedule_config_rejects_a_bad_cron_naming_the_option():
     with pytest.raises(ConfigError, match="`--cron`.*'every night'"):
-        ScheduleConfig(spec=Path("mixtures/demo.yaml"), cron="every night", name="n", out=Path("out"))
+        ScheduleConfig(
+            spec=Path("mixtures/demo.yaml"), cron="every night", name="n", out=Path("out")
+        )
 
 
 def test_schedule_parameters_are_absolute_and_skip_unchanged_is_built_in(tmp_path):
-    config = ScheduleConfig(spec=Path("mixtures/demo.yaml"), cron=CRON, name="n", out=Path("rel/out"))
+    config = ScheduleConfig(
+        spec=Path("mixtures/demo.yaml"), cron=CRON, name="n", out=Path("rel/out")
+    )
     params = config.parameters()
     assert Path(params["spec"]).is_absolute() and Path(params["out"]).is_absolute()
     assert deployment_name(config) == "mixgate-scheduled-build/n"

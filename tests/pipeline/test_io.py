@@ -52,7 +52,10 @@ def test_jsonl_rows_are_line_numbers_and_failures_are_reasons(tmp_path):
 def test_bad_encoding_in_json_and_csv_is_a_row_reason(tmp_path):
     path = tmp_path / "x.csv"
     path.write_bytes(b"prompt,response\nok,fine\nbad \xff,x\n")
-    assert [v for _, v in iter_rows(path)] == [{"prompt": "ok", "response": "fine"}, RowError("bad_encoding")]
+    assert [v for _, v in iter_rows(path)] == [
+        {"prompt": "ok", "response": "fine"},
+        RowError("bad_encoding"),
+    ]
 
 
 def test_empty_file_yields_nothing(tmp_path):
@@ -76,7 +79,7 @@ def test_corrupt_gzip_and_unparseable_json_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="cannot read"):
         list(iter_rows(gz))
     bad = tmp_path / "x.json"
-    bad.write_bytes(b"[{\"a\": 1},")
+    bad.write_bytes(b'[{"a": 1},')
     with pytest.raises(InputError, match="not valid JSON"):
         list(iter_rows(bad))
 
@@ -96,4 +99,6 @@ def test_row_ranges_partition_the_file_exactly(tmp_path, name):
     whole = list(iter_rows(path))
     pieces = [r for start in range(0, 30, 7) for r in iter_rows(path, start=start, stop=start + 7)]
     assert pieces == whole
-    assert all(start <= row < start + 7 for row, _ in iter_rows(path, start=7, stop=14) for start in [7])
+    assert all(
+        start <= row < start + 7 for row, _ in iter_rows(path, start=7, stop=14) for start in [7]
+    )

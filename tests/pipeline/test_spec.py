@@ -25,10 +25,14 @@ def _with(**changes):
 
 
 def test_minimal_spec_parses_and_weights_normalize():
-    spec = parse_spec(_with(slices=[
-        {"intent": "math", "difficulty": "straightforward", "weight": 1},
-        {"intent": "coding", "difficulty": "straightforward", "weight": 3},
-    ]))
+    spec = parse_spec(
+        _with(
+            slices=[
+                {"intent": "math", "difficulty": "straightforward", "weight": 1},
+                {"intent": "coding", "difficulty": "straightforward", "weight": 3},
+            ]
+        )
+    )
     weights = spec.slice_weights()
     assert weights[("coding", "straightforward")] == pytest.approx(0.75)
     assert sum(weights.values()) == pytest.approx(1.0)
@@ -38,13 +42,27 @@ def test_minimal_spec_parses_and_weights_normalize():
     ("change", "field", "got"),
     [
         ({"bogus": 1}, "`bogus`", "unknown key"),
-        ({"slices": [{"intent": "m", "difficulty": "s", "weight": 0}]}, "`slices[0].weight`", "got 0"),
-        ({"slices": [{"intent": "m", "difficulty": "s", "weight": -2}]}, "`slices[0].weight`", "got -2"),
-        ({"sources": [{"name": "a", "kind": "sfft", "path": "a", "license": "MIT"}]},
-         "`sources[0].kind`", "got 'sfft'"),
+        (
+            {"slices": [{"intent": "m", "difficulty": "s", "weight": 0}]},
+            "`slices[0].weight`",
+            "got 0",
+        ),
+        (
+            {"slices": [{"intent": "m", "difficulty": "s", "weight": -2}]},
+            "`slices[0].weight`",
+            "got -2",
+        ),
+        (
+            {"sources": [{"name": "a", "kind": "sfft", "path": "a", "license": "MIT"}]},
+            "`sources[0].kind`",
+            "got 'sfft'",
+        ),
         ({"sampling": {"shortfall": "maybe"}}, "`sampling.shortfall`", "got 'maybe'"),
-        ({"sources": [{"name": "a", "kind": "sft", "path": "a", "license": "MIT", "colour": 1}]},
-         "`sources[0].colour`", "unknown key"),
+        (
+            {"sources": [{"name": "a", "kind": "sft", "path": "a", "license": "MIT", "colour": 1}]},
+            "`sources[0].colour`",
+            "unknown key",
+        ),
     ],
 )
 def test_bad_spec_is_one_line_naming_field_and_value(change, field, got):
@@ -80,6 +98,15 @@ def test_missing_and_invalid_yaml_files_are_spec_errors(tmp_path):
 
 def test_json_schema_lists_every_top_level_key():
     props = spec_json_schema()["properties"]
-    for key in ("name", "seed", "total", "sources", "holdouts", "license_policy", "slices", "sampling"):
+    for key in (
+        "name",
+        "seed",
+        "total",
+        "sources",
+        "holdouts",
+        "license_policy",
+        "slices",
+        "sampling",
+    ):
         assert key in props
     assert spec_json_schema()["additionalProperties"] is False

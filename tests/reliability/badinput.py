@@ -51,8 +51,10 @@ class Words:
     def sentence(self, words: int = 14) -> str:
         self._n += 1
         body = " ".join(
-            "".join(self._rng.choice("bcdfghjklmnprstvwz") + self._rng.choice("aeiou")
-                    for _ in range(self._rng.randint(2, 4)))
+            "".join(
+                self._rng.choice("bcdfghjklmnprstvwz") + self._rng.choice("aeiou")
+                for _ in range(self._rng.randint(2, 4))
+            )
             for _ in range(words)
         )
         return f"Item {self._n}: {body}."
@@ -118,7 +120,9 @@ def gzip_bomb(root: Path, words: Words) -> Planted:
         for _ in range(BOMB_BYTES // chunk):
             fh.write(member)
         fh.write(gzip.compress(b'", "response": "x"}\n' + _jsonl(tail), mtime=0))
-    return Planted("gzip_bomb", [path], {path.name: [0, 1, 3, 4]}, {"record_too_large"}, ext="jsonl.gz")
+    return Planted(
+        "gzip_bomb", [path], {path.name: [0, 1, 3, 4]}, {"record_too_large"}, ext="jsonl.gz"
+    )
 
 
 def truncated_gzip(root: Path, words: Words) -> Planted:
@@ -129,17 +133,29 @@ def truncated_gzip(root: Path, words: Words) -> Planted:
     path.write_bytes(data[: len(data) * 2 // 3])
     # Which rows survive depends on where deflate's blocks end: the test reads that with its own
     # reader (the oracle); here every complete line is good.
-    return _with_good_file(root, words, Planted(
-        "truncated_gzip", [path], {}, {"malformed_json"}, file_issue="truncated_gzip",
-        ext="jsonl.gz"))
+    return _with_good_file(
+        root,
+        words,
+        Planted(
+            "truncated_gzip",
+            [path],
+            {},
+            {"malformed_json"},
+            file_issue="truncated_gzip",
+            ext="jsonl.gz",
+        ),
+    )
 
 
 def not_gzip(root: Path, words: Words) -> Planted:
     """A `.jsonl.gz` that holds plain text: a file issue, the other file's records stay."""
     path = root / "plain.jsonl.gz"
     path.write_bytes(_jsonl([_good(words) for _ in range(3)]))
-    return _with_good_file(root, words, Planted("not_gzip", [path], {path.name: []}, set(),
-                                                file_issue="not_gzip", ext="jsonl.gz"))
+    return _with_good_file(
+        root,
+        words,
+        Planted("not_gzip", [path], {path.name: []}, set(), file_issue="not_gzip", ext="jsonl.gz"),
+    )
 
 
 def big_line(root: Path, words: Words) -> Planted:
@@ -158,7 +174,9 @@ def big_line(root: Path, words: Words) -> Planted:
 
 def binary_jsonl(root: Path, words: Words) -> Planted:
     rng = random.Random(7)
-    blobs = [bytes(rng.randrange(256) for _ in range(300)).replace(b"\n", b"\x00") for _ in range(3)]
+    blobs = [
+        bytes(rng.randrange(256) for _ in range(300)).replace(b"\n", b"\x00") for _ in range(3)
+    ]
     return _line_class("binary_jsonl", blobs, {"bad_encoding", "malformed_json"})(root, words)
 
 
@@ -191,8 +209,9 @@ def csv_newlines(root: Path, words: Words) -> Planted:
     rows[1]["response"] = rows[1]["response"].replace(" ", "\n", 3)
     rows[2]["prompt"] = rows[2]["prompt"].replace(" ", "\r\n", 2)
     path.write_bytes(_csv_bytes(rows))
-    return Planted("csv_embedded_newlines", [path], {path.name: list(range(GOOD_PER_FILE))}, set(),
-                   ext="csv")
+    return Planted(
+        "csv_embedded_newlines", [path], {path.name: list(range(GOOD_PER_FILE))}, set(), ext="csv"
+    )
 
 
 def csv_long_field(root: Path, words: Words) -> Planted:
@@ -203,8 +222,13 @@ def csv_long_field(root: Path, words: Words) -> Planted:
     assert len(rows[2]["response"]) > 131_072
     path.write_bytes(_csv_bytes(rows))
     # The long reply is read whole; the quality gate's default reply length bound then drops it.
-    return Planted("csv_long_field", [path], {path.name: [0, 1, 3, 4, 5, 6, 7, 8, 9]},
-                   {"too_long:reply_tokens"}, ext="csv")
+    return Planted(
+        "csv_long_field",
+        [path],
+        {path.name: [0, 1, 3, 4, 5, 6, 7, 8, 9]},
+        {"too_long:reply_tokens"},
+        ext="csv",
+    )
 
 
 def csv_ragged(root: Path, words: Words) -> Planted:
@@ -239,9 +263,13 @@ def parquet_wrong_schema(root: Path, words: Words) -> Planted:
     _good_parquet(good, words)
     bad = root / "b_wrong.parquet"
     pq.write_table(pa.table({"foo": [1, 2, 3], "bar": ["x", "y", "z"]}), bad)
-    return Planted("parquet_wrong_schema", [good, bad],
-                   {good.name: list(range(GOOD_PER_FILE)), bad.name: []},
-                   {"missing_field:prompt"}, ext="parquet")
+    return Planted(
+        "parquet_wrong_schema",
+        [good, bad],
+        {good.name: list(range(GOOD_PER_FILE)), bad.name: []},
+        {"missing_field:prompt"},
+        ext="parquet",
+    )
 
 
 def parquet_truncated(root: Path, words: Words) -> Planted:
@@ -251,9 +279,14 @@ def parquet_truncated(root: Path, words: Words) -> Planted:
     _good_parquet(bad, words, 20)
     data = bad.read_bytes()
     bad.write_bytes(data[: len(data) // 2])
-    return Planted("parquet_truncated", [good, bad],
-                   {good.name: list(range(GOOD_PER_FILE)), bad.name: []}, set(),
-                   file_issue="unreadable_parquet", ext="parquet")
+    return Planted(
+        "parquet_truncated",
+        [good, bad],
+        {good.name: list(range(GOOD_PER_FILE)), bad.name: []},
+        set(),
+        file_issue="unreadable_parquet",
+        ext="parquet",
+    )
 
 
 def parquet_empty(root: Path, words: Words) -> Planted:
@@ -261,23 +294,32 @@ def parquet_empty(root: Path, words: Words) -> Planted:
     _good_parquet(good, words)
     bad = root / "b_zero.parquet"
     bad.write_bytes(b"")
-    return Planted("parquet_zero_bytes", [good, bad],
-                   {good.name: list(range(GOOD_PER_FILE)), bad.name: []}, set(),
-                   file_issue="empty_file", ext="parquet")
+    return Planted(
+        "parquet_zero_bytes",
+        [good, bad],
+        {good.name: list(range(GOOD_PER_FILE)), bad.name: []},
+        set(),
+        file_issue="empty_file",
+        ext="parquet",
+    )
 
 
 def empty_jsonl(root: Path, words: Words) -> Planted:
     path = root / "b_empty.jsonl"
     path.write_bytes(b"")
-    return _with_good_file(root, words, Planted("empty_file", [path], {path.name: []}, set(),
-                                                file_issue="empty_file"))
+    return _with_good_file(
+        root, words, Planted("empty_file", [path], {path.name: []}, set(), file_issue="empty_file")
+    )
 
 
 def whitespace_jsonl(root: Path, words: Words) -> Planted:
     path = root / "b_blank.jsonl"
     path.write_bytes(b"  \n\n\t\r\n \n")
-    return _with_good_file(root, words, Planted("whitespace_only", [path], {path.name: []}, set(),
-                                                file_issue="empty_file"))
+    return _with_good_file(
+        root,
+        words,
+        Planted("whitespace_only", [path], {path.name: []}, set(), file_issue="empty_file"),
+    )
 
 
 def json_truncated(root: Path, words: Words) -> Planted:
@@ -285,39 +327,78 @@ def json_truncated(root: Path, words: Words) -> Planted:
     path = root / "b_truncated.json"
     text = json.dumps([words.record() for _ in range(5)])
     path.write_text(text[: len(text) // 2])
-    return _with_good_file(root, words, Planted("json_truncated", [path], {path.name: []}, set(),
-                                                file_issue="malformed_json_file", ext="json"))
+    return _with_good_file(
+        root,
+        words,
+        Planted(
+            "json_truncated",
+            [path],
+            {path.name: []},
+            set(),
+            file_issue="malformed_json_file",
+            ext="json",
+        ),
+    )
 
 
 def json_array_mixed(root: Path, words: Words) -> Planted:
     """A `.json` array with good objects, non-objects and a lone surrogate."""
     path = root / "array.json"
-    items = [words.record(), 42, words.record(), ["a", "list"], words.record(), None,
-             {"prompt": "x \ud800 y", "response": "z"}, words.record()]
+    items = [
+        words.record(),
+        42,
+        words.record(),
+        ["a", "list"],
+        words.record(),
+        None,
+        {"prompt": "x \ud800 y", "response": "z"},
+        words.record(),
+    ]
     text = json.dumps(items)  # ensure_ascii keeps the lone surrogate as an escape
     path.write_text(text)
-    return Planted("json_array_mixed", [path], {path.name: [0, 2, 4, 7]},
-                   {"not_an_object", "bad_encoding"}, ext="json")
+    return Planted(
+        "json_array_mixed",
+        [path],
+        {path.name: [0, 2, 4, 7]},
+        {"not_an_object", "bad_encoding"},
+        ext="json",
+    )
 
 
 CLASSES: dict[str, Callable[[Path, Words], Planted]] = {
-    "lone_surrogate": _line_class("lone_surrogate", [
-        b'{"prompt": "hi \\ud800 there", "response": "ok"}',
-        b'{"prompt": "fine", "response": "low \\udfff half"}',
-        b'{"prompt": "key too", "response": "ok", "\\udc80": 1}',
-    ], {"bad_encoding"}),
-    "nul_escaped": _line_class("nul_escaped", [
-        b'{"prompt": "nul \\u0000 inside", "response": "ok"}',
-    ], {"nul_byte"}),
-    "nul_raw": _line_class("nul_raw", [
-        b'{"prompt": "raw \x00 nul", "response": "ok"}',
-        b'\x00\x00\x00\x00',
-    ], {"malformed_json"}),
+    "lone_surrogate": _line_class(
+        "lone_surrogate",
+        [
+            b'{"prompt": "hi \\ud800 there", "response": "ok"}',
+            b'{"prompt": "fine", "response": "low \\udfff half"}',
+            b'{"prompt": "key too", "response": "ok", "\\udc80": 1}',
+        ],
+        {"bad_encoding"},
+    ),
+    "nul_escaped": _line_class(
+        "nul_escaped",
+        [
+            b'{"prompt": "nul \\u0000 inside", "response": "ok"}',
+        ],
+        {"nul_byte"},
+    ),
+    "nul_raw": _line_class(
+        "nul_raw",
+        [
+            b'{"prompt": "raw \x00 nul", "response": "ok"}',
+            b"\x00\x00\x00\x00",
+        ],
+        {"malformed_json"},
+    ),
     "big_line_50mb": big_line,
-    "deep_nesting": _line_class("deep_nesting", [
-        b'{"prompt": ' + b"[" * DEEP + b"]" * DEEP + b', "response": "x"}',
-        b"{\"a\":" * DEEP + b"1" + b"}" * DEEP,
-    ], {"nesting_too_deep"}),
+    "deep_nesting": _line_class(
+        "deep_nesting",
+        [
+            b'{"prompt": ' + b"[" * DEEP + b"]" * DEEP + b', "response": "x"}',
+            b'{"a":' * DEEP + b"1" + b"}" * DEEP,
+        ],
+        {"nesting_too_deep"},
+    ),
     "gzip_bomb": gzip_bomb,
     "truncated_gzip": truncated_gzip,
     "not_gzip": not_gzip,
@@ -333,30 +414,55 @@ CLASSES: dict[str, Callable[[Path, Words], Planted]] = {
     "parquet_zero_bytes": parquet_empty,
     "empty_file": empty_jsonl,
     "whitespace_only": whitespace_jsonl,
-    "duplicate_keys": _line_class("duplicate_keys", [
-        b'{"prompt": "first", "prompt": "second", "response": "ok"}',
-        b'{"prompt": "p", "response": "r", "meta": {"a": 1, "a": 2}}',
-    ], {"duplicate_key"}),
-    "nan_infinity": _line_class("nan_infinity", [
-        b'{"prompt": "p", "response": "r", "score": NaN}',
-        b'{"prompt": "p", "response": "r", "score": -Infinity}',
-        b'{"prompt": "p", "response": "r", "score": 1e999}',
-    ], {"nonfinite_number"}),
-    "wrong_types": _line_class("wrong_types", [
-        b'{"prompt": 12, "response": "r"}',
-        b'{"prompt": ["a", "b"], "response": "r"}',
-        b'{"prompt": true, "response": "r"}',
-        b'{"prompt": {"text": "p"}, "response": "r"}',
-        b'{"prompt": "p", "response": null}',
-        b'{"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "x"}]}',
-    ], {"wrong_type:prompt", "missing_field:response", "wrong_type:messages.content"}),
-    "not_an_object": _line_class("not_an_object", [
-        b"[1, 2, 3]", b'"just a string"', b"null", b"17",
-    ], {"not_an_object"}),
-    "malformed_json": _line_class("malformed_json", [
-        b'{"prompt": "unterminated', b"{oops}", b'{"prompt": "p", "response": "r"} trailing',
-        b"1" * 5000,
-    ], {"malformed_json"}),
+    "duplicate_keys": _line_class(
+        "duplicate_keys",
+        [
+            b'{"prompt": "first", "prompt": "second", "response": "ok"}',
+            b'{"prompt": "p", "response": "r", "meta": {"a": 1, "a": 2}}',
+        ],
+        {"duplicate_key"},
+    ),
+    "nan_infinity": _line_class(
+        "nan_infinity",
+        [
+            b'{"prompt": "p", "response": "r", "score": NaN}',
+            b'{"prompt": "p", "response": "r", "score": -Infinity}',
+            b'{"prompt": "p", "response": "r", "score": 1e999}',
+        ],
+        {"nonfinite_number"},
+    ),
+    "wrong_types": _line_class(
+        "wrong_types",
+        [
+            b'{"prompt": 12, "response": "r"}',
+            b'{"prompt": ["a", "b"], "response": "r"}',
+            b'{"prompt": true, "response": "r"}',
+            b'{"prompt": {"text": "p"}, "response": "r"}',
+            b'{"prompt": "p", "response": null}',
+            b'{"messages": [{"role": "user", "content": 5}, {"role": "assistant", "content": "x"}]}',
+        ],
+        {"wrong_type:prompt", "missing_field:response", "wrong_type:messages.content"},
+    ),
+    "not_an_object": _line_class(
+        "not_an_object",
+        [
+            b"[1, 2, 3]",
+            b'"just a string"',
+            b"null",
+            b"17",
+        ],
+        {"not_an_object"},
+    ),
+    "malformed_json": _line_class(
+        "malformed_json",
+        [
+            b'{"prompt": "unterminated',
+            b"{oops}",
+            b'{"prompt": "p", "response": "r"} trailing',
+            b"1" * 5000,
+        ],
+        {"malformed_json"},
+    ),
     "json_truncated": json_truncated,
     "json_array_mixed": json_array_mixed,
 }
@@ -375,8 +481,14 @@ def plant(root: Path, names: list[str] | None = None, *, seed: int = 11) -> list
 
 def source_entry(planted: Planted, root: Path) -> dict[str, object]:
     """The spec entry of a planted class: one source, every file of its directory."""
-    return {"name": planted.name, "kind": "sft", "path": f"{root / planted.name}/*",
-            "license": "MIT", "intent": "conversation", "difficulty": "straightforward"}
+    return {
+        "name": planted.name,
+        "kind": "sft",
+        "path": f"{root / planted.name}/*",
+        "license": "MIT",
+        "intent": "conversation",
+        "difficulty": "straightforward",
+    }
 
 
 __all__ = ["CLASSES", "Planted", "plant", "source_entry"]

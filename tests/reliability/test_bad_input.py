@@ -27,7 +27,9 @@ pytestmark = pytest.mark.slow
 
 def _spec(root: Path, planted, **extra) -> Path:
     spec = {
-        "name": "matrix", "seed": 5, "total": 20,
+        "name": "matrix",
+        "seed": 5,
+        "total": 20,
         "sources": [source_entry(p, root) for p in planted],
         "slices": [{"intent": "conversation", "difficulty": "straightforward", "weight": 1}],
         "sampling": {"shortfall": "allow_short"},

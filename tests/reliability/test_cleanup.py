@@ -22,16 +22,33 @@ pytestmark = [pytest.mark.flow, pytest.mark.slow]
 
 def _start_build(tmp_path) -> tuple[subprocess.Popen, list[psutil.Process]]:
     cli = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "build", str(ROOT / "mixtures" / "demo.yaml"),
-         "--out", str(tmp_path / "out"), "--no-cache"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "build",
+            str(ROOT / "mixtures" / "demo.yaml"),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-cache",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 120
     children: list[psutil.Process] = []
     while time.monotonic() < deadline and cli.poll() is None:
-        children = [c for c in psutil.Process(cli.pid).children(recursive=True)
-                    if "sys.stdin.buffer.read" not in " ".join(c.cmdline())]  # not the reaper
-        if any("prefect" in " ".join(c.cmdline()) or "uvicorn" in " ".join(c.cmdline()) for c in children):
+        children = [
+            c
+            for c in psutil.Process(cli.pid).children(recursive=True)
+            if "sys.stdin.buffer.read" not in " ".join(c.cmdline())
+        ]  # not the reaper
+        if any(
+            "prefect" in " ".join(c.cmdline()) or "uvicorn" in " ".join(c.cmdline())
+            for c in children
+        ):
             break
         time.sleep(0.2)
     assert cli.poll() is None, "the build ended before its server started"

@@ -41,7 +41,12 @@ def _build(out: Path, cache: Path, fault: str | None = None) -> subprocess.Compl
         env[ENV] = fault
     return subprocess.run(
         [sys.executable, "-c", SCRIPT, str(DEMO), str(out), str(cache)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 

@@ -12,7 +12,11 @@ import pytest
 from flows.cli import main
 from tests.conftest import ROOT
 
-DEMO = (ROOT / "mixtures" / "demo.yaml").read_text().replace("../data_samples/", f"{ROOT}/data_samples/")
+DEMO = (
+    (ROOT / "mixtures" / "demo.yaml")
+    .read_text()
+    .replace("../data_samples/", f"{ROOT}/data_samples/")
+)
 BOMB = 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n' + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [" + ",".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8)
 )
@@ -43,14 +47,20 @@ def _fails_in_one_line(capsys, argv: list[str], needle: str) -> str:
 def test_out_is_a_file(tmp_path, capsys):
     out = tmp_path / "out"
     out.write_text("")
-    _fails_in_one_line(capsys, ["build", str(ROOT / "mixtures/demo.yaml"), "--out", str(out)],
-                       "is a file, not a directory")
+    _fails_in_one_line(
+        capsys,
+        ["build", str(ROOT / "mixtures/demo.yaml"), "--out", str(out)],
+        "is a file, not a directory",
+    )
 
 
 def test_a_file_where_the_mixture_dir_goes(tmp_path, capsys):
     (tmp_path / "demo").write_text("")
-    _fails_in_one_line(capsys, ["build", str(ROOT / "mixtures/demo.yaml"), "--out", str(tmp_path)],
-                       "is a file, not a directory")
+    _fails_in_one_line(
+        capsys,
+        ["build", str(ROOT / "mixtures/demo.yaml"), "--out", str(tmp_path)],
+        "is a file, not a directory",
+    )
 
 
 def test_huge_slice_weights(tmp_path, capsys, spec_file):

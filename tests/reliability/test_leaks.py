@@ -41,18 +41,41 @@ def _variants(value: str) -> set[str]:
 
 
 def _inputs(root: Path) -> Path:
-    rows = [{"prompt": f"Please summarise note {i} about the garden shed.",
-             "response": f"Note {i} says the shed needs paint before winter."} for i in range(30)]
-    rows.append({"prompt": f"Mail {PLANTED['email']} or call {PHONE} about card {PLANTED['card']}.",
-                 "response": f"Pay to IBAN {PLANTED['iban']} with key {PLANTED['api_key']}."})
-    rows.append({"prompt": f"My phone is {PHONE}, my key {PLANTED['api_key']}.",
-                 "response": "Thanks, noted without repeating it."})
+    rows = [
+        {
+            "prompt": f"Please summarise note {i} about the garden shed.",
+            "response": f"Note {i} says the shed needs paint before winter.",
+        }
+        for i in range(30)
+    ]
+    rows.append(
+        {
+            "prompt": f"Mail {PLANTED['email']} or call {PHONE} about card {PLANTED['card']}.",
+            "response": f"Pay to IBAN {PLANTED['iban']} with key {PLANTED['api_key']}.",
+        }
+    )
+    rows.append(
+        {
+            "prompt": f"My phone is {PHONE}, my key {PLANTED['api_key']}.",
+            "response": "Thanks, noted without repeating it.",
+        }
+    )
     data = root / "notes.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     spec = {
-        "name": "leaky", "seed": 1, "total": 10,
-        "sources": [{"name": "notes", "kind": "sft", "path": str(data), "license": "MIT",
-                     "intent": "conversation", "difficulty": "straightforward"}],
+        "name": "leaky",
+        "seed": 1,
+        "total": 10,
+        "sources": [
+            {
+                "name": "notes",
+                "kind": "sft",
+                "path": str(data),
+                "license": "MIT",
+                "intent": "conversation",
+                "difficulty": "straightforward",
+            }
+        ],
         "slices": [{"intent": "conversation", "difficulty": "straightforward", "weight": 1}],
         "sampling": {"shortfall": "allow_short"},
     }
@@ -61,14 +84,23 @@ def _inputs(root: Path) -> Path:
     return path
 
 
-def _cli(spec: Path, out: Path, home: Path, fault: str | None = None) -> subprocess.CompletedProcess:
+def _cli(
+    spec: Path, out: Path, home: Path, fault: str | None = None
+) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "MIXGATE_FAULT"}
     env["PREFECT_HOME"] = str(home)
     env["PREFECT_LOGGING_LEVEL"] = "INFO"
     if fault:
         env["MIXGATE_FAULT"] = fault
-    return subprocess.run([sys.executable, "-m", "flows.cli", "build", str(spec), "--out", str(out)],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "build", str(spec), "--out", str(out)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
 
 
 def _texts(root: Path) -> list[tuple[str, bytes]]:
@@ -115,8 +147,10 @@ def test_a_build_failing_inside_a_stage_on_the_pii_record_leaks_nothing(builds):
     assert failed.returncode == 3, failed.stderr[-3000:]
     assert "stage `pii` failed" in failed.stderr
     assert "Traceback" not in failed.stderr
-    blobs = _texts(root / "home-fail") + [("stdout", failed.stdout.encode()),
-                                          ("stderr", failed.stderr.encode())]
+    blobs = _texts(root / "home-fail") + [
+        ("stdout", failed.stdout.encode()),
+        ("stderr", failed.stderr.encode()),
+    ]
     if (root / "out-fail").exists():
         blobs += _texts(root / "out-fail")
     assert _leaks(blobs) == []
@@ -144,12 +178,21 @@ def test_no_manifest_value_reverses_a_value_hash(builds):
 
     walk(manifest)
     ledger = pq.read_table(version / "ledger.parquet").to_pylist()
-    hashes = {f["value_hash"] for row in ledger if row["detail"] and "findings" in row["detail"]
-              for f in json.loads(row["detail"])["findings"]}
+    hashes = {
+        f["value_hash"]
+        for row in ledger
+        if row["detail"] and "findings" in row["detail"]
+        for f in json.loads(row["detail"])["findings"]
+    }
     assert hashes, "the planted values were found and hashed"
     for phone in _variants(PHONE):
         tried = {xxhash.xxh3_64_hexdigest(phone.encode(), seed=s % 2**64) for s in found_ints}
-        tried |= {hashlib.blake2b(phone.encode(), key=s.encode()[:64], digest_size=8).hexdigest()
-                  for s in found_strings}
-        tried |= {xxhash.xxh3_64_hexdigest(phone.encode()), hashlib.sha256(phone.encode()).hexdigest()[:16]}
+        tried |= {
+            hashlib.blake2b(phone.encode(), key=s.encode()[:64], digest_size=8).hexdigest()
+            for s in found_strings
+        }
+        tried |= {
+            xxhash.xxh3_64_hexdigest(phone.encode()),
+            hashlib.sha256(phone.encode()).hexdigest()[:16],
+        }
         assert not tried & hashes

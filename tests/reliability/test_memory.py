@@ -30,8 +30,14 @@ def test_gzip_bomb_peak_memory_stays_under_one_gib(tmp_path):
     planted = gzip_bomb(tmp_path, Words(3))
     path = planted.files[0]
     assert path.stat().st_size < 2 << 20
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(path)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     rows, counted, peak_kib = done.stdout.rsplit(" ", 2)
     assert rows == "[(0, 'ok'), (1, 'ok'), (2, 'record_too_large'), (3, 'ok'), (4, 'ok')]"
     assert int(counted) == 5

@@ -28,14 +28,25 @@ from pipeline.stages.ingest import ingest_file
 from pipeline.stages.sample import SamplingConfig, largest_remainder, sample_mixture
 from tests.reliability.oracle import count_lines
 
-EXAMPLES = settings(max_examples=200, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-SOURCE = SourceSpec(name="s", kind="sft", path="x.jsonl", license="MIT",
-                    intent="conversation", difficulty="straightforward")
+EXAMPLES = settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+SOURCE = SourceSpec(
+    name="s",
+    kind="sft",
+    path="x.jsonl",
+    license="MIT",
+    intent="conversation",
+    difficulty="straightforward",
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 records = st.fixed_dictionaries(
@@ -105,20 +116,31 @@ def test_largest_remainder_parts_sum_to_total(ws, total):
     st.sampled_from(["redistribute", "allow_short"]),
 )
 def test_sampler_fills_quotas_within_caps(slices, total, max_repeats, shortfall):
-    rows = [(f"r{i}-{j}", f"i{i}", "d") for i, (_, supply) in enumerate(slices) for j in range(supply)]
-    pool = pl.DataFrame(rows, schema={"record_id": pl.String, "intent": pl.String,
-                                      "difficulty": pl.String}, orient="row")
+    rows = [
+        (f"r{i}-{j}", f"i{i}", "d") for i, (_, supply) in enumerate(slices) for j in range(supply)
+    ]
+    pool = pl.DataFrame(
+        rows,
+        schema={"record_id": pl.String, "intent": pl.String, "difficulty": pl.String},
+        orient="row",
+    )
     pool = pool.with_columns(pl.lit("sft").alias("kind"))
-    config = SamplingConfig(seed=1, total=total, slices=tuple((f"i{i}", "d", w) for i, (w, _) in
-                                                              enumerate(slices)),
-                            max_repeats=max_repeats, shortfall=shortfall)
+    config = SamplingConfig(
+        seed=1,
+        total=total,
+        slices=tuple((f"i{i}", "d", w) for i, (w, _) in enumerate(slices)),
+        max_repeats=max_repeats,
+        shortfall=shortfall,
+    )
     sampled, results = sample_mixture(pool, config=config)
     assert sum(r.quota for r in results) == total
     capacity = [supply * max_repeats for _, supply in slices]
     for r, cap in zip(results, capacity, strict=True):
         assert r.actual <= cap and r.actual == r.target
         assert r.max_repeat <= max_repeats
-    if shortfall == "redistribute" or all(r.quota <= c for r, c in zip(results, capacity, strict=True)):
+    if shortfall == "redistribute" or all(
+        r.quota <= c for r, c in zip(results, capacity, strict=True)
+    ):
         assert sampled.height == min(total, sum(capacity))
     assert sampled.group_by("record_id").len().get_column("len").max() or max_repeats >= 0
 
@@ -127,21 +149,31 @@ def test_sampler_fills_quotas_within_caps(slices, total, max_repeats, shortfall)
 @given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3)), min_size=1, max_size=40))
 def test_exact_dedup_keeps_one_record_per_key_the_best_ranked(rows):
     frame = pl.DataFrame(
-        {"record_id": [f"id{i:03d}" for i in range(len(rows))],
-         "dedup_content_key": [f"k{k}" for k, _ in rows],
-         "dedup_keeper_rank": [r for _, r in rows]},
-        schema={"record_id": pl.String, "dedup_content_key": pl.String, "dedup_keeper_rank": pl.UInt32},
+        {
+            "record_id": [f"id{i:03d}" for i in range(len(rows))],
+            "dedup_content_key": [f"k{k}" for k, _ in rows],
+            "dedup_keeper_rank": [r for _, r in rows],
+        },
+        schema={
+            "record_id": pl.String,
+            "dedup_content_key": pl.String,
+            "dedup_keeper_rank": pl.UInt32,
+        },
     )
     tagged = tag_exact_duplicates(frame)
     kept = tagged.filter(pl.col("exact_drop_rule").is_null())
     assert kept.get_column("dedup_content_key").n_unique() == kept.height
     assert set(kept.get_column("dedup_content_key")) == set(frame.get_column("dedup_content_key"))
     best = frame.group_by("dedup_content_key").agg(pl.col("dedup_keeper_rank").min())
-    assert dict(kept.select("dedup_content_key", "dedup_keeper_rank").iter_rows()) == dict(best.iter_rows())
+    assert dict(kept.select("dedup_content_key", "dedup_keeper_rank").iter_rows()) == dict(
+        best.iter_rows()
+    )
     keeper = dict(kept.select("dedup_content_key", "record_id").iter_rows())
-    for key, dup_of in tagged.filter(pl.col("exact_drop_rule").is_not_null()).select(
-        "dedup_content_key", "exact_dup_of"
-    ).iter_rows():
+    for key, dup_of in (
+        tagged.filter(pl.col("exact_drop_rule").is_not_null())
+        .select("dedup_content_key", "exact_dup_of")
+        .iter_rows()
+    ):
         assert dup_of == keeper[key]
 
 
@@ -178,9 +210,17 @@ def shard_setup(tmp_path_factory):
 
     def outcome(shard_rows: int, workers: int):
         with tempfile.TemporaryDirectory(dir=root) as work:
-            [out] = run_file_stages([task], spec=spec, config=config, runner=_Threads(workers),
-                                    work_dir=Path(work), shard_rows=shard_rows)
-            records = pl.concat([pl.read_parquet(s.records) for s in out.spills], how="diagonal_relaxed")
+            [out] = run_file_stages(
+                [task],
+                spec=spec,
+                config=config,
+                runner=_Threads(workers),
+                work_dir=Path(work),
+                shard_rows=shard_rows,
+            )
+            records = pl.concat(
+                [pl.read_parquet(s.records) for s in out.spills], how="diagonal_relaxed"
+            )
             return records.drop("spill_shard", strict=False), out.ledger, out.file, out.supply
 
     return outcome, outcome(10_000, 1)

@@ -188,7 +188,7 @@ def default_paths(keys: Iterable[str]) -> tuple[FieldPath, ...]:
     for name, spec in _TURN_LISTS.items():
         if name in by_fold:
             key = by_fold[name]
-            where = "[from=human]" if spec is None else spec[len(name):]
+            where = "[from=human]" if spec is None else spec[len(name) :]
             return (parse_field_path(f"{key}{where}"),)
     if "instruction" in by_fold:
         paths = [by_fold["instruction"]]
@@ -279,9 +279,7 @@ def read_holdout_file(
         else:
             unreadable.append(f"row {row}: not an object")
     present = _field_names([r for _, r in records[:_DETECT_ROWS]])
-    paths = (
-        tuple(parse_field_path(f) for f in fields) if fields else default_paths(present)
-    )
+    paths = tuple(parse_field_path(f) for f in fields) if fields else default_paths(present)
     items = tuple(
         HoldoutItem(holdout, label, row, text, turn)
         for row, record in records

@@ -137,7 +137,10 @@ class HoldoutIndex:
         sets = compute_shingle_sets([it.text for it in items], config=config.shingles)
         rule = config.rule
         need = np.array(
-            [rule.min_shared(len(it.text.split()), int(s)) for it, s in zip(items, sets.sizes, strict=True)],
+            [
+                rule.min_shared(len(it.text.split()), int(s))
+                for it, s in zip(items, sets.sizes, strict=True)
+            ],
             dtype=np.int64,
         )
         post_hash, post_item = _postings(sets.hashes, sets.doc_ids())
@@ -160,7 +163,9 @@ class HoldoutIndex:
         succeed (the first rename wins; the other's copy is removed).
         """
         directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+        tmp = Path(
+            tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent)
+        )
         try:
             self._write(tmp)
             os.rename(tmp, directory)

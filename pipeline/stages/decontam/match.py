@@ -13,7 +13,6 @@ words, **aligned** (at most 10% of the words edited) for longer ones, and **cont
 inside a long field), which Jaccard LSH cannot find; the postings can.
 """
 
-
 from __future__ import annotations
 
 import json
@@ -145,9 +144,7 @@ def _finding(
     record_field: tuple[int, str, str], item: HoldoutItem, score: float, method: str
 ) -> Finding:
     record, name, _ = record_field
-    return Finding(
-        record, name, item.holdout, item.file, item.row, float(score), method, item.turn
-    )
+    return Finding(record, name, item.holdout, item.file, item.row, float(score), method, item.turn)
 
 
 def _best_per_record(findings: Iterable[Finding]) -> dict[int, tuple[Finding, int]]:

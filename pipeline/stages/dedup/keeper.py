@@ -35,8 +35,9 @@ def keeper_details(
         pl.col("source").cast(pl.String),
         pl.col("provenance").struct.field("file").cast(pl.String).alias("file"),
         pl.col("provenance").struct.field("row").alias("row"),
-        (pl.col("license").cast(pl.String) if "license" in frame.columns else pl.lit(None))
-        .alias("license"),
+        (pl.col("license").cast(pl.String) if "license" in frame.columns else pl.lit(None)).alias(
+            "license"
+        ),
     )
     own = columns[list(dropped)].rows()
     kept = columns[list(keepers)].rows()

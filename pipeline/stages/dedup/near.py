@@ -138,7 +138,11 @@ def drop_template_shingles(
     common = estimate_counts(df, sets.hashes, config=sketch) > max_df
     if not common.any():
         return sets
-    logger.info("template guard: %d shingle occurrences in > %d documents ignored", int(common.sum()), max_df)
+    logger.info(
+        "template guard: %d shingle occurrences in > %d documents ignored",
+        int(common.sum()),
+        max_df,
+    )
     return filter_shingle_sets(sets, ~common)
 
 
@@ -148,7 +152,9 @@ def find_pairs_by_band(band_columns: Iterable[np.ndarray], *, max_bucket: int) -
     Each item is the ``(n,)`` uint64 keys of one band, documents in keeper order; only one band
     (and its pairs) is in memory at a time, whatever the number of bands.
     """
-    pairs = [find_candidate_pairs(column[:, None], max_bucket=max_bucket) for column in band_columns]
+    pairs = [
+        find_candidate_pairs(column[:, None], max_bucket=max_bucket) for column in band_columns
+    ]
     pairs = [p for p in pairs if len(p)]
     if not pairs:
         return np.zeros((0, 2), dtype=np.int64)
@@ -306,8 +312,14 @@ def with_near_columns(
     dup_ids = [ids[int(k)] if k >= 0 else None for k in by_row.tolist()]
     dropped = np.flatnonzero(by_row >= 0)
     return frame.with_columns(
-        pl.Series("near_drop_rule", [RULE_ID if d is not None else None for d in dup_ids], dtype=pl.String),
-        pl.Series("near_drop_reason", [REASON if d is not None else None for d in dup_ids], dtype=pl.String),
+        pl.Series(
+            "near_drop_rule", [RULE_ID if d is not None else None for d in dup_ids], dtype=pl.String
+        ),
+        pl.Series(
+            "near_drop_reason",
+            [REASON if d is not None else None for d in dup_ids],
+            dtype=pl.String,
+        ),
         pl.Series("near_dup_of", dup_ids, dtype=pl.String),
         pl.Series("near_score", score_by_row, dtype=pl.Float64).fill_nan(None),
         keeper_details(frame, dropped.tolist(), by_row[dropped].tolist(), name="near_detail"),

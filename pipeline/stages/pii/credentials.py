@@ -92,7 +92,16 @@ PLUGIN_GATES: dict[type, tuple[str, ...]] = {
     AzureStorageKeyDetector: ("AccountKey=",),
     DiscordBotTokenDetector: ("discord", "Discord", "DISCORD", *_BOT),
     GitHubTokenDetector: ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
-    GitLabTokenDetector: ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "GR1348941", "glcbt-", "glimt-"),
+    GitLabTokenDetector: (
+        "glpat-",
+        "gldt-",
+        "glft-",
+        "glsoat-",
+        "glrt-",
+        "GR1348941",
+        "glcbt-",
+        "glimt-",
+    ),
     JwtTokenDetector: ("eyJ",),
     MailchimpDetector: ("-us",),
     OpenAIDetector: ("T3BlbkFJ",),
@@ -130,11 +139,25 @@ _KEYWORD = re.compile(
 )
 # in the lower-cased text; every `_KEYWORD` match contains one
 _KEYWORD_GATES = (
-    "password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "accesskey",
-    "access_key", "authkey", "auth_key", "privatekey", "private_key", "credential",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "accesskey",
+    "access_key",
+    "authkey",
+    "auth_key",
+    "privatekey",
+    "private_key",
+    "credential",
 )
 # after a keyword: the rest of the name, an assignment, a quoted literal
-_QUOTED_VALUE = re.compile(r"""[\w.\-]*["'\]]?\s*(?::=|=>|=|:|,)\s*[rb]?(["'`])([^"'`\s]{8,200})\1""")
+_QUOTED_VALUE = re.compile(
+    r"""[\w.\-]*["'\]]?\s*(?::=|=>|=|:|,)\s*[rb]?(["'`])([^"'`\s]{8,200})\1"""
+)
 # .env / shell: ``[export ]NAME_WITH_KEYWORD=value`` alone on its line (upper-case names)
 _ENV_PREFIX = re.compile(r"[ \t]*(?:export[ \t]+)?[A-Z0-9_]*")
 _ENV_VALUE = re.compile(r"""[A-Z0-9_]*[ \t]*[=:][ \t]*([^\s"'`#]{8,200})[ \t]*(?=\n|\r|$)""")
@@ -176,9 +199,7 @@ def is_placeholder(value: str) -> bool:
 
 
 def _is_secret_literal(value: str) -> bool:
-    classes = sum(
-        bool(p.search(value)) for p in _CHAR_CLASSES
-    )
+    classes = sum(bool(p.search(value)) for p in _CHAR_CLASSES)
     return (
         len(value) >= 8
         and classes >= 2

@@ -40,17 +40,67 @@ CONTEXT_AFTER = 24
 
 CONTEXT_WORDS = (
     # English
-    "phone", "tel", "tel.", "telephone", "call", "calling", "mobile", "cell", "cellphone", "fax",
-    "dial", "hotline", "helpline", "whatsapp", "sms", "text me", "reach me", "contact",
+    "phone",
+    "tel",
+    "tel.",
+    "telephone",
+    "call",
+    "calling",
+    "mobile",
+    "cell",
+    "cellphone",
+    "fax",
+    "dial",
+    "hotline",
+    "helpline",
+    "whatsapp",
+    "sms",
+    "text me",
+    "reach me",
+    "contact",
     # Danish / Norwegian / Swedish, German, French, Spanish / Portuguese
-    "telefon", "tlf", "tlf.", "mobil", "ring", "ringe", "kontakt", "handy", "rufnummer", "anrufen",
-    "téléphone", "tél", "portable", "appeler", "teléfono", "telefono", "móvil", "movil",
-    "celular", "telefone", "ligue", "contato", "contacto", "whats",
+    "telefon",
+    "tlf",
+    "tlf.",
+    "mobil",
+    "ring",
+    "ringe",
+    "kontakt",
+    "handy",
+    "rufnummer",
+    "anrufen",
+    "téléphone",
+    "tél",
+    "portable",
+    "appeler",
+    "teléfono",
+    "telefono",
+    "móvil",
+    "movil",
+    "celular",
+    "telefone",
+    "ligue",
+    "contato",
+    "contacto",
+    "whats",
     # Chinese, Japanese, Arabic (matched as substrings: no word boundaries in these scripts)
-    "電話", "电话", "手機", "手机", "聯絡", "联系", "携帯", "電話番号", "連絡",
-    "هاتف", "جوال", "اتصل", "الهاتف",
+    "電話",
+    "电话",
+    "手機",
+    "手机",
+    "聯絡",
+    "联系",
+    "携帯",
+    "電話番号",
+    "連絡",
+    "هاتف",
+    "جوال",
+    "اتصل",
+    "الهاتف",
 )
-_LATIN_CONTEXT = [w for w in CONTEXT_WORDS if w.isascii() or (w[0].isalpha() and ord(w[0]) < 0x2E80)]
+_LATIN_CONTEXT = [
+    w for w in CONTEXT_WORDS if w.isascii() or (w[0].isalpha() and ord(w[0]) < 0x2E80)
+]
 _CJK_CONTEXT = [w for w in CONTEXT_WORDS if w not in _LATIN_CONTEXT]
 _CONTEXT = re.compile(
     r"(?i)(?<![^\W\d_])(?:"
@@ -74,7 +124,9 @@ _DATE = re.compile(
     r"|(?:19|20)\d\d\s*(?:[-–/]|to)\s*(?:(?:19|20)\d\d|\d\d)"
 )
 _LIST_MARKER = re.compile(r"\d{1,2}[.)]\s")
-_CURRENCY_BEFORE = re.compile(r"(?i)(?:[$€£¥₹₩]|\b(?:usd|eur|gbp|inr|rs\.?|dkk|kr\.?|sek|nok|r\$|sar|nt\$|jpy))\s*$")
+_CURRENCY_BEFORE = re.compile(
+    r"(?i)(?:[$€£¥₹₩]|\b(?:usd|eur|gbp|inr|rs\.?|dkk|kr\.?|sek|nok|r\$|sar|nt\$|jpy))\s*$"
+)
 _CURRENCY_AFTER = re.compile(
     r"(?i)^\s*(?:%|percent|(?:million|billion|thousand|trillion|dollars?|euros?|pounds|yen|"
     r"usd|eur|gbp|dkk|kroner|kr|rupees|reais|riyals?|sar|元|円|万|亿)\b)"
@@ -234,10 +286,62 @@ def judge_card(text: str, start: int, end: int) -> str | None:
 # ``.sl``, ``.id``, ``.in``, ``.at``, ``.me``) are left out: ``main.py``, ``time.sl(eep)``,
 # ``document.cr(eateElement)``, ``self.id`` are code.
 WEB_TLDS = frozenset(
-    ["com", "org", "net", "edu", "gov", "mil", "int", "io", "ai", "dev", "app", "info", "uk", "de", "fr", "jp", "cn", "ru", "br", "au", "ca", "eu", "nl", "ch", "se", "dk", "fi", "pl", "tw", "kr", "es"]
+    [
+        "com",
+        "org",
+        "net",
+        "edu",
+        "gov",
+        "mil",
+        "int",
+        "io",
+        "ai",
+        "dev",
+        "app",
+        "info",
+        "uk",
+        "de",
+        "fr",
+        "jp",
+        "cn",
+        "ru",
+        "br",
+        "au",
+        "ca",
+        "eu",
+        "nl",
+        "ch",
+        "se",
+        "dk",
+        "fi",
+        "pl",
+        "tw",
+        "kr",
+        "es",
+    ]
 )
 _CODE_ROOTS = frozenset(
-    ["logging", "java", "javax", "self", "this", "console", "math", "json", "np", "pd", "os", "sys", "re", "torch", "android", "system", "std", "window", "document"]
+    [
+        "logging",
+        "java",
+        "javax",
+        "self",
+        "this",
+        "console",
+        "math",
+        "json",
+        "np",
+        "pd",
+        "os",
+        "sys",
+        "re",
+        "torch",
+        "android",
+        "system",
+        "std",
+        "window",
+        "document",
+    ]
 )
 _SCHEME = re.compile(r"(?i)^[a-z][a-z0-9+.\-]*://|^www\.")
 
@@ -259,7 +363,12 @@ def judge_url(text: str, start: int, end: int) -> str | None:
     tld = host.rsplit(".", 1)[-1].lower()
     prev = text[start - 1] if start else ""
     after = text[end] if end < len(text) else ""
-    if tld not in WEB_TLDS or prev in "._$" or (after.isascii() and after.isalnum()) or after == "(":
+    if (
+        tld not in WEB_TLDS
+        or prev in "._$"
+        or (after.isascii() and after.isalnum())
+        or after == "("
+    ):
         return "code-like token"
     if host != host.lower() or host.split(".", 1)[0].lower() in _CODE_ROOTS:
         return "code-like token"  # System.Net, ASP.NET, logging.info, java.io

@@ -105,7 +105,9 @@ class DkCprRecognizer(PatternRecognizer):
 
     def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
         """Presidio's pattern analysis, then the score penalty for failing modulus-11."""
-        results: list[RecognizerResult] = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        results: list[RecognizerResult] = super().analyze(
+            text, entities, nlp_artifacts, regex_flags
+        )
         for r in results:
             if not mod11_ok(text[r.start : r.end]):
                 r.score = round(r.score - 0.35, 4) if r.score > 0.5 else 0.1

@@ -34,7 +34,16 @@ _CARD_SCHEMES: tuple[tuple[int, int, int, tuple[int, ...]], ...] = (
 # Entity types that win over an overlapping PHONE_NUMBER finding (their patterns are specific,
 # phone matching is not: a card or social security number also parses as a phone number).
 SPECIFIC_OVER_PHONE = frozenset(
-    {"CREDIT_CARD", "US_SSN", "IP_ADDRESS", "IBAN_CODE", "DK_CPR", "API_KEY", "PRIVATE_KEY", "CREDENTIAL"}
+    {
+        "CREDIT_CARD",
+        "US_SSN",
+        "IP_ADDRESS",
+        "IBAN_CODE",
+        "DK_CPR",
+        "API_KEY",
+        "PRIVATE_KEY",
+        "CREDENTIAL",
+    }
 )
 
 

@@ -225,7 +225,9 @@ class PiiScanner:
         `analyze_text` prunes when the phone threshold is above that score, so its findings are
         the same either way (`test_pruning_bare_digit_runs_changes_no_kept_finding`).
         """
-        findings = {Finding(e, start, end, 1.0) for e, start, end in find_secrets(text, self._secrets)}
+        findings = {
+            Finding(e, start, end, 1.0) for e, start, end in find_secrets(text, self._secrets)
+        }
         for window in find_windows(text, self._entities):
             piece = text[window.start : window.end]
             entities = window.entities

@@ -135,7 +135,8 @@ def _pii_columns(frame: pl.DataFrame, scanner: PiiScanner) -> pl.DataFrame:
             pl.Series("pii_findings", all_findings, dtype=pl.List(FINDING_DTYPE)),
             pl.Series("pii_action", actions, dtype=pl.String),
             pl.Series(
-                "pii_drop_rule", [PII_RULE if a == "drop" else None for a in actions],
+                "pii_drop_rule",
+                [PII_RULE if a == "drop" else None for a in actions],
                 dtype=pl.String,
             ),
             pl.Series("pii_drop_reason", reasons, dtype=pl.String),

@@ -140,8 +140,13 @@ class RuleSet:
             msg = f"rule set {self.id} has no rule {rule_id!r}"
             raise ConfigError(msg)
         return RuleSet(
-            new_id, self.kind, kept, self.smoothing, self.segment_weights,
-            self.extra_hit_bonus, self.max_hits,
+            new_id,
+            self.kind,
+            kept,
+            self.smoothing,
+            self.segment_weights,
+            self.extra_hit_bonus,
+            self.max_hits,
         )
 
 

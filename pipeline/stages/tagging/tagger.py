@@ -156,16 +156,28 @@ class Tagger:
         segments = split_segments(messages, chosen, max_n=self._max_ngram)
         features = compute_features(segments)
         intent = _decide(
-            self.intent_rules, segments, features, self.taxonomy.intents,
-            FALLBACK_INTENT, self.config.intent_floor,
+            self.intent_rules,
+            segments,
+            features,
+            self.taxonomy.intents,
+            FALLBACK_INTENT,
+            self.config.intent_floor,
         )
         difficulty = _decide(
-            self.difficulty_rules, segments, features, self.taxonomy.difficulties,
-            FALLBACK_DIFFICULTY, self.config.difficulty_floor,
+            self.difficulty_rules,
+            segments,
+            features,
+            self.taxonomy.difficulties,
+            FALLBACK_DIFFICULTY,
+            self.config.difficulty_floor,
         )
         return TagResult(
-            intent.label, intent.rule, intent.confidence,
-            difficulty.label, difficulty.rule, difficulty.confidence,
+            intent.label,
+            intent.rule,
+            intent.confidence,
+            difficulty.label,
+            difficulty.rule,
+            difficulty.confidence,
         )
 
 

@@ -18,8 +18,11 @@ from tests.conftest import ROOT
 
 
 def _outputs(version_dir: Path) -> dict[str, bytes]:
-    paths = [*sorted((version_dir / "data").rglob("*.parquet")), version_dir / "ledger.parquet",
-             version_dir / "manifest.json"]
+    paths = [
+        *sorted((version_dir / "data").rglob("*.parquet")),
+        version_dir / "ledger.parquet",
+        version_dir / "manifest.json",
+    ]
     return {p.relative_to(version_dir).as_posix(): p.read_bytes() for p in paths}
 
 
@@ -40,7 +43,9 @@ def demo(tmp_path) -> Path:
 def test_keyed_store_round_trips_frames_arrays_and_meta(tmp_path):
     store = KeyedStore(tmp_path, "sigs")
     key = digest_key({"source": "a", "sha256": "00"})
-    frame = pl.DataFrame({"id": ["x", "y"], "n": [1, None]}, schema={"id": pl.String, "n": pl.UInt32})
+    frame = pl.DataFrame(
+        {"id": ["x", "y"], "n": [1, None]}, schema={"id": pl.String, "n": pl.UInt32}
+    )
     signatures = np.arange(12, dtype=np.uint64).reshape(2, 6)
     store.put(key, CacheEntry({"ids": frame}, {"signatures": signatures}, {"slug": "mh_128"}))
     entry = store.get(key)
@@ -97,7 +102,9 @@ def test_after_one_source_changes_only_its_file_is_recomputed(demo, tmp_path, mo
     assert shingled == [len(lines) - 5]  # near-dedup shingles of the changed file only
     fresh = _build(demo, tmp_path / "fresh", None)
     same = {k: v for k, v in _outputs(fresh.version_dir).items() if k != "manifest.json"}
-    assert {k: v for k, v in _outputs(incremental.version_dir).items() if k != "manifest.json"} == same
+    assert {
+        k: v for k, v in _outputs(incremental.version_dir).items() if k != "manifest.json"
+    } == same
     inputs = json.loads((incremental.version_dir / "manifest.json").read_text())["inputs"]
     assert {i["source"]: i["records"] for i in inputs}["tutor_chat"] == len(lines) - 5
 

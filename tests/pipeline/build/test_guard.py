@@ -12,11 +12,13 @@ SECRET = "jane.roe@mailhost.dk"
 
 
 def _frame(texts: list[str]) -> pl.DataFrame:
-    return pl.DataFrame({
-        "record_id": [f"id{i}" for i in range(len(texts))],
-        "text": texts,
-        "provenance": [{"source": "s", "file": "f.jsonl", "row": i} for i in range(len(texts))],
-    })
+    return pl.DataFrame(
+        {
+            "record_id": [f"id{i}" for i in range(len(texts))],
+            "text": texts,
+            "provenance": [{"source": "s", "file": "f.jsonl", "row": i} for i in range(len(texts))],
+        }
+    )
 
 
 def _stage(frame: pl.DataFrame) -> pl.DataFrame:

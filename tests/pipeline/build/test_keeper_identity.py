@@ -22,8 +22,13 @@ pytestmark = pytest.mark.slow
 def _spec(tmp_path, *, nc_priority: int):
     data = SHARED / "codealpaca" / "new_codealpaca.json.gz"
     fields = {"instruction": "prompt", "input": "input", "output": "response"}
-    source = {"kind": "sft", "path": str(data), "fields": fields,
-              "intent": "coding", "difficulty": "straightforward"}
+    source = {
+        "kind": "sft",
+        "path": str(data),
+        "fields": fields,
+        "intent": "coding",
+        "difficulty": "straightforward",
+    }
     spec = {
         "name": "twins",
         "seed": 1,
@@ -61,7 +66,9 @@ def test_every_dropped_copy_names_its_keeper_in_the_other_source(default_build):
     keepers = [keeper_of(d)["keeper"] for d in rows.get_column("detail")]
     assert {k["source"] for k in keepers} == {"mit_copy"}
     assert {k["license"] for k in keepers} == {"MIT"}
-    assert all(isinstance(k["row"], int) and k["file"].endswith("new_codealpaca.json.gz") for k in keepers)
+    assert all(
+        isinstance(k["row"], int) and k["file"].endswith("new_codealpaca.json.gz") for k in keepers
+    )
     first = rows.row(0, named=True)
     text = explain(default_build.version_dir, f"{first['file']}:{first['row']}")
     assert "kept copy: mit_copy" in text and "license MIT" in text
@@ -72,9 +79,9 @@ def test_license_conflicts_count_every_copy_that_survived_the_earlier_gates(defa
     conflicts = manifest["license_conflicts"]
     dropped_nc = _dedup_rows(default_build, "nc_copy").height
     assert sum(c["records"] for c in conflicts if c["dropped_source"] == "nc_copy") == dropped_nc
-    assert {(c["kept_license"], c["dropped_license"], c["kept_less_permissive"]) for c in conflicts} == {
-        ("MIT", "CC-BY-NC-4.0", False)
-    }
+    assert {
+        (c["kept_license"], c["dropped_license"], c["kept_less_permissive"]) for c in conflicts
+    } == {("MIT", "CC-BY-NC-4.0", False)}
     # every NC copy that reached exact dedup: 4,534 of the 4,535 read (one fails an earlier gate)
     assert dropped_nc == manifest["counts"]["stages"]["exact_dedup"]["nc_copy"]["in"] == 4534
     assert "warning:" not in summarize(manifest)

@@ -30,10 +30,19 @@ def _all_text(version_dir) -> str:
 def _every_record_sampled_spec(tmp_path):
     """The chat source alone, one slice, total above supply: every pool record is in the mixture."""
     spec = {
-        "name": "leaks", "seed": 1, "total": 10_000,
-        "sources": [{"name": "chat", "kind": "sft", "license": "MIT",
-                     "path": str(ROOT / "data_samples" / "chat_messages.jsonl"),
-                     "intent": "conversation", "difficulty": "straightforward"}],
+        "name": "leaks",
+        "seed": 1,
+        "total": 10_000,
+        "sources": [
+            {
+                "name": "chat",
+                "kind": "sft",
+                "license": "MIT",
+                "path": str(ROOT / "data_samples" / "chat_messages.jsonl"),
+                "intent": "conversation",
+                "difficulty": "straightforward",
+            }
+        ],
         "slices": [{"intent": "conversation", "difficulty": "straightforward", "weight": 1}],
         "sampling": {"shortfall": "allow_short"},
     }
@@ -48,7 +57,9 @@ def test_planted_values_are_in_the_input_but_in_no_output(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     result = run_build(load(_every_record_sampled_spec(tmp_path)), out_dir=tmp_path / "out")
     data = read_mixture(result.version_dir)
-    assert data.get_column("pii_redactions").sum() >= 2  # the e-mail and phone record is in the mixture
+    assert (
+        data.get_column("pii_redactions").sum() >= 2
+    )  # the e-mail and phone record is in the mixture
     assert "<EMAIL_ADDRESS>" in data.write_ndjson()
     outputs = _all_text(result.version_dir) + summarize(result.manifest) + caplog.text
     for value in PLANTED:

@@ -27,9 +27,19 @@ def _spec(tmp_path, rows: list[dict]) -> object:
     data = tmp_path / "src.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     spec = {
-        "name": "pii", "seed": 1, "total": 10_000,
-        "sources": [{"name": "src", "kind": "sft", "license": "MIT", "path": str(data),
-                     "intent": "conversation", "difficulty": "straightforward"}],
+        "name": "pii",
+        "seed": 1,
+        "total": 10_000,
+        "sources": [
+            {
+                "name": "src",
+                "kind": "sft",
+                "license": "MIT",
+                "path": str(data),
+                "intent": "conversation",
+                "difficulty": "straightforward",
+            }
+        ],
         "slices": [{"intent": "conversation", "difficulty": "straightforward", "weight": 1}],
         "sampling": {"shortfall": "allow_short"},
     }
@@ -39,13 +49,17 @@ def _spec(tmp_path, rows: list[dict]) -> object:
 
 
 def _chat(user: str, reply: str) -> dict:
-    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]}
+    return {
+        "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": reply}]
+    }
 
 
 def test_default_build_drops_every_planted_secret_and_writes_none(tmp_path, caplog):
     cases = planted_cases()
-    rows = [_chat(f"Why does this fail? (case {i})\n\n{text}", "Check the configuration.")
-            for i, (_, text, _) in enumerate(cases)]
+    rows = [
+        _chat(f"Why does this fail? (case {i})\n\n{text}", "Check the configuration.")
+        for i, (_, text, _) in enumerate(cases)
+    ]
     rows += [_chat(q, "Here is an answer.") for q in FILLER]
     caplog.set_level(logging.DEBUG)
     result = run_build(_spec(tmp_path, rows), out_dir=tmp_path / "out")

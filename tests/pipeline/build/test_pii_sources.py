@@ -30,8 +30,14 @@ def test_override_merges_actions_by_entity_and_replaces_other_keys():
 @pytest.mark.parametrize(
     ("override", "pattern"),
     [
-        ({"actions": {"PHONE_NUMBER": "erase"}}, r"`sources\[1\]\.pii\.actions\[PHONE_NUMBER\]`: .*drop, redact, flag.*'erase'"),
-        ({"treshold": 0.5}, r"`sources\[1\]\.pii\.treshold`: unknown key; allowed: .*score_threshold"),
+        (
+            {"actions": {"PHONE_NUMBER": "erase"}},
+            r"`sources\[1\]\.pii\.actions\[PHONE_NUMBER\]`: .*drop, redact, flag.*'erase'",
+        ),
+        (
+            {"treshold": 0.5},
+            r"`sources\[1\]\.pii\.treshold`: unknown key; allowed: .*score_threshold",
+        ),
         ({"regions": ["XX"]}, r"`sources\[1\]\.pii\.regions`: .*'XX'"),
         (["PHONE_NUMBER"], r"`sources\[1\]\.pii` must be a mapping"),
     ],
@@ -42,19 +48,33 @@ def test_override_is_validated_like_the_top_level_section(override, pattern):
 
 
 def _chat(reply: str) -> dict:
-    return {"messages": [{"role": "user", "content": "How do I reach you?"},
-                         {"role": "assistant", "content": reply}]}
+    return {
+        "messages": [
+            {"role": "user", "content": "How do I reach you?"},
+            {"role": "assistant", "content": reply},
+        ]
+    }
 
 
 def test_a_source_can_flag_phone_numbers_instead_of_redacting_them(tmp_path):
-    for name, reply in (("maths", "Call the desk at (212) 555-0187."),
-                        ("chat", "Call the office at (646) 555-0143.")):
+    for name, reply in (
+        ("maths", "Call the desk at (212) 555-0187."),
+        ("chat", "Call the office at (646) 555-0143."),
+    ):
         (tmp_path / f"{name}.jsonl").write_text(json.dumps(_chat(reply)) + "\n")
     spec = {
-        "name": "override", "seed": 1, "total": 100,
+        "name": "override",
+        "seed": 1,
+        "total": 100,
         "sources": [
-            {"name": name, "kind": "sft", "license": "MIT", "path": f"{name}.jsonl",
-             "intent": "conversation", "difficulty": "straightforward"}
+            {
+                "name": name,
+                "kind": "sft",
+                "license": "MIT",
+                "path": f"{name}.jsonl",
+                "intent": "conversation",
+                "difficulty": "straightforward",
+            }
             for name in ("maths", "chat")
         ],
         "slices": [{"intent": "conversation", "difficulty": "straightforward", "weight": 1}],
@@ -66,7 +86,9 @@ def test_a_source_can_flag_phone_numbers_instead_of_redacting_them(tmp_path):
     result = run_build(load(path), out_dir=tmp_path / "out")
     data = read_mixture(result.version_dir)
     replies = {r["source"]: r["messages"][-1]["content"] for r in data.to_dicts()}
-    assert replies == {"maths": "Call the desk at (212) 555-0187.",
-                       "chat": "Call the office at <PHONE_NUMBER>."}
+    assert replies == {
+        "maths": "Call the desk at (212) 555-0187.",
+        "chat": "Call the office at <PHONE_NUMBER>.",
+    }
     manifest = json.dumps(result.manifest)
     assert '"sources": {"maths": {' in manifest and '"PHONE_NUMBER": "flag"' in manifest

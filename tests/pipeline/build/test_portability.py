@@ -41,7 +41,10 @@ def test_paths_are_recorded_as_written_not_through_the_symlink(built):
     """The manifest, the ledger and provenance say ../data/…, never the symlink's target."""
     _, version = built
     manifest = read_manifest(version)
-    assert {e["path"] for e in manifest["inputs"]} >= {"../data/sft_alpaca.jsonl", "../data/chat_messages.jsonl"}
+    assert {e["path"] for e in manifest["inputs"]} >= {
+        "../data/sft_alpaca.jsonl",
+        "../data/chat_messages.jsonl",
+    }
     assert [h["path"] for h in manifest["holdouts"]] == ["../data/holdout_eval.jsonl"]
     assert "store" not in (version / "manifest.json").read_text()
 

@@ -35,9 +35,14 @@ def demo_build(tmp_path_factory):
 def test_two_builds_into_different_dirs_are_byte_identical(demo_build, tmp_path):
     other = run_build(load(DEMO), out_dir=tmp_path)
     assert _hashes(demo_build.version_dir) == _hashes(other.version_dir)
-    names = [p.relative_to(other.version_dir).as_posix() for p in (other.version_dir / "data").rglob("*.parquet")]
+    names = [
+        p.relative_to(other.version_dir).as_posix()
+        for p in (other.version_dir / "data").rglob("*.parquet")
+    ]
     for name in ["ledger.parquet", "DATACARD.md", "README.md", "report.html", *names]:
-        assert (demo_build.version_dir / name).read_bytes() == (other.version_dir / name).read_bytes()
+        assert (demo_build.version_dir / name).read_bytes() == (
+            other.version_dir / name
+        ).read_bytes()
 
 
 def test_run_json_is_the_only_file_with_wall_clock_and_host(demo_build):
@@ -86,7 +91,10 @@ def test_every_record_is_in_the_pool_or_the_ledger(demo_build):
     for source, rec in manifest["counts"]["reconciliation"].items():
         assert rec["ok"], source
         assert rec["read"] == rec["pool"] + rec["ledger"]
-        assert ledger.filter((pl.col("source") == source) & pl.col("row").is_not_null()).height == rec["ledger"]
+        assert (
+            ledger.filter((pl.col("source") == source) & pl.col("row").is_not_null()).height
+            == rec["ledger"]
+        )
     read = sum(i["records"] for i in manifest["inputs"])
     pool = sum(r["pool"] for r in manifest["counts"]["reconciliation"].values())
     assert read == pool + ledger.filter(pl.col("row").is_not_null()).height
@@ -101,19 +109,37 @@ def test_manifest_counts_agree_with_output_files(demo_build):
     data = read_mixture(demo_build.version_dir)
     assert data.height == sum(v for k, v in rows.items() if k.startswith("data/"))
     assert data.height == manifest["slices"]["total"]["actual"]
-    assert pl.read_parquet(demo_build.version_dir / "ledger.parquet").height == rows["ledger.parquet"]
+    assert (
+        pl.read_parquet(demo_build.version_dir / "ledger.parquet").height == rows["ledger.parquet"]
+    )
     for s in manifest["slices"]["sampling"]:
-        got = data.filter((pl.col("intent") == s["intent"]) & (pl.col("difficulty") == s["difficulty"])).height
+        got = data.filter(
+            (pl.col("intent") == s["intent"]) & (pl.col("difficulty") == s["difficulty"])
+        ).height
         assert got == s["actual"]
 
 
 def test_demo_ledger_shows_every_planted_problem(demo_build):
     ledger = pl.read_parquet(demo_build.version_dir / "ledger.parquet")
     reasons = set(ledger.get_column("reason").to_list())
-    for reason in ("malformed_json", "wrong_type:response", "missing_field:prompt", "bad_encoding",
-                   "empty_text", "roles_not_alternating", "chosen_equals_rejected", "license_unknown",
-                   "exact_duplicate", "empty_file", "missing_field:model", "missing_field:rejected",
-                   "near_duplicate", "contaminated", "pii:CREDIT_CARD", "dup_line_frac"):
+    for reason in (
+        "malformed_json",
+        "wrong_type:response",
+        "missing_field:prompt",
+        "bad_encoding",
+        "empty_text",
+        "roles_not_alternating",
+        "chosen_equals_rejected",
+        "license_unknown",
+        "exact_duplicate",
+        "empty_file",
+        "missing_field:model",
+        "missing_field:rejected",
+        "near_duplicate",
+        "contaminated",
+        "pii:CREDIT_CARD",
+        "dup_line_frac",
+    ):
         assert reason in reasons, reason
     decontam = ledger.filter(pl.col("stage") == "decontam")
     assert decontam.height == 5  # 4 embedded in longer SFT prompts, 1 verbatim synthetic prompt
@@ -139,17 +165,31 @@ def _spec(tmp_path: Path, **overrides) -> Path:
 
 def test_bad_records_go_to_ledger_and_the_build_succeeds(tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_bytes(b'{"prompt": "ok", "response": "fine"}\n{oops\n{"prompt": 1, "response": "x"}\n'
-                    b'{"response": "no prompt"}\n{"prompt": "\xff", "response": "x"}\n')
+    bad.write_bytes(
+        b'{"prompt": "ok", "response": "fine"}\n{oops\n{"prompt": 1, "response": "x"}\n'
+        b'{"response": "no prompt"}\n{"prompt": "\xff", "response": "x"}\n'
+    )
     spec = yaml.safe_load(_spec(tmp_path).read_text())
-    spec["sources"].append({"name": "bad", "kind": "sft", "path": str(bad), "license": "MIT",
-                            "intent": "conversation", "difficulty": "straightforward"})
+    spec["sources"].append(
+        {
+            "name": "bad",
+            "kind": "sft",
+            "path": str(bad),
+            "license": "MIT",
+            "intent": "conversation",
+            "difficulty": "straightforward",
+        }
+    )
     path = tmp_path / "spec2.yaml"
     path.write_text(yaml.safe_dump(spec))
     result = run_build(load(path), out_dir=tmp_path / "out")
     bad_counts = result.manifest["counts"]["stages"]["ingest"]["bad"]
     assert bad_counts["dropped_by_reason"] == {
-        "bad_encoding": 1, "malformed_json": 1, "missing_field:prompt": 1, "wrong_type:prompt": 1}
+        "bad_encoding": 1,
+        "malformed_json": 1,
+        "missing_field:prompt": 1,
+        "wrong_type:prompt": 1,
+    }
 
 
 @pytest.mark.parametrize(
@@ -161,7 +201,9 @@ def test_bad_records_go_to_ledger_and_the_build_succeeds(tmp_path):
         (lambda s: s["sources"][0].update(kind="tutorial"), SpecError, "`sources[0].kind`"),
     ],
 )
-def test_bad_spec_or_missing_file_fails_cleanly_without_a_version_dir(tmp_path, mutate, error, match):
+def test_bad_spec_or_missing_file_fails_cleanly_without_a_version_dir(
+    tmp_path, mutate, error, match
+):
     spec = yaml.safe_load(_spec(tmp_path).read_text())
     mutate(spec)
     path = tmp_path / "bad.yaml"
@@ -174,18 +216,43 @@ def test_bad_spec_or_missing_file_fails_cleanly_without_a_version_dir(tmp_path, 
 
 def _real_spec(tmp_path: Path) -> Path:
     spec = {
-        "name": "real", "seed": 3, "total": 300,
+        "name": "real",
+        "seed": 3,
+        "total": 300,
         "sources": [
-            {"name": "lima", "kind": "sft", "path": str(SHARED / "lima" / "lima.json.gz"),
-             "license": "CC-BY-NC-SA-4.0", "intent": "conversation", "difficulty": "straightforward"},
-            {"name": "hh", "kind": "preference", "path": str(SHARED / "hh_rlhf" / "harmless-base_test.jsonl.gz"),
-             "license": "MIT", "intent": "safety_sensitive", "difficulty": "adversarial"},
-            {"name": "codealpaca", "kind": "synthetic",
-             "path": str(SHARED / "codealpaca" / "code_alpaca_2k.json"), "generator": "text-davinci-003",
-             "license": "CC-BY-NC-4.0", "intent": "coding", "difficulty": "straightforward"},
+            {
+                "name": "lima",
+                "kind": "sft",
+                "path": str(SHARED / "lima" / "lima.json.gz"),
+                "license": "CC-BY-NC-SA-4.0",
+                "intent": "conversation",
+                "difficulty": "straightforward",
+            },
+            {
+                "name": "hh",
+                "kind": "preference",
+                "path": str(SHARED / "hh_rlhf" / "harmless-base_test.jsonl.gz"),
+                "license": "MIT",
+                "intent": "safety_sensitive",
+                "difficulty": "adversarial",
+            },
+            {
+                "name": "codealpaca",
+                "kind": "synthetic",
+                "path": str(SHARED / "codealpaca" / "code_alpaca_2k.json"),
+                "generator": "text-davinci-003",
+                "license": "CC-BY-NC-4.0",
+                "intent": "coding",
+                "difficulty": "straightforward",
+            },
         ],
-        "holdouts": [{"name": "gsm8k_test", "path": str(SHARED / "gsm8k" / "test.jsonl"),
-                      "fields": ["question"]}],
+        "holdouts": [
+            {
+                "name": "gsm8k_test",
+                "path": str(SHARED / "gsm8k" / "test.jsonl"),
+                "fields": ["question"],
+            }
+        ],
         "license_policy": {"deny": ["*-NC-*"], "unknown": "deny"},
         "slices": [{"intent": "safety_sensitive", "difficulty": "adversarial", "weight": 1}],
         "sampling": {"shortfall": "error"},

@@ -20,8 +20,14 @@ from pipeline.spec import SourceSpec
 from tests.conftest import ROOT, SHARED
 
 HH = SHARED / "hh_rlhf" / "harmless-base_test.jsonl.gz"
-HH_SOURCE = SourceSpec(name="hh", kind="preference", path=str(HH), license="MIT",
-                       intent="conversation", difficulty="straightforward")
+HH_SOURCE = SourceSpec(
+    name="hh",
+    kind="preference",
+    path=str(HH),
+    license="MIT",
+    intent="conversation",
+    difficulty="straightforward",
+)
 
 
 def _task(path: Path, source: SourceSpec = HH_SOURCE) -> FileTask:
@@ -29,14 +35,19 @@ def _task(path: Path, source: SourceSpec = HH_SOURCE) -> FileTask:
 
 
 def _outputs(version_dir: Path) -> dict[str, bytes]:
-    paths = [*sorted((version_dir / "data").rglob("*.parquet")), version_dir / "ledger.parquet",
-             version_dir / "manifest.json"]
+    paths = [
+        *sorted((version_dir / "data").rglob("*.parquet")),
+        version_dir / "ledger.parquet",
+        version_dir / "manifest.json",
+    ]
     return {p.relative_to(version_dir).as_posix(): p.read_bytes() for p in paths}
 
 
 def test_shard_file_cuts_half_open_row_ranges_with_an_open_last_one(tmp_path):
     path = tmp_path / "twenty.jsonl"
-    path.write_text("".join(json.dumps({"prompt": f"q{i}", "response": "a"}) + "\n" for i in range(20)))
+    path.write_text(
+        "".join(json.dumps({"prompt": f"q{i}", "response": "a"}) + "\n" for i in range(20))
+    )
     shards = shard_file(_task(path), shard_rows=7)
     assert [s.rows for s in shards] == [(0, 7), (7, 14), (14, None)]
     assert shard_file(_task(path), shard_rows=100) == [replace(_task(path), counted=20)]
@@ -66,7 +77,9 @@ def test_shards_of_a_real_file_merge_into_exactly_the_whole_file_outcome():
     merged = merge_outcomes([process_file(s, config=config) for s in shards])
     assert len(shards) > 3
     assert merged.records.equals(whole.records)
-    assert sort_ledger(merged.ledger).equals(sort_ledger(whole.ledger))  # same rows; order is fixed at write
+    assert sort_ledger(merged.ledger).equals(
+        sort_ledger(whole.ledger)
+    )  # same rows; order is fixed at write
     assert merged.file == whole.file and merged.supply == whole.supply
 
 
@@ -76,7 +89,9 @@ def test_a_sharded_file_of_blank_lines_is_reported_empty_once(tmp_path):
     loaded = load(ROOT / "mixtures" / "demo.yaml")
     config = build_config(loaded.spec, base_dir=loaded.base_dir)
     source = HH_SOURCE.model_copy(update={"path": str(path)})
-    merged = merge_outcomes([process_file(s, config=config) for s in shard_file(_task(path, source), shard_rows=7)])
+    merged = merge_outcomes(
+        [process_file(s, config=config) for s in shard_file(_task(path, source), shard_rows=7)]
+    )
     whole = process_file(_task(path, source), config=config)
     assert merged.ledger.equals(whole.ledger)
     assert merged.ledger.get_column("reason").to_list() == ["empty_file"]

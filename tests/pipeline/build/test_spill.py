@@ -23,10 +23,16 @@ WORDS = [f"w{i}" for i in range(400)]
 def _records(texts: list[str]) -> pl.DataFrame:
     rows = [
         {
-            "record_id": f"r{i:05d}", "source": "s", "kind": "sft",
+            "record_id": f"r{i:05d}",
+            "source": "s",
+            "kind": "sft",
             "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": t}],
-            "chosen": None, "rejected": None, "intent": "coding", "difficulty": "straightforward",
-            "license": "MIT", "generator": None,
+            "chosen": None,
+            "rejected": None,
+            "intent": "coding",
+            "difficulty": "straightforward",
+            "license": "MIT",
+            "generator": None,
             "provenance": {"source": "s", "file": "f.jsonl", "file_sha256": "0", "row": i},
         }
         for i, t in enumerate(texts)
@@ -53,25 +59,39 @@ def _spill(records: pl.DataFrame, tmp_path, shards: int) -> tuple[pl.DataFrame, 
         path = tmp_path / f"s{k}.parquet"
         frame.write_parquet(path)
         sizes = shingle_shard(frame, config=CONFIG, path=tmp_path / f"s{k}.npz")
-        narrows.append(narrow_frame(frame, shard=k).with_columns(
-            pl.Series("near_shingles", sizes, dtype=pl.UInt32)))
-        spills.append(SpillRef(path, tmp_path / f"s{k}.npz", frame.height, tuple(frame.schema.items())))
+        narrows.append(
+            narrow_frame(frame, shard=k).with_columns(
+                pl.Series("near_shingles", sizes, dtype=pl.UInt32)
+            )
+        )
+        spills.append(
+            SpillRef(path, tmp_path / f"s{k}.npz", frame.height, tuple(frame.schema.items()))
+        )
     return pl.concat(narrows), spills
 
 
 def _dropped(frame: pl.DataFrame) -> dict[str, tuple[str, float]]:
     rows = frame.filter(pl.col("near_dup_of").is_not_null())
-    return {r: (d, s) for r, d, s in rows.select("record_id", "near_dup_of", "near_score").iter_rows()}
+    return {
+        r: (d, s) for r, d, s in rows.select("record_id", "near_dup_of", "near_score").iter_rows()
+    }
 
 
 def test_near_dedup_over_spilled_shards_equals_the_in_memory_result(tmp_path):
     rng = random.Random(6)
     records = _records(_texts())
-    ranks = pl.Series("dedup_keeper_rank", rng.sample(range(records.height), records.height), dtype=pl.UInt32)
+    ranks = pl.Series(
+        "dedup_keeper_rank", rng.sample(range(records.height), records.height), dtype=pl.UInt32
+    )
     whole = tag_near_duplicates(records.with_columns(ranks), config=CONFIG)
     narrow, spills = _spill(records, tmp_path, shards=3)
-    spilled = tag_near_spilled(narrow.with_columns(ranks), spills=spills, config=CONFIG,
-                               work_dir=tmp_path, run_map=SerialRunner().map)
+    spilled = tag_near_spilled(
+        narrow.with_columns(ranks),
+        spills=spills,
+        config=CONFIG,
+        work_dir=tmp_path,
+        run_map=SerialRunner().map,
+    )
     assert len(_dropped(whole)) == 30  # the planted copies, and not the shared template
     assert _dropped(spilled) == _dropped(whole)
 
@@ -79,9 +99,17 @@ def test_near_dedup_over_spilled_shards_equals_the_in_memory_result(tmp_path):
 def test_gather_reads_the_sampled_rows_back_in_sampled_order(tmp_path):
     records = _records([f"text number {i}" for i in range(50)])
     narrow, spills = _spill(records, tmp_path, shards=4)
-    picked = narrow[[41, 3, 17, 3, 0]].with_columns(pl.Series("sample_repeat", [0, 0, 0, 1, 0], dtype=pl.UInt32))
+    picked = narrow[[41, 3, 17, 3, 0]].with_columns(
+        pl.Series("sample_repeat", [0, 0, 0, 1, 0], dtype=pl.UInt32)
+    )
     full = gather_records(picked, spills=spills)
-    assert full.get_column("record_id").to_list() == ["r00041", "r00003", "r00017", "r00003", "r00000"]
+    assert full.get_column("record_id").to_list() == [
+        "r00041",
+        "r00003",
+        "r00017",
+        "r00003",
+        "r00000",
+    ]
     assert full.drop("sample_repeat").select(records.columns).equals(records[[41, 3, 17, 3, 0]])
     assert full.get_column("sample_repeat").to_list() == [0, 0, 0, 1, 0]
 
@@ -110,5 +138,9 @@ def test_count_min_sketch_never_undercounts_and_adds_up_across_shards():
 
 def test_a_build_leaves_no_spill_directory_behind(tmp_path):
     result = run_build(load(ROOT / "mixtures" / "demo.yaml"), out_dir=tmp_path)
-    leftovers = [p.name for p in result.version_dir.parent.iterdir() if p.name.startswith(".") and p.name != ".lock"]
+    leftovers = [
+        p.name
+        for p in result.version_dir.parent.iterdir()
+        if p.name.startswith(".") and p.name != ".lock"
+    ]
     assert leftovers == []

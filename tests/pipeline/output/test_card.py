@@ -28,9 +28,16 @@ def _load(version_dir, config, cache):
 
 
 def _is_message_list(value) -> bool:
-    return isinstance(value, list) and bool(value) and all(
-        isinstance(m, dict) and set(m) == {"role", "content"} and m["role"] in ROLES
-        and isinstance(m["content"], str) for m in value
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(
+            isinstance(m, dict)
+            and set(m) == {"role", "content"}
+            and m["role"] in ROLES
+            and isinstance(m["content"], str)
+            for m in value
+        )
     )
 
 
@@ -67,8 +74,16 @@ def test_preference_rows_follow_trls_conversational_format_with_canonical_column
     preference = _load(demo.version_dir, "preference", tmp_path)
     for example in preference:
         check_trl_conversational_preference(example)
-    assert {"record_id", "source", "kind", "messages", "intent", "difficulty", "license",
-            "provenance"} <= set(preference.column_names)
+    assert {
+        "record_id",
+        "source",
+        "kind",
+        "messages",
+        "intent",
+        "difficulty",
+        "license",
+        "provenance",
+    } <= set(preference.column_names)
     first = preference[0]
     assert first["prompt"] == first["messages"]
 
@@ -78,7 +93,9 @@ def test_sft_rows_are_trl_conversational_language_modeling(demo, tmp_path):
     the assistant's reply."""
     sft = _load(demo.version_dir, "sft", tmp_path)
     for example in sft:
-        assert _is_message_list(example["messages"]) and example["messages"][-1]["role"] == "assistant"
+        assert (
+            _is_message_list(example["messages"]) and example["messages"][-1]["role"] == "assistant"
+        )
 
 
 def test_card_header_declares_licenses_and_configs(demo):

@@ -23,7 +23,16 @@ def test_report_is_written_and_fetches_nothing(demo):
     assert page == render_html(demo.version_dir, demo.manifest)
     assert not re.search(r"<(script|link|img|iframe|object|embed)\b", page)
     assert not re.search(r"(src|href)\s*=|url\(|@import", page)
-    for section in ("waterfall", "slices", "supply", "licenses", "pii", "contamination", "near", "inputs"):
+    for section in (
+        "waterfall",
+        "slices",
+        "supply",
+        "licenses",
+        "pii",
+        "contamination",
+        "near",
+        "inputs",
+    ):
         assert f'id="{section}"' in page
 
 
@@ -33,7 +42,9 @@ def test_bar_counts_follow_the_manifest(demo):
     sources = len(demo.manifest["counts"]["reconciliation"])
     stages = len(demo.manifest["counts"]["stages"])
     assert page.count('class="bar" data-chart="waterfall"') == sources * (stages + 1)
-    assert page.count('class="bar" data-chart="slices"') == 2 * len(demo.manifest["slices"]["sampling"])
+    assert page.count('class="bar" data-chart="slices"') == 2 * len(
+        demo.manifest["slices"]["sampling"]
+    )
 
 
 def test_bar_chart_escapes_labels():
@@ -56,10 +67,11 @@ def test_report_renders_in_headless_chromium_offline(demo, tmp_path):
             "waterfall": "document.querySelectorAll('svg[data-chart=waterfall] rect.bar').length",
             "slices": "document.querySelectorAll('svg[data-chart=slices] rect.bar').length",
             "drawn": "[...document.querySelectorAll('svg[data-chart=waterfall] rect.bar')]"
-                     ".filter(r => r.getBoundingClientRect().width > 0).length",
+            ".filter(r => r.getBoundingClientRect().width > 0).length",
             "title": "document.title",
         },
-        screenshot=shot, tmp=tmp_path,
+        screenshot=shot,
+        tmp=tmp_path,
     )
     assert seen.console_errors == []
     assert [u for u in seen.requests if not u.startswith("file://")] == []

@@ -48,7 +48,12 @@ def test_mixing_warnings_flag_a_share_that_moved_more_than_5_points():
             "sampling": [
                 {"intent": "math", "difficulty": "multi_step", "quota": 25, "actual": 64},
                 {"intent": "coding", "difficulty": "straightforward", "quota": 25, "actual": 22},
-                {"intent": "conversation", "difficulty": "straightforward", "quota": 50, "actual": 14},
+                {
+                    "intent": "conversation",
+                    "difficulty": "straightforward",
+                    "quota": 50,
+                    "actual": 14,
+                },
             ],
         },
         "spec": {"parsed": {"sampling": {}}},

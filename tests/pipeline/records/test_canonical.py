@@ -40,8 +40,11 @@ def test_lima_history_and_conversations_become_alternating_turns():
 
 
 def test_chat_messages_allow_one_leading_system_turn():
-    turns = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
-             {"role": "assistant", "content": "Hello"}]
+    turns = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+    ]
     assert _sft({"messages": turns}).messages == turns
 
 
@@ -83,7 +86,9 @@ def test_hh_transcript_splits_into_shared_prompt_and_two_replies():
 
 
 def test_preference_failures():
-    assert _pref({"prompt": "p", "chosen": "same", "rejected": "same"}) == Reject("chosen_equals_rejected")
+    assert _pref({"prompt": "p", "chosen": "same", "rejected": "same"}) == Reject(
+        "chosen_equals_rejected"
+    )
     assert _pref({"prompt": "p", "chosen": "a"}) == Reject("missing_field:rejected")
     a = "\n\nHuman: one\n\nAssistant: x"
     b = "\n\nHuman: two\n\nAssistant: y"

@@ -12,8 +12,10 @@ from pipeline.spec import SourceSpec
 from pipeline.stages.ingest import ingest_file
 from tests.conftest import ROOT
 
-ALLOWED = {"intent": frozenset({"math", "coding", "conversation"}),
-           "difficulty": frozenset({"straightforward", "multi_step"})}
+ALLOWED = {
+    "intent": frozenset({"math", "coding", "conversation"}),
+    "difficulty": frozenset({"straightforward", "multi_step"}),
+}
 
 
 def _check(value, axis, source, field):
@@ -38,18 +40,33 @@ def test_records_carry_provenance_and_equal_content_has_equal_id(tmp_path):
 
 
 def test_field_label_is_mapped_and_overrides_the_tagger(tmp_path):
-    path = _write(tmp_path, [{"prompt": "2+2?", "response": "4", "cat": "arith"},
-                             {"prompt": "hi", "response": "hello"}])
-    source = SourceSpec(name="s", kind="sft", path="src.jsonl", license="MIT",
-                        intent={"field": "cat", "map": {"arith": "math"}})
+    path = _write(
+        tmp_path,
+        [
+            {"prompt": "2+2?", "response": "4", "cat": "arith"},
+            {"prompt": "hi", "response": "hello"},
+        ],
+    )
+    source = SourceSpec(
+        name="s",
+        kind="sft",
+        path="src.jsonl",
+        license="MIT",
+        intent={"field": "cat", "map": {"arith": "math"}},
+    )
     result = ingest_file(path, source=source, base_dir=tmp_path, check=_check)
     assert result.records.get_column("intent").to_list() == ["math", None]  # None: tagger fills it
 
 
 def test_unmapped_label_value_is_an_error_naming_source_field_and_value(tmp_path):
     path = _write(tmp_path, [{"prompt": "q", "response": "a", "cat": "poetry"}])
-    source = SourceSpec(name="bench", kind="sft", path="src.jsonl", license="MIT",
-                        intent={"field": "cat", "map": {"arith": "math"}})
+    source = SourceSpec(
+        name="bench",
+        kind="sft",
+        path="src.jsonl",
+        license="MIT",
+        intent={"field": "cat", "map": {"arith": "math"}},
+    )
     with pytest.raises(ConfigError, match=r"source `bench`.*`cat`.*'poetry'"):
         ingest_file(path, source=source, base_dir=tmp_path, check=_check)
 
@@ -62,13 +79,18 @@ def test_constant_label_outside_the_taxonomy_is_an_error(tmp_path):
 
 
 def test_synthetic_generator_from_a_field_or_ledger_reason(tmp_path):
-    path = _write(tmp_path, [{"prompt": "q", "response": "a", "model": "m-7b"},
-                             {"prompt": "q2", "response": "a2"}])
-    source = SourceSpec(name="g", kind="synthetic", path="src.jsonl", license="MIT",
-                        generator={"field": "model"})
+    path = _write(
+        tmp_path,
+        [{"prompt": "q", "response": "a", "model": "m-7b"}, {"prompt": "q2", "response": "a2"}],
+    )
+    source = SourceSpec(
+        name="g", kind="synthetic", path="src.jsonl", license="MIT", generator={"field": "model"}
+    )
     result = ingest_file(path, source=source, base_dir=tmp_path, check=_check)
     assert result.records.get_column("generator").to_list() == ["m-7b"]
-    assert result.ledger.select("row", "stage", "reason").rows() == [(1, "ingest", "missing_field:model")]
+    assert result.ledger.select("row", "stage", "reason").rows() == [
+        (1, "ingest", "missing_field:model")
+    ]
 
 
 def test_tagger_labels_only_what_the_source_left_empty():
@@ -82,7 +104,9 @@ def test_tagger_labels_only_what_the_source_left_empty():
     config = build_config(loaded.spec, base_dir=loaded.base_dir)
     source = loaded.spec.sources[0]  # intent from `category` via a map, difficulty by the tagger
     path = (loaded.base_dir / source.path).resolve()
-    outcome = process_file(FileTask(source, path, loaded.base_dir, file_sha256(path)), config=config)
+    outcome = process_file(
+        FileTask(source, path, loaded.base_dir, file_sha256(path)), config=config
+    )
     frame = outcome.records
     assert set(frame.get_column("tag_intent_source").unique()) == {"source"}
     assert set(frame.get_column("tag_difficulty_source").unique()) == {"tagger"}

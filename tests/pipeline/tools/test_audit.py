@@ -165,14 +165,22 @@ def test_csv_holdout_uses_the_question_column_not_the_answers(tmp_path, capsys):
     holdout = _qa_holdout(tmp_path)
     data = tmp_path / "train.jsonl"
     data.write_text(
-        json.dumps({"instruction": f"Answer briefly. {_QUESTION}", "output": "The Nile."}) + "\n"
+        json.dumps({"instruction": f"Answer briefly. {_QUESTION}", "output": "The Nile."})
+        + "\n"
         # the answer text alone, copied: not a prompt-side copy, so not contamination
-        + json.dumps({"instruction": "Say something.", "output": "The Nile flows through Luxor, "
-                      "the site of Thebes; https://en.wikipedia.org/wiki/Thebes"}) + "\n"
+        + json.dumps(
+            {
+                "instruction": "Say something.",
+                "output": "The Nile flows through Luxor, "
+                "the site of Thebes; https://en.wikipedia.org/wiki/Thebes",
+            }
+        )
+        + "\n"
     )
     out = tmp_path / "r.json"
-    code = main(["audit", "--data", str(data), "--holdout", str(holdout), "--no-cache",
-                 "--json", str(out)])
+    code = main(
+        ["audit", "--data", str(data), "--holdout", str(holdout), "--no-cache", "--json", str(out)]
+    )
     assert code == 1
     report = json.loads(out.read_text())
     assert [(f["data_row"], f["holdout_row"], f["field"]) for f in report["findings"]] == [
@@ -199,7 +207,16 @@ def test_unreadable_holdout_rows_are_counted_and_strict_exits_two(tmp_path, caps
     data = tmp_path / "d.jsonl"
     data.write_text(json.dumps({"prompt": "nothing to see"}) + "\n")
     out = tmp_path / "r.json"
-    args = ["audit", "--data", str(data), "--holdout", str(holdout), "--no-cache", "--json", str(out)]
+    args = [
+        "audit",
+        "--data",
+        str(data),
+        "--holdout",
+        str(holdout),
+        "--no-cache",
+        "--json",
+        str(out),
+    ]
     assert main(args) == 0
     assert "1 unreadable row(s)" in capsys.readouterr().out
     summary = json.loads(out.read_text())["summary"]
@@ -216,5 +233,7 @@ def test_mt_bench_turns_are_separate_items_and_a_first_turn_copy_is_found(tmp_pa
     report = audit_files([data], [mt_bench], config=DecontamConfig())
     assert [(f["holdout_row"], f["holdout_turn"]) for f in report.findings] == [(0, 0)]
     assert report.summary["holdouts"][0]["fields"] == ["turns[]"]
-    only_first = audit_files([data], [mt_bench], config=DecontamConfig(), holdout_fields=["turns[0]"])
+    only_first = audit_files(
+        [data], [mt_bench], config=DecontamConfig(), holdout_fields=["turns[0]"]
+    )
     assert only_first.summary["holdouts"][0]["items"] == 80

@@ -25,7 +25,10 @@ def _parts(record, *paths):
     [
         (["question_id", "category", "turns"], ["turns[]"]),
         (["Type", "Question", "Best Answer", "Source"], ["Question"]),
-        (["id", "motivation_app", "instruction", "instances"], ["instruction", "instances[].input"]),
+        (
+            ["id", "motivation_app", "instruction", "instances"],
+            ["instruction", "instances[].input"],
+        ),
         (["instruction", "input", "output"], ["instruction", "input"]),
         (["task_id", "prompt", "canonical_solution", "test", "entry_point"], ["prompt"]),
         (["question", "answer"], ["question"]),

@@ -134,7 +134,10 @@ def test_config_validation_names_the_field(kwargs, field):
 
 
 def test_slug_records_threshold_guard_and_shingling():
-    assert NearDedupConfig(minhash=MinHashConfig(n=3)).slug == "near_j0.80_df100_conversation_word3_p128_s1_v1"
+    assert (
+        NearDedupConfig(minhash=MinHashConfig(n=3)).slug
+        == "near_j0.80_df100_conversation_word3_p128_s1_v1"
+    )
 
 
 # --- issue 10: near-dedup is response-aware -------------------------------------------------
@@ -154,7 +157,9 @@ def _reply_similarity(a: str, b: str) -> float:
 def _two_models(copies: int) -> pl.DataFrame:
     rows = []
     for source, name in (("gpt4", "gpt4_model_outputs"), ("alpaca7b", "alpaca-7b_model_outputs")):
-        for i, r in enumerate(json.load(gzip.open(SHARED / "alpaca_eval" / f"{name}.json.gz", "rt"))):
+        for i, r in enumerate(
+            json.load(gzip.open(SHARED / "alpaca_eval" / f"{name}.json.gz", "rt"))
+        ):
             rows.append((f"{source}-{i:03d}", source, r["instruction"], r["output"]))
     # verbatim cross-source copies: the first `copies` GPT-4 records again, in a third source
     rows += [(f"copy-{k:03d}", "copied", r[2], r[3]) for k, r in enumerate(rows[:copies])]
@@ -177,7 +182,9 @@ def _two_models(copies: int) -> pl.DataFrame:
 
 def test_two_models_answers_to_the_same_prompts_are_not_merged_but_copies_are():
     frame = _two_models(copies=25)
-    replies = dict(zip(frame["record_id"], [m[1]["content"] for m in frame["messages"]], strict=True))
+    replies = dict(
+        zip(frame["record_id"], [m[1]["content"] for m in frame["messages"]], strict=True)
+    )
     dropped = _dropped(tag_near_duplicates(frame, config=CONFIG))
     # the reply-similarity measure: word 5-gram Jaccard of the two replies, as written above
     low = {d: k for d, k in dropped.items() if _reply_similarity(replies[d], replies[k]) < 0.8}
@@ -196,7 +203,10 @@ def test_identical_prompts_with_different_replies_are_all_kept():
         pl.Series(
             "messages",
             [
-                [{"role": "user", "content": prompt}, {"role": "assistant", "content": " ".join(_words(rng, 30))}]
+                [
+                    {"role": "user", "content": prompt},
+                    {"role": "assistant", "content": " ".join(_words(rng, 30))},
+                ]
                 for _ in range(4)
             ],
         )

@@ -17,16 +17,36 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 REGIONS = ("DK", "TW", "SA", "JP", "BR")
 SENTENCES = {
-    "DK": ("Ring til mig på {n} efter kl. 16.", "You can reach the office on {n}.",
-           "Tlf. {n}", "Kontakt os: {n} eller mail."),
-    "TW": ("請撥打 {n} 聯絡我們。", "Call our Taipei office at {n}.", "電話：{n}",
-           "手機 {n}，謝謝"),
-    "SA": ("اتصل بنا على {n}", "Call the Riyadh branch on {n} for details.", "جوال: {n}",
-           "Our phone number is {n}."),
-    "JP": ("電話番号は{n}です。", "Please call {n} between 9 and 5.", "TEL: {n}",
-           "携帯 {n} までご連絡ください。"),
-    "BR": ("Ligue para {n} ainda hoje.", "Telefone: {n}", "Whats: {n}",
-           "Call the São Paulo office at {n}."),
+    "DK": (
+        "Ring til mig på {n} efter kl. 16.",
+        "You can reach the office on {n}.",
+        "Tlf. {n}",
+        "Kontakt os: {n} eller mail.",
+    ),
+    "TW": (
+        "請撥打 {n} 聯絡我們。",
+        "Call our Taipei office at {n}.",
+        "電話：{n}",
+        "手機 {n}，謝謝",
+    ),
+    "SA": (
+        "اتصل بنا على {n}",
+        "Call the Riyadh branch on {n} for details.",
+        "جوال: {n}",
+        "Our phone number is {n}.",
+    ),
+    "JP": (
+        "電話番号は{n}です。",
+        "Please call {n} between 9 and 5.",
+        "TEL: {n}",
+        "携帯 {n} までご連絡ください。",
+    ),
+    "BR": (
+        "Ligue para {n} ainda hoje.",
+        "Telefone: {n}",
+        "Whats: {n}",
+        "Call the São Paulo office at {n}.",
+    ),
 }
 _WEIGHTS = (4, 3, 2, 7, 6, 5, 4, 3, 2, 1)
 
@@ -69,7 +89,7 @@ def cpr_numbers(seed: int = 2007, n: int = 20) -> list[str]:
     while len(out) < n:
         born = datetime.date(1940, 1, 1) + datetime.timedelta(days=rng.randrange(0, 60 * 365))
         digits = born.strftime("%d%m%y")
-        seventh = "0123" [rng.randrange(4)] if born.year < 2000 else "4"
+        seventh = "0123"[rng.randrange(4)] if born.year < 2000 else "4"
         serial = seventh + "".join(rng.choice("0123456789") for _ in range(3))
         all_digits = [int(c) for c in digits + serial]
         if sum(w * d for w, d in zip(_WEIGHTS, all_digits, strict=True)) % 11 == 0:

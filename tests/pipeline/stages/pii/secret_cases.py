@@ -96,46 +96,62 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "gitlab_pat": ('curl --header "PRIVATE-TOKEN: {s}" "https://gitlab.com/api/v4/projects"\n',),
     "slack_bot_token": (
         'from slack_sdk import WebClient\nclient = WebClient(token="{s}")\n',
-        'SLACK_BOT_TOKEN={s}\n',
+        "SLACK_BOT_TOKEN={s}\n",
     ),
-    "slack_webhook": ('payload := strings.NewReader(`{{"text":"deploy done"}}`)\n'
-                      'http.Post("{s}", "application/json", payload)\n',),
+    "slack_webhook": (
+        'payload := strings.NewReader(`{{"text":"deploy done"}}`)\n'
+        'http.Post("{s}", "application/json", payload)\n',
+    ),
     "stripe_live": (
         "<?php\n\\Stripe\\Stripe::setApiKey('{s}');\n$charge = \\Stripe\\Charge::create([]);\n",
         'Stripe.api_key = "{s}"\n',
     ),
-    "openai_project": ('from openai import OpenAI\nclient = OpenAI(api_key="{s}")\n',
-                       "OPENAI_API_KEY={s}\n"),
+    "openai_project": (
+        'from openai import OpenAI\nclient = OpenAI(api_key="{s}")\n',
+        "OPENAI_API_KEY={s}\n",
+    ),
     "anthropic": ('const client = new Anthropic({{ apiKey: "{s}" }});\n',),
     "google_api_key": (
         '<script src="https://maps.googleapis.com/maps/api/js?key={s}&callback=initMap"></script>\n',
         'String apiKey = "{s}";\nGeoApiContext ctx = new GeoApiContext.Builder().apiKey(apiKey).build();\n',
     ),
     "sendgrid": ('sg = sendgrid.SendGridAPIClient("{s}")\n',),
-    "huggingface": ('login(token="{s}")\nmodel = AutoModel.from_pretrained("org/model")\n',
-                    "export HF_TOKEN={s}\n"),
+    "huggingface": (
+        'login(token="{s}")\nmodel = AutoModel.from_pretrained("org/model")\n',
+        "export HF_TOKEN={s}\n",
+    ),
     "npm_token": ("//registry.npmjs.org/:_authToken={s}\n",),
     "twilio_sid": ('account_sid = "{s}"\nclient = Client(account_sid, auth_token)\n',),
-    "jwt": ('fetch("/api/me", {{ headers: {{ Authorization: "Bearer {s}" }} }});\n',
-            "curl -H 'Authorization: Bearer {s}' https://api.internal/v1/me\n"),
+    "jwt": (
+        'fetch("/api/me", {{ headers: {{ Authorization: "Bearer {s}" }} }});\n',
+        "curl -H 'Authorization: Bearer {s}' https://api.internal/v1/me\n",
+    ),
     "rsa_private_key": ('PRIVATE_KEY = """{s}"""\n', "tls:\n  key: |\n{s}\n"),
     "openssh_private_key": ("$ cat ~/.ssh/id_ed25519\n{s}\n",),
     "postgres_url_password": (
         'engine = create_engine("postgresql://app_user:{s}@db.internal:5432/orders")\n',
         "DATABASE_URL=postgres://deploy:{s}@10.20.30.40/prod\n",
     ),
-    "mongodb_url_password": ('const uri = "mongodb+srv://admin:{s}@cluster0.ab1cd.mongodb.net/test";\n',),
+    "mongodb_url_password": (
+        'const uri = "mongodb+srv://admin:{s}@cluster0.ab1cd.mongodb.net/test";\n',
+    ),
     "connection_string_password": (
         '"ConnectionStrings": {{ "Default": "Server=sql01;Database=Shop;User Id=sa;Password={s};" }}\n',
         'conn = pyodbc.connect("DRIVER={{ODBC Driver 18}};SERVER=db;UID=app;PWD={s};")\n',
     ),
-    "python_password": ('DB_PASSWORD = "{s}"\nconn = psycopg2.connect(password=DB_PASSWORD)\n',
-                        'db:\n  user: app\n  password: "{s}"\n'),
-    "yaml_api_key": ("service:\n  name: billing\n  api_key: '{s}'\n",
-                     'resource "datadog_monitor" "x" {{\n  api_key = "{s}"\n}}\n'),
+    "python_password": (
+        'DB_PASSWORD = "{s}"\nconn = psycopg2.connect(password=DB_PASSWORD)\n',
+        'db:\n  user: app\n  password: "{s}"\n',
+    ),
+    "yaml_api_key": (
+        "service:\n  name: billing\n  api_key: '{s}'\n",
+        'resource "datadog_monitor" "x" {{\n  api_key = "{s}"\n}}\n',
+    ),
     "env_secret": ("APP_SECRET={s}\nDEBUG=false\n", 'ENV JWT_SECRET="{s}"\n'),
-    "json_client_secret": ('{{"client_id": "web-app", "client_secret": "{s}", "scope": "openid"}}\n',
-                           'config.client_secret = "{s}"  # ruby\n'),
+    "json_client_secret": (
+        '{{"client_id": "web-app", "client_secret": "{s}", "scope": "openid"}}\n',
+        'config.client_secret = "{s}"  # ruby\n',
+    ),
 }
 
 
@@ -161,10 +177,12 @@ def lookalike_negatives(seed: int = 200) -> list[str]:
         lambda: f"Fixed in commit {_rand(rng, hexdigits, 40)} (see #{rng.randint(100, 9999)}).",
         lambda: f"git checkout {_rand(rng, hexdigits, 40)}",
         lambda: f'request_id = "{uuid.UUID(int=rng.getrandbits(128))}"',
-        lambda: f"<img src=\"data:image/png;base64,iVBORw0KGgo{_b64_blob(rng)}\">",
+        lambda: f'<img src="data:image/png;base64,iVBORw0KGgo{_b64_blob(rng)}">',
         lambda: f"background: url(data:image/gif;base64,R0lGOD{_b64_blob(rng)});",
-        lambda: "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
-        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        lambda: (
+            "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        ),
         lambda: 'client = OpenAI(api_key="sk-...")  # replace with your key',
         lambda: 'api_key = "YOUR_API_KEY"',
         lambda: "GITHUB_TOKEN=ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
@@ -172,7 +190,7 @@ def lookalike_negatives(seed: int = 200) -> list[str]:
         lambda: "DATABASE_URL=postgres://user:password@localhost:5432/app",
         lambda: 'token = request.headers.get("Authorization")',
         lambda: f"sha1: {hashlib.sha1(_rand(rng, ALNUM, 20).encode()).hexdigest()}",
-        lambda: f"integrity=\"sha384-{base64.b64encode(rng.randbytes(48)).decode()}\"",
+        lambda: f'integrity="sha384-{base64.b64encode(rng.randbytes(48)).decode()}"',
         lambda: f"Build {rng.randint(1000, 9999)} of {_rand(rng, hexdigits, 12)} passed.",
         lambda: 'secret_key = "<your-secret-key>"',
         lambda: "password: ${DB_PASSWORD}",

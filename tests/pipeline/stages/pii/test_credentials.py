@@ -46,9 +46,9 @@ def test_every_planted_secret_is_covered_entirely(scanner):
 def test_lookalikes_give_at_most_two_false_hits(scanner):
     negatives = lookalike_negatives()
     assert len(negatives) == 200
-    false_hits = [t[:40] for t in negatives if any(
-        f.entity_type in SECRET_ENTITIES for f in scanner.scan(t)
-    )]
+    false_hits = [
+        t[:40] for t in negatives if any(f.entity_type in SECRET_ENTITIES for f in scanner.scan(t))
+    ]
     assert len(false_hits) <= 2, false_hits
 
 

@@ -69,7 +69,7 @@ def test_judge_phone_explains_the_rejection():
 def test_email_inside_a_url_path_and_ip_like_versions_are_not_findings(scanner):
     text = (
         "See https://www.google.com/maps/place/Main+St/@37.3362725,-121.8 and "
-        "<script src=\"https://cdn.jsdelivr.net/npm/popper.js@1.16.1/dist/umd/popper.min.js\">; "
+        '<script src="https://cdn.jsdelivr.net/npm/popper.js@1.16.1/dist/umd/popper.min.js">; '
         "I'm on git 1.7.7.3; see §15.12.2.7; a[1::-1] reverses."
     )
     assert scanner.scan(text) == ()

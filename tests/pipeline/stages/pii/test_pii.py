@@ -415,7 +415,13 @@ def test_scan_pii_bad_kind_is_a_usage_error(capsys):
 
 def test_pruning_bare_digit_runs_changes_no_kept_finding(scanner):
     """`analyze_text` skips bare digit runs without a context word; what it keeps is unchanged."""
-    texts = [*_sample_texts(), "Call 6505551234 now", "id 6505551234", "year 1685 and 2019",
-             "dial 0301234567 x12", "5551234 ext. 89 is the desk"]
+    texts = [
+        *_sample_texts(),
+        "Call 6505551234 now",
+        "id 6505551234",
+        "year 1685 and 2019",
+        "dial 0301234567 x12",
+        "5551234 ext. 89 is the desk",
+    ]
     for text in texts:
         assert scanner.analyze_text(text) == scanner.analyze_text(text, prune=False), text[:80]

@@ -142,16 +142,22 @@ def test_map_label_maps_source_values_through_the_value_map():
 
 def test_an_unmapped_label_value_is_a_config_error_naming_source_and_value():
     with pytest.raises(ConfigError) as info:
-        map_label("poetry", value_map={"stem": "educational_explanation"}, allowed=INTENTS,
-                  source="mt_bench", field="intent")
+        map_label(
+            "poetry",
+            value_map={"stem": "educational_explanation"},
+            allowed=INTENTS,
+            source="mt_bench",
+            field="intent",
+        )
     message = str(info.value)
     assert "mt_bench" in message and "'poetry'" in message and "intent" in message
     assert "\n" not in message
     with pytest.raises(ConfigError, match=r"source `lima`.*'gossip'.*allowed values"):
         map_label("gossip", value_map=None, allowed=INTENTS, source="lima", field="intent")
     with pytest.raises(ConfigError, match=r"'stem' maps to 'science'"):
-        map_label("stem", value_map={"stem": "science"}, allowed=INTENTS, source="x",
-                  field="intent")
+        map_label(
+            "stem", value_map={"stem": "science"}, allowed=INTENTS, source="x", field="intent"
+        )
 
 
 def test_removing_the_deciding_rule_changes_the_outcome(tagger):
@@ -221,9 +227,11 @@ def test_builtin_rule_sets_have_versioned_ids_recorded_for_the_manifest(tagger):
 
 
 def test_rules_for_labels_outside_the_taxonomy_need_an_extended_taxonomy():
-    data = {"id": "extra_rules_v1", "kind": "intent",
-            "labels": {"translation": [{"name": "translate", "keywords": ["translate"],
-                                        "weight": 2}]}}
+    data = {
+        "id": "extra_rules_v1",
+        "kind": "intent",
+        "labels": {"translation": [{"name": "translate", "keywords": ["translate"], "weight": 2}]},
+    }
     rules = parse_rule_set(data, origin="inline")
     difficulty = load_rule_set("difficulty_rules_v1")
     with pytest.raises(ConfigError, match="outside the taxonomy"):
@@ -275,8 +283,11 @@ def test_build_tagger_reads_the_spec_section_and_extends_the_taxonomy(tmp_path):
         "    - {name: translate, keywords: [translate], weight: 2}\n",
         encoding="utf-8",
     )
-    section = {"intent_rules": "my_intents_v1.yaml", "intent_floor": 0.2,
-               "extra_intents": ["translation"]}
+    section = {
+        "intent_rules": "my_intents_v1.yaml",
+        "intent_floor": 0.2,
+        "extra_intents": ["translation"],
+    }
     tagger = build_tagger(section, base_dir=tmp_path, extra_difficulties=["expert"])
     assert tagger.manifest_entry()["intent_rules"] == "my_intents_v1"
     assert tagger.config.intent_floor == 0.2
