@@ -12,7 +12,7 @@ files); "after" is the current default screen, scanned now. Recall is pooled: th
 findings of either version.
 
 Stage throughput: LIMA ingested and tagged as in a build, split into two halves, each screened
-by the build's own PII stage function (`BuildConfig.file_stages["pii"]`: tag, redact, pre-redaction
+by the build's own PII stage function (`BuildConfig.stages["pii"]`: tag, redact, pre-redaction
 dedup key) in one of 2 worker processes (pool started and warmed first). Best of `--repeats`.
 """
 
@@ -139,7 +139,7 @@ def stage_throughput(repeats: int) -> None:
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "mixgate-bench-pii"
     tmp.mkdir(exist_ok=True)
     frame, config = lima_frame(tmp)
-    stage = config.file_stages["pii"]
+    stage = config.stages["pii"]
     half = frame.height // 2
     parts = [frame.slice(0, half), frame.slice(half)]
     best = best_cpu = 0.0
