@@ -63,7 +63,10 @@ def build_mixture(
         on_busy=on_busy,  # type: ignore[arg-type]
     )
     if result.busy:
-        logger.info("skipped: build in progress (another build of %s holds its lock); nothing written", result.version_dir)
+        logger.info(
+            "skipped: build in progress (another build of %s holds its lock); nothing written",
+            result.version_dir,
+        )
         return str(result.version_dir)
     if result.unchanged:
         logger.info(

@@ -42,7 +42,9 @@ def _build(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     if Path(version_dir) == mixture_dir:
-        sys.stderr.write(f"mixgate: skipped: build in progress (another build of `{mixture_dir.name}` holds its lock); nothing written\n")
+        sys.stderr.write(
+            f"mixgate: skipped: build in progress (another build of `{mixture_dir.name}` holds its lock); nothing written\n"
+        )
         return 0
     if not args.quiet:
         from pipeline.output.publish import read_manifest

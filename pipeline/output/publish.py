@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.errors import ConfigError, InputError, IntegrityError
+from pipeline.errors import ConfigError, InputError
 from pipeline.faults import fault_point
 from pipeline.io import file_sha256
 
@@ -173,11 +173,3 @@ def verify_version(version_dir: Path) -> list[str]:
         if recorded and recorded != actual:
             bad.append("manifest.json")
     return bad
-
-
-def require_verified(version_dir: Path) -> None:
-    """Raise `IntegrityError` naming the first file that differs from the manifest."""
-    bad = verify_version(version_dir)
-    if bad:
-        msg = f"{bad[0]} differs from the manifest ({len(bad)} file(s) differ)"
-        raise IntegrityError(msg)

@@ -105,10 +105,22 @@ def test_a_scheduled_style_build_skips_cleanly_while_another_build_holds_the_loc
     command = [sys.executable, "-m", "flows.cli", "build", "mixtures/demo.yaml", "--out", str(out)]
     with mixture_lock(out / "demo", on_busy="fail") as held:
         assert held
-        skip = subprocess.run([*command, "--on-busy", "skip"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=600, check=False)
-        fail = subprocess.run([*command, "--on-busy", "fail"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=600, check=False)
+        skip = subprocess.run(
+            [*command, "--on-busy", "skip"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        fail = subprocess.run(
+            [*command, "--on-busy", "fail"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
     assert skip.returncode == 0, skip.stderr[-1500:]
     assert "mixgate: skipped: build in progress" in skip.stderr
     assert fail.returncode == 2 and "another build of `demo` is running" in fail.stderr

@@ -137,18 +137,6 @@ class Tagger:
             "difficulty_floor": self.config.difficulty_floor,
         }
 
-    def explain_record(
-        self, messages: Sequence[Mapping[str, str]], chosen: str | None = None
-    ) -> dict[str, Any]:
-        """Return the features and every rule that fired (with its score), for inspection."""
-        segments = split_segments(messages, chosen, max_n=self._max_ngram)
-        features = compute_features(segments)
-        return {
-            "features": features,
-            "intent": score_rules(self.intent_rules, segments, features),
-            "difficulty": score_rules(self.difficulty_rules, segments, features),
-        }
-
     def tag_record(
         self, messages: Sequence[Mapping[str, str]], chosen: str | None = None
     ) -> TagResult:
