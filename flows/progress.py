@@ -178,3 +178,10 @@ def current_progress() -> Progress:
 def use_progress(progress: Progress) -> None:
     """Make `progress` the sink of the builds that run next in this process."""
     _CURRENT.append(progress)
+
+
+def stop_progress(progress: Progress) -> None:
+    """Close `progress` and stop reporting to it (the previous sink is current again)."""
+    progress.close()
+    if progress in _CURRENT[1:]:
+        _CURRENT.remove(progress)

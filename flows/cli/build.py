@@ -21,7 +21,7 @@ def _build(args: argparse.Namespace) -> int:
     )  # a bad `--out`: one line
     from flows.build import run_build_flow
     from flows.logs import quiet_expected_errors
-    from flows.progress import NoProgress, console_progress, use_progress
+    from flows.progress import NoProgress, console_progress, stop_progress, use_progress
 
     quiet_expected_errors()
     progress = NoProgress() if args.quiet else console_progress(sys.stderr)
@@ -40,7 +40,7 @@ def _build(args: argparse.Namespace) -> int:
             on_busy=args.on_busy,
         )
     finally:
-        progress.close()
+        stop_progress(progress)
     if Path(version_dir) == mixture_dir:
         sys.stderr.write(
             f"mixgate: skipped: build in progress (another build of `{mixture_dir.name}` holds its lock); nothing written\n"

@@ -118,3 +118,15 @@ def test_a_real_build_shows_progress_on_a_pty_and_plain_lines_otherwise(tmp_path
         STAGES
     )
     assert "━" not in plain.stderr and "\x1b[" not in plain.stderr
+
+
+def test_a_finished_cli_build_stops_reporting_to_its_stream():
+    """After the CLI's build, later builds in the process do not write to its (closed) stream."""
+    from flows.progress import current_progress, stop_progress, use_progress
+
+    before = current_progress()
+    sink = PlainProgress(io.StringIO())
+    use_progress(sink)
+    assert current_progress() is sink
+    stop_progress(sink)
+    assert current_progress() is before
