@@ -16,7 +16,8 @@ from prefect import flow, get_run_logger
 
 from flows.runner import RUNNERS, PrefectRunner, task_runner_for
 from pipeline.build.cache import KeyedStore, default_cache_dir
-from pipeline.build.run import BuildResult, load, rebuild_version, run_build
+from pipeline.build.rebuild import rebuild_version
+from pipeline.build.run import BuildResult, load, run_build
 from pipeline.build.shards import DEFAULT_SHARD_ROWS
 
 __all__ = ["RUNNERS", "build_mixture", "rebuild_mixture", "run_build_flow", "run_rebuild_flow"]

@@ -26,8 +26,6 @@ from pipeline.spec import HoldoutSpec, LabelSpec, SourceSpec
 from pipeline.stages.ingest import canonical_row
 from pipeline.stages.license import LicensePolicy
 
-REDISTRIBUTE_WARN_POINTS = 5.0
-
 
 @dataclass
 class SourceProbe:

@@ -1,4 +1,4 @@
-"""One build from spec to published version: `run_build`, and `rebuild_version` from a manifest.
+"""One build from spec to published version: `run_build` (`pipeline.build.rebuild` regenerates one).
 
 The sequence is: plan files -> per-file stages (mapped) -> combine -> keeper ranks -> exact dedup
 -> near dedup -> decontamination -> sample -> write. Every call goes through a `StageRunner`,
@@ -36,9 +36,9 @@ from pipeline.build.shards import (
     sum_supply,
 )
 from pipeline.build.spill import gather_records, work_directory
-from pipeline.errors import ConfigError, InputChangedError
+from pipeline.errors import ConfigError
 from pipeline.faults import fault_point
-from pipeline.io import file_sha256, resolve_paths
+from pipeline.io import file_sha256
 from pipeline.output.lock import OnBusy, mixture_lock
 from pipeline.output.manifest import (
     MANIFEST_FORMAT,
@@ -68,8 +68,6 @@ from pipeline.records.schemas import RECORD_COLUMNS
 from pipeline.spec import (
     MixtureSpec,
     load_spec,
-    load_yaml,
-    parse_spec,
     spec_canonical_json,
     spec_sha256,
 )
@@ -141,7 +139,7 @@ def latest_version(mixture_dir: Path) -> Path | None:
     )
 
 
-def _holdout_entries(loaded: LoadedSpec) -> list[dict[str, Any]]:
+def holdout_entries(loaded: LoadedSpec) -> list[dict[str, Any]]:
     """Return the manifest's holdout entries: file, hash, rows, fields used, unreadable rows."""
     return [
         {
@@ -270,7 +268,7 @@ def _run_locked(
         raise ConfigError(msg)
     config = build_config(spec, base_dir=loaded.base_dir)
     files = plan_files(spec, base_dir=loaded.base_dir, pinned=pinned)
-    holdouts = _holdout_entries(loaded)
+    holdouts = holdout_entries(loaded)
     spec_hash = spec_sha256(loaded.raw)
     print_ = fingerprint(
         spec_hash,
@@ -444,112 +442,3 @@ def _stage_seconds(outcomes: list[FileOutcome]) -> dict[str, float]:
         for stage, sec in o.seconds.items():
             total[stage] = round(total.get(stage, 0.0) + sec, 3)
     return total
-
-
-def recorded_spec_dir(version_dir: Path) -> Path | None:
-    """The spec's directory as the build saw it (absolute, from ``run.json``), if it still exists."""
-    run = Path(version_dir) / "run.json"
-    try:
-        recorded = json.loads(run.read_text(encoding="utf-8")).get("spec_dir")
-    except (OSError, ValueError):
-        return None
-    return Path(recorded) if recorded and Path(recorded).is_dir() else None
-
-
-def load_from_manifest(
-    version_dir: Path, *, spec_dir: Path | None = None
-) -> tuple[LoadedSpec, dict[str, Any]]:
-    """Recover the spec (raw text) and pinned inputs that built `version_dir`.
-
-    Relative paths start from `spec_dir` when given, else from the spec's directory recorded
-    in ``run.json`` (so a rebuild works from any working directory), else from the spec file's
-    directory as recorded in the manifest.
-    """
-    manifest = read_manifest(version_dir)
-    raw = manifest["spec"]["raw"].encode("utf-8")
-    spec_file = manifest["spec"]["file"]
-
-    spec = parse_spec(load_yaml(raw.decode("utf-8"), origin=spec_file), origin=spec_file)
-    base_dir = (
-        Path(spec_dir) if spec_dir else recorded_spec_dir(version_dir) or Path(spec_file).parent
-    )
-    return LoadedSpec(spec, raw, spec_file, base_dir), manifest
-
-
-def check_input_sets(loaded: LoadedSpec, pinned: dict[str, list[dict[str, str]]]) -> None:
-    """Raise `InputChangedError` when a source's glob now matches another set of files."""
-    for source in loaded.spec.sources:
-        now = {
-            relative_path(p, loaded.base_dir)
-            for p in resolve_paths(source.path, base_dir=loaded.base_dir)
-        }
-        recorded = {entry["path"] for entry in pinned.get(source.name, [])}
-        if now != recorded:
-            added, missing = sorted(now - recorded), sorted(recorded - now)
-            msg = (
-                f"source `{source.name}`: the input files changed since the version was built "
-                f"({len(added)} added{': ' + added[0] if added else ''}; "
-                f"{len(missing)} missing{': ' + missing[0] if missing else ''})"
-            )
-            raise InputChangedError(msg)
-
-
-def rebuild_version(
-    version_dir: Path,
-    *,
-    out_dir: Path,
-    spec_dir: Path | None = None,
-    data_root: Path | None = None,
-    runner: StageRunner | None = None,
-    shard_rows: int = DEFAULT_SHARD_ROWS,
-    _relocated: bool = False,
-) -> BuildResult:
-    """Regenerate `version_dir` into `out_dir` from its manifest; inputs must be unchanged.
-
-    Each source's path or glob must still match exactly the files recorded (no file added or
-    missing), and every file its recorded sha256: otherwise `InputChangedError` names the
-    difference.
-
-    With `data_root`, every recorded input and holdout file is looked up under that directory
-    by content (`pipeline.build.relocate`): the data may have moved, it must not have changed.
-    """
-    if data_root is not None:
-        import tempfile
-
-        from pipeline.build.relocate import locate_inputs, shadow_spec_dir
-
-        located = locate_inputs(read_manifest(version_dir), Path(data_root))
-        with tempfile.TemporaryDirectory(prefix="mixgate-data-root-") as work:
-            return rebuild_version(
-                version_dir,
-                out_dir=out_dir,
-                spec_dir=shadow_spec_dir(located, Path(work)),
-                runner=runner,
-                shard_rows=shard_rows,
-                _relocated=True,
-            )
-    loaded, manifest = load_from_manifest(version_dir, spec_dir=spec_dir)
-    pinned: dict[str, list[dict[str, str]]] = {}
-    for entry in manifest["inputs"]:
-        pinned.setdefault(entry["source"], []).append(entry)
-    if not _relocated:  # a relocated tree holds exactly the recorded files by construction
-        check_input_sets(loaded, pinned)
-    actual = _holdout_entries(loaded)
-    if len(actual) != len(manifest["holdouts"]):
-        msg = (
-            f"the holdouts now have {len(actual)} file(s); the version was built with "
-            f"{len(manifest['holdouts'])}"
-        )
-        raise InputChangedError(msg)
-    for recorded, now in zip(manifest["holdouts"], actual, strict=True):
-        if recorded["sha256"] != now["sha256"]:  # same content at another path is the same holdout
-            msg = f"holdout file changed since the version was built: {now['path']}"
-            raise InputChangedError(msg)
-    return run_build(
-        loaded,
-        out_dir=out_dir,
-        version=manifest["version"],
-        runner=runner,
-        pinned=pinned,
-        shard_rows=shard_rows,
-    )

@@ -7,7 +7,8 @@ import json
 import pytest
 import yaml
 
-from pipeline.build.run import load, rebuild_version, run_build
+from pipeline.build.rebuild import rebuild_version
+from pipeline.build.run import load, run_build
 from pipeline.errors import InputChangedError
 
 

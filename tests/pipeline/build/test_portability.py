@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from pipeline.build.run import load, rebuild_version, run_build
+from pipeline.build.rebuild import rebuild_version
+from pipeline.build.run import load, run_build
 from pipeline.output.publish import read_manifest
 from pipeline.output.report import find_record
 from tests.conftest import ROOT

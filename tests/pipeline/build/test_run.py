@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 import yaml
 
-from pipeline.build.run import load, rebuild_version, run_build
+from pipeline.build.rebuild import rebuild_version
+from pipeline.build.run import load, run_build
 from pipeline.errors import InputChangedError, InputError, SpecError
 from pipeline.output.publish import verify_version
 from pipeline.output.splits import read_mixture
