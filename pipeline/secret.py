@@ -17,6 +17,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import tempfile
+import threading
 from pathlib import Path
 
 KEY_BYTES = 32
@@ -31,25 +33,36 @@ def secret_path() -> Path:
     return Path(home) / "mixgate-hash.key"
 
 
+_LOCK = threading.Lock()
+
+
 @functools.cache
-def _load(path: Path) -> bytes:
+def _load_once(path: Path) -> bytes:
     try:
         key = path.read_bytes()
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = os.urandom(KEY_BYTES)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(fresh)
+        # A unique temp name per call: threads of one process (a flow's task pool) and other
+        # processes may all create the key at once; the first link wins, the rest read it.
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = Path(tmp_name)
         try:
-            os.link(tmp, path)  # atomic, and never replaces a key another process made first
-        except FileExistsError:
-            pass
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(os.urandom(KEY_BYTES))
+            try:
+                os.link(tmp, path)  # atomic, and never replaces a key another process made first
+            except FileExistsError:
+                pass
         finally:
             tmp.unlink(missing_ok=True)
         key = path.read_bytes()
     return key[:KEY_BYTES]
+
+
+def _load(path: Path) -> bytes:
+    with _LOCK:  # functools.cache does not stop two threads from computing one entry at once
+        return _load_once(path)
 
 
 def hash_key() -> bytes:
