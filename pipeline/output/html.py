@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from pipeline.output.report import sampling_table
 from pipeline.stages import stage
 
 BAR_HEIGHT = 16
@@ -165,29 +166,13 @@ def _section_waterfall(manifest: dict[str, Any]) -> str:
 
 
 def _section_slices(manifest: dict[str, Any]) -> str:
-    sampling = manifest["slices"]["sampling"]
     total = manifest["slices"]["total"]
-    rows = [
-        [
-            f"{s['intent']}/{s['difficulty']}",
-            s["weight"],
-            s["supply"],
-            s["quota"],
-            s["target"],
-            s["actual"],
-            s["unique"],
-        ]
-        for s in sampling
-    ]
+    header, rows = sampling_table(manifest)
     return (
         f'<h2 id="slices">Slices: target vs actual</h2><p>{total["actual"]} of {total["target"]} '
         "records requested.</p>"
         + bar_chart("slices", slice_rows(manifest), title="slice target and actual")
-        + _table(
-            ["slice", "weight", "supply", "quota", "target", "actual", "unique"],
-            rows,
-            numeric=range(1, 7),
-        )
+        + _table(header, rows, numeric=range(1, 7))
     )
 
 

@@ -20,6 +20,17 @@ from pipeline.errors import ConfigError
 from pipeline.output.publish import read_manifest
 from pipeline.stages.dedup.keeper import conflict_warnings, keeper_of
 
+SAMPLING_COLUMNS = ["slice", "weight", "supply", "quota", "target", "actual", "unique"]
+
+
+def sampling_table(manifest: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """The manifest's per-slice sampling as (header, rows): the text and HTML reports share it."""
+    rows = [
+        [f"{s['intent']}/{s['difficulty']}", *(s[c] for c in SAMPLING_COLUMNS[1:])]
+        for s in manifest["slices"]["sampling"]
+    ]
+    return SAMPLING_COLUMNS, rows
+
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [headers, *[[str(c) for c in r] for r in rows]]
@@ -110,23 +121,7 @@ def summarize(manifest: dict[str, Any], version_dir: Path | None = None) -> str:
         _table(["slice", *stages], [[r["slice"], *[r[st] for st in stages]] for r in shift["rows"]])
     )
     out += ["", "Sampling:"]
-    out.append(
-        _table(
-            ["slice", "weight", "supply", "quota", "target", "actual", "unique"],
-            [
-                [
-                    f"{s['intent']}/{s['difficulty']}",
-                    s["weight"],
-                    s["supply"],
-                    s["quota"],
-                    s["target"],
-                    s["actual"],
-                    s["unique"],
-                ]
-                for s in manifest["slices"]["sampling"]
-            ],
-        )
-    )
+    out.append(_table(*sampling_table(manifest)))
     total = manifest["slices"]["total"]
     out.append(f"total: {total['actual']} of {total['target']} requested")
     conflicts = manifest.get("license_conflicts") or []
