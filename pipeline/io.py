@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
-from typing import IO, Any, Literal, NamedTuple
+from typing import IO, Any, Literal, NamedTuple, cast
 
 from pipeline.errors import ConfigError, InputError
 
@@ -227,7 +227,7 @@ def _decode_json(line: bytes, row: int, limits: ReadLimits) -> Row:
 
 def _open_binary(path: Path, gzipped: bool) -> IO[bytes]:
     try:
-        return gzip.open(path, "rb") if gzipped else path.open("rb")
+        return cast(IO[bytes], gzip.open(path, "rb") if gzipped else path.open("rb"))
     except OSError as exc:
         msg = f"cannot read input file {path}: {exc.strerror or exc}"
         raise FileReadError(msg, reason="unreadable_file") from exc

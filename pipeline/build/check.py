@@ -202,7 +202,8 @@ def check_structure(doc: SpecDocument) -> tuple[list[Problem], dict[str, Any]]:
     spec = _validate(MixtureSpec, {**body, "extensions": {}}, doc, (), problems)
     parts: dict[str, Any] = {"spec": spec}
     for key, model in (("sources", SourceSpec), ("holdouts", HoldoutSpec), ("slices", SliceSpec)):
-        items = data.get(key) if isinstance(data.get(key), list) else []
+        raw = data.get(key)
+        items: list[Any] = raw if isinstance(raw, list) else []
         parts[key] = [
             (i, m) for i, item in enumerate(items) if (m := _lenient(model, item, doc, (key, i)))
         ]

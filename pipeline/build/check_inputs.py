@@ -34,7 +34,9 @@ class SourceProbe:
     name: str
     files: list[FileSample] = field(default_factory=list)
     valid: int = 0  # sampled rows that canonicalize
-    counts: Counter = field(default_factory=Counter)  # (intent, difficulty, synthetic) -> est. rows
+    counts: Counter[tuple[str, str, bool]] = field(
+        default_factory=Counter
+    )  # (intent, difficulty, synthetic) -> est. rows
     exact: bool = True
 
     def summary(self) -> dict[str, Any]:
@@ -161,8 +163,7 @@ def _label_problems(
                 )
         if spec.map is not None:
             seen = sorted(
-                {r.get(spec.field) for r in records if isinstance(r.get(spec.field), str)}
-                - set(spec.map)
+                {v for r in records if isinstance(v := r.get(spec.field), str)} - set(spec.map)
             )
             if seen:
                 problems.append(
@@ -269,14 +270,16 @@ def _canonical_rows(
     return out, rejects
 
 
-def _count_slices(counts: Counter, rows: list[dict[str, Any]], scale: float, tagger: Any) -> None:
+def _count_slices(
+    counts: Counter[tuple[str, str, bool]], rows: list[dict[str, Any]], scale: float, tagger: Any
+) -> None:
     from pipeline.stages.tagging import tag_slices
 
     if not rows:
         return
     frame = tag_slices(pl.DataFrame(rows, schema=RECORD_SCHEMA), tagger=tagger)
     for intent, difficulty, kind in frame.select("intent", "difficulty", "kind").iter_rows():
-        counts[(intent, difficulty, kind == "synthetic")] += scale
+        counts[(intent, difficulty, kind == "synthetic")] += scale  # type: ignore[assignment]
 
 
 def probe_holdout(

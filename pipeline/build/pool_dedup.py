@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.build.spill import SpillRef, load_shingles
+from pipeline.errors import InternalError
 from pipeline.stages.dedup.lsh import compute_band_keys
 from pipeline.stages.dedup.minhash import ShingleSets, compute_signatures
 from pipeline.stages.dedup.near import (
@@ -130,7 +131,7 @@ def tag_near_spilled(
         for s, lo, hi in zip(shards.tolist(), *bounds, strict=True)
     ]
     sketch = sketch_for(int(pool.get_column("near_shingles").sum()))
-    total = None
+    total: np.ndarray | None = None
     for path in run_map("near_sketch", sketch_shard, jobs, sketch=sketch):
         part = np.load(path)
         if total is None:
@@ -138,6 +139,8 @@ def tag_near_spilled(
         else:
             total += part
         Path(path).unlink()
+    if total is None:  # the caller never passes an empty pool
+        raise InternalError("near-dedup: no shard produced a document-frequency sketch")
     df_path = work_dir / "near-df.npy"
     np.save(df_path, total)
     del total

@@ -15,7 +15,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import pyarrow.parquet as pq
 
@@ -84,7 +84,7 @@ def _sample_csv(fh: IO[bytes], limit: int) -> tuple[list[Any], int, bool]:
 def _sample_stream(path: Path, fmt: str, gzipped: bool, limit: int) -> FileSample:
     size = path.stat().st_size
     with path.open("rb") as raw:
-        fh: IO[bytes] = gzip.GzipFile(fileobj=raw) if gzipped else raw
+        fh = cast(IO[bytes], gzip.GzipFile(fileobj=raw) if gzipped else raw)
         if fmt == "jsonl":
             values, read, done = _sample_lines(fh, limit)
         else:

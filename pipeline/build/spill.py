@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -197,4 +198,6 @@ def take_rows(path: Path, rows: np.ndarray, *, batch_rows: int = TAKE_BATCH_ROWS
         offset += batch.num_rows
         if hi == len(rows):
             break
-    return pl.from_arrow(pa.Table.from_batches(batches, schema=parquet.schema_arrow))
+    return cast(
+        pl.DataFrame, pl.from_arrow(pa.Table.from_batches(batches, schema=parquet.schema_arrow))
+    )

@@ -137,7 +137,7 @@ def diff_versions(
         {k: old.get(k) for k in ("rules", "config", "code_version", "packages")},
         {k: new.get(k) for k in ("rules", "config", "code_version", "packages")},
     )
-    result = {
+    result: dict[str, Any] = {
         "old": f"{old['name']} {old['version']}",
         "new": f"{new['name']} {new['version']}",
         "inputs": diff_inputs(old, new),

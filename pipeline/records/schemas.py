@@ -21,7 +21,7 @@ Stages add namespaced columns (``license_``, ``dedup_``, ``decontam_``, ``pii_``
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -77,7 +77,7 @@ def empty_ledger() -> pl.DataFrame:
     return pl.DataFrame(schema=LEDGER_SCHEMA)
 
 
-def ledger_frame(rows: list[Mapping[str, Any]]) -> pl.DataFrame:
+def ledger_frame(rows: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
     """Build a ledger frame from dicts; missing keys become nulls."""
     return (
         pl.DataFrame(
@@ -91,7 +91,7 @@ def ledger_frame(rows: list[Mapping[str, Any]]) -> pl.DataFrame:
 
 
 def compute_record_id(
-    messages: list[Mapping[str, str]], chosen: str | None = None, rejected: str | None = None
+    messages: Sequence[Mapping[str, str]], chosen: str | None = None, rejected: str | None = None
 ) -> str:
     """Return the xxh3-128 hex digest of a record's canonical content.
 
