@@ -102,6 +102,9 @@ class BuildConfig:
     details: dict[str, Any] = field(default_factory=dict)
     near: NearDedupConfig = field(default_factory=NearDedupConfig)
     reading: ReadLimits = DEFAULT_LIMITS
+    # What was read from each holdout file, kept so the manifest's holdout entries need no
+    # second read (its items are the index's own objects: pickling shares them).
+    holdout_files: tuple[HoldoutFile, ...] = ()
 
     def evidence(self) -> dict[str, Any]:
         """Return rule ids and config details for the manifest."""
@@ -229,4 +232,5 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
         details=details,
         near=dedup.near,
         reading=reading,
+        holdout_files=tuple(holdout_files),
     )

@@ -72,6 +72,7 @@ from pipeline.spec import (
     spec_sha256,
 )
 from pipeline.stages import gate_stages, ledger_order
+from pipeline.stages.decontam.holdouts import HoldoutFile
 from pipeline.stages.dedup.keeper import conflict_warnings, license_conflicts
 from pipeline.stages.ingest import relative_path
 from pipeline.stages.sample import SliceResult, sample_mixture
@@ -139,8 +140,15 @@ def latest_version(mixture_dir: Path) -> Path | None:
     )
 
 
-def holdout_entries(loaded: LoadedSpec) -> list[dict[str, Any]]:
-    """Return the manifest's holdout entries: file, hash, rows, fields used, unreadable rows."""
+def holdout_entries(
+    loaded: LoadedSpec, files: Sequence[HoldoutFile] | None = None
+) -> list[dict[str, Any]]:
+    """Return the manifest's holdout entries: file, hash, rows, fields used, unreadable rows.
+
+    `files` are the holdout files as the build read them (`BuildConfig.holdout_files`); without
+    them, the spec's holdouts are read here."""
+    if files is None:
+        files = read_spec_holdouts(loaded.spec, base_dir=loaded.base_dir)
     return [
         {
             "holdout": f.holdout,
@@ -151,7 +159,7 @@ def holdout_entries(loaded: LoadedSpec) -> list[dict[str, Any]]:
             "items": len(f.items),
             "unreadable_rows": f.unreadable_rows,
         }
-        for f in read_spec_holdouts(loaded.spec, base_dir=loaded.base_dir)
+        for f in files
     ]
 
 
@@ -268,7 +276,7 @@ def _run_locked(
         raise ConfigError(msg)
     config = build_config(spec, base_dir=loaded.base_dir)
     files = plan_files(spec, base_dir=loaded.base_dir, pinned=pinned)
-    holdouts = holdout_entries(loaded)
+    holdouts = holdout_entries(loaded, config.holdout_files)
     spec_hash = spec_sha256(loaded.raw)
     print_ = fingerprint(
         spec_hash,
