@@ -10,17 +10,23 @@ newest version's writes nothing and logs "unchanged" (what scheduled runs do).
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 
 from flows.runner import RUNNERS, PrefectRunner, task_runner_for
 from pipeline.build.cache import KeyedStore, default_cache_dir
+from pipeline.build.prepare import BuildPlan
 from pipeline.build.rebuild import rebuild_version
 from pipeline.build.run import BuildResult, load, run_build
 from pipeline.build.shards import DEFAULT_SHARD_ROWS
 
 __all__ = ["RUNNERS", "build_mixture", "rebuild_mixture", "run_build_flow", "run_rebuild_flow"]
+
+# Plans made ahead of a flow in this process (`run_build_flow(plan=...)`), by a key the flow
+# receives as a parameter: the plan itself (engines, holdout items) never goes to Prefect's API.
+_PLANS: dict[str, BuildPlan] = {}
 
 
 def file_cache(*, out: str, cache_dir: str | None, use_cache: bool) -> KeyedStore | None:
@@ -41,16 +47,19 @@ def build_mixture(
     shard_rows: int = DEFAULT_SHARD_ROWS,
     skip_unchanged: bool = False,
     on_busy: str = "fail",
+    plan_key: str | None = None,
 ) -> str:
     """Build the mixture declared in `spec` into `out/<name>/<version>`; return the version dir.
 
     With `skip_unchanged`, nothing is written when the newest version has the same fingerprint;
     the flow then logs "unchanged" and returns that version's directory. When another build of
     the mixture holds its lock, `on_busy` (`fail`, `wait`, `skip`) decides; a skipped build
-    writes nothing and returns the mixture's directory.
+    writes nothing and returns the mixture's directory. `plan_key` names a plan made ahead in
+    this process (`run_build_flow`); without one, the flow plans the build itself.
     """
     logger = get_run_logger()
-    loaded = load(Path(spec))
+    plan = _PLANS.pop(plan_key, None) if plan_key else None
+    loaded = plan.loaded if plan is not None else load(Path(spec))
     cache = file_cache(out=out, cache_dir=cache_dir, use_cache=use_cache)
     result: BuildResult = run_build(
         loaded,
@@ -62,6 +71,7 @@ def build_mixture(
         cache=cache,
         shard_rows=shard_rows,
         on_busy=on_busy,  # type: ignore[arg-type]
+        plan=plan,
     )
     if result.busy:
         logger.info(
@@ -114,20 +124,29 @@ def run_build_flow(
     shard_rows: int = DEFAULT_SHARD_ROWS,
     skip_unchanged: bool = False,
     on_busy: str = "fail",
+    plan: BuildPlan | None = None,
 ) -> str:
-    """Run `build_mixture` with the chosen task runner."""
+    """Run `build_mixture` with the chosen task runner (and `plan`, `plan_build` of `spec` made
+    ahead, e.g. while Prefect's server started)."""
     configured = build_mixture.with_options(task_runner=task_runner_for(runner, dask_address))
-    return configured(
-        spec=spec,
-        out=out,
-        version=version,
-        runner=runner,
-        cache_dir=cache_dir,
-        use_cache=use_cache,
-        shard_rows=shard_rows,
-        skip_unchanged=skip_unchanged,
-        on_busy=on_busy,
-    )
+    plan_key = uuid.uuid4().hex if plan is not None else None
+    if plan_key is not None and plan is not None:
+        _PLANS[plan_key] = plan
+    try:
+        return configured(
+            spec=spec,
+            out=out,
+            version=version,
+            runner=runner,
+            cache_dir=cache_dir,
+            use_cache=use_cache,
+            shard_rows=shard_rows,
+            skip_unchanged=skip_unchanged,
+            on_busy=on_busy,
+            plan_key=plan_key,
+        )
+    finally:
+        _PLANS.pop(plan_key or "", None)
 
 
 def run_rebuild_flow(

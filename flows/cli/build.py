@@ -4,8 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 from pathlib import Path
+
+STARTUP_MARKS = "MIXGATE_STARTUP_MARKS"
+
+
+def startup_mark(phase: str) -> None:
+    """Record when start-up `phase` ended, in seconds since the process started, for run.json
+    (``startup_marks``): ``check`` (spec and inputs checked), ``imports`` (Prefect and the
+    library imported), ``plan`` (build planned), ``server`` (the Prefect API answers)."""
+    try:
+        since = round(time.time() - float(os.environ["MIXGATE_STARTED_AT"]), 3)
+    except (KeyError, ValueError):
+        return
+    marks = {} if phase == "check" else json.loads(os.environ.get(STARTUP_MARKS) or "{}")
+    os.environ[STARTUP_MARKS] = json.dumps({**marks, phase: since})
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -13,6 +29,18 @@ def _build(args: argparse.Namespace) -> int:
 
     if not preflight(args.spec):  # every spec mistake at once, before Prefect starts
         return 2
+    startup_mark("check")
+    from flows.server import start_server
+
+    server = start_server()  # in the background, while Prefect and the build are imported
+    try:
+        return _build_with(args, server)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _build_with(args: argparse.Namespace, server) -> int:
     from pipeline.output.publish import prepare_out
     from pipeline.spec import load_spec
 
@@ -22,23 +50,31 @@ def _build(args: argparse.Namespace) -> int:
     from flows.build import run_build_flow
     from flows.logs import quiet_expected_errors
     from flows.progress import NoProgress, console_progress, stop_progress, use_progress
+    from flows.server import using_server
+    from pipeline.build.prepare import load, plan_build
 
+    startup_mark("imports")
+    plan = plan_build(load(Path(args.spec)))  # while the server starts
+    startup_mark("plan")
     quiet_expected_errors()
     progress = NoProgress() if args.quiet else console_progress(sys.stderr)
     use_progress(progress)
     try:
-        version_dir = run_build_flow(
-            args.spec,
-            out=args.out,
-            version=args.version,
-            runner=args.runner,
-            dask_address=args.dask_address,
-            cache_dir=args.cache_dir,
-            use_cache=not args.no_cache,
-            shard_rows=args.shard_rows,
-            skip_unchanged=args.skip_unchanged,
-            on_busy=args.on_busy,
-        )
+        with using_server(server):
+            startup_mark("server")
+            version_dir = run_build_flow(
+                args.spec,
+                out=args.out,
+                version=args.version,
+                runner=args.runner,
+                dask_address=args.dask_address,
+                cache_dir=args.cache_dir,
+                use_cache=not args.no_cache,
+                shard_rows=args.shard_rows,
+                skip_unchanged=args.skip_unchanged,
+                on_busy=args.on_busy,
+                plan=plan,
+            )
     finally:
         stop_progress(progress)
     if Path(version_dir) == mixture_dir:

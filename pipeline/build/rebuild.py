@@ -12,7 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.build.run import BuildResult, LoadedSpec, holdout_entries, run_build
+from pipeline.build.prepare import LoadedSpec, plan_build
+from pipeline.build.run import BuildResult, run_build
 from pipeline.build.runner import StageRunner
 from pipeline.build.shards import DEFAULT_SHARD_ROWS
 from pipeline.errors import InputChangedError
@@ -110,7 +111,8 @@ def rebuild_version(
         pinned.setdefault(entry["source"], []).append(entry)
     if not _relocated:  # a relocated tree holds exactly the recorded files by construction
         check_input_sets(loaded, pinned)
-    actual = holdout_entries(loaded)
+    plan = plan_build(loaded, pinned=pinned)  # holdouts read and hashed once, for both
+    actual = plan.holdouts
     if len(actual) != len(manifest["holdouts"]):
         msg = (
             f"the holdouts now have {len(actual)} file(s); the version was built with "
@@ -128,4 +130,5 @@ def rebuild_version(
         runner=runner,
         pinned=pinned,
         shard_rows=shard_rows,
+        plan=plan,
     )

@@ -22,9 +22,15 @@ from typing import Any
 import polars as pl
 
 from pipeline.build.cache import KeyedStore
-from pipeline.build.config import BuildConfig, build_config, read_spec_holdouts
-from pipeline.build.plan import plan_files
+from pipeline.build.config import BuildConfig
 from pipeline.build.pool import run_pool_stage
+from pipeline.build.prepare import (  # noqa: F401 (load, holdout_entries: re-exported)
+    BuildPlan,
+    LoadedSpec,
+    holdout_entries,
+    load,
+    plan_build,
+)
 from pipeline.build.runner import SerialRunner, StageRunner, TimedRunner
 from pipeline.build.shards import (
     DEFAULT_SHARD_ROWS,
@@ -36,9 +42,8 @@ from pipeline.build.shards import (
     sum_supply,
 )
 from pipeline.build.spill import gather_records, work_directory
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InternalError
 from pipeline.faults import fault_point
-from pipeline.io import file_sha256
 from pipeline.output.lock import OnBusy, mixture_lock
 from pipeline.output.manifest import (
     MANIFEST_FORMAT,
@@ -65,14 +70,8 @@ from pipeline.output.publish import (
 )
 from pipeline.output.splits import split_by_kind
 from pipeline.records.schemas import RECORD_COLUMNS
-from pipeline.spec import (
-    MixtureSpec,
-    load_spec,
-    spec_canonical_json,
-    spec_sha256,
-)
+from pipeline.spec import spec_canonical_json, spec_sha256
 from pipeline.stages import gate_stages, ledger_order
-from pipeline.stages.decontam.holdouts import HoldoutFile
 from pipeline.stages.dedup.keeper import conflict_warnings, license_conflicts
 from pipeline.stages.ingest import relative_path
 from pipeline.stages.sample import SliceResult, sample_mixture
@@ -106,22 +105,6 @@ class BuildResult:
     busy: bool = False
 
 
-@dataclass(frozen=True)
-class LoadedSpec:
-    """A spec with the facts the manifest needs about its origin."""
-
-    spec: MixtureSpec
-    raw: bytes
-    file: str  # as given on the command line, POSIX
-    base_dir: Path
-
-
-def load(spec_path: Path) -> LoadedSpec:
-    """Read a spec file."""
-    spec, raw = load_spec(spec_path)
-    return LoadedSpec(spec, raw, Path(spec_path).as_posix(), Path(spec_path).parent)
-
-
 def latest_version(mixture_dir: Path) -> Path | None:
     """Return the most recently published version directory (by manifest order of creation).
 
@@ -138,29 +121,6 @@ def latest_version(mixture_dir: Path) -> Path | None:
     return max(
         versions, key=lambda p: ((p / "manifest.json").stat().st_mtime_ns, p.name), default=None
     )
-
-
-def holdout_entries(
-    loaded: LoadedSpec, files: Sequence[HoldoutFile] | None = None
-) -> list[dict[str, Any]]:
-    """Return the manifest's holdout entries: file, hash, rows, fields used, unreadable rows.
-
-    `files` are the holdout files as the build read them (`BuildConfig.holdout_files`); without
-    them, the spec's holdouts are read here."""
-    if files is None:
-        files = read_spec_holdouts(loaded.spec, base_dir=loaded.base_dir)
-    return [
-        {
-            "holdout": f.holdout,
-            "path": f.path,
-            "sha256": file_sha256(loaded.base_dir / f.path),
-            "records": f.rows,
-            "fields": list(f.fields),
-            "items": len(f.items),
-            "unreadable_rows": f.unreadable_rows,
-        }
-        for f in files
-    ]
 
 
 def _output_table(sampled: pl.DataFrame):
@@ -222,6 +182,7 @@ def run_build(
     cache: KeyedStore | None = None,
     shard_rows: int = DEFAULT_SHARD_ROWS,
     on_busy: OnBusy = "fail",
+    plan: BuildPlan | None = None,
 ) -> BuildResult:
     """Build `loaded` into ``out_dir/<name>/<version>`` and return where it went.
 
@@ -234,7 +195,16 @@ def run_build(
     number is claimed under it, so two builds never get the same one. When another build holds
     it, `on_busy` says what to do: ``fail`` (`BuildBusyError`), ``wait``, or ``skip``
     (return a result with `busy` set, writing nothing).
+
+    `plan` is `plan_build` of this `loaded` (and `pinned`), made ahead of the build; without it
+    the build plans here.
     """
+    if plan is not None and (plan.loaded.raw, plan.loaded.base_dir) != (
+        loaded.raw,
+        loaded.base_dir,
+    ):
+        msg = "run_build: the plan was made for another spec"
+        raise InternalError(msg)
     mixture_dir = prepare_out(Path(out_dir), loaded.spec.name)
     with mixture_lock(mixture_dir, on_busy=on_busy) as held:
         if not held:
@@ -249,6 +219,7 @@ def run_build(
             skip_unchanged=skip_unchanged,
             cache=cache,
             shard_rows=shard_rows,
+            plan=plan,
         )
 
 
@@ -263,6 +234,7 @@ def _run_locked(
     skip_unchanged: bool,
     cache: KeyedStore | None,
     shard_rows: int,
+    plan: BuildPlan | None,
 ) -> BuildResult:
     """`run_build`'s work, with the mixture's lock held."""
     started = time.time()
@@ -274,9 +246,9 @@ def _run_locked(
     if (mixture_dir / version).exists():
         msg = f"version directory already exists: {mixture_dir / version} (choose another `--version`)"
         raise ConfigError(msg)
-    config = build_config(spec, base_dir=loaded.base_dir)
-    files = plan_files(spec, base_dir=loaded.base_dir, pinned=pinned)
-    holdouts = holdout_entries(loaded, config.holdout_files)
+    ahead = plan.seconds if plan is not None else 0.0
+    plan = plan or plan_build(loaded, pinned=pinned)
+    config, files, holdouts = plan.config, plan.files, plan.holdouts
     spec_hash = spec_sha256(loaded.raw)
     print_ = fingerprint(
         spec_hash,
@@ -290,7 +262,9 @@ def _run_locked(
         latest = latest_version(mixture_dir)
         if latest is not None and read_manifest(latest).get("fingerprint") == print_:
             return BuildResult(latest, read_manifest(latest), unchanged=True)
-    runner.seconds["plan"] = round(time.perf_counter() - t0, 3)  # config, hashes, holdout index
+    # config, hashes, holdout index (`plan.seconds`: planned before the build, e.g. while the
+    # CLI's Prefect server started)
+    runner.seconds["plan"] = round(ahead + time.perf_counter() - t0, 3)
     with work_directory(mixture_dir, version) as work:
         outcomes: list[FileOutcome] = run_file_stages(
             files,
@@ -415,6 +389,7 @@ def _finish(
         "runner": runner_name,
         "stage_seconds": _stage_seconds(outcomes),
         "wall_seconds": _wall_seconds(runner, started),
+        "startup_marks": _startup_marks(),
         "file_cache": cache.stats() if cache is not None else None,
         "spec_dir": os.path.abspath(loaded.base_dir),  # lets `rebuild` run from any directory
     }
@@ -442,6 +417,16 @@ def _wall_seconds(runner: StageRunner, started: float) -> dict[str, float]:
         except ValueError:
             pass
     return seconds
+
+
+def _startup_marks() -> dict[str, float]:
+    """When each start-up phase of the `mixgate` process ended, in seconds since it started
+    (``MIXGATE_STARTUP_MARKS``, set by the CLI: spec check, imports, Prefect API ready)."""
+    try:
+        marks = json.loads(os.environ.get("MIXGATE_STARTUP_MARKS") or "{}")
+    except ValueError:
+        return {}
+    return {str(k): float(v) for k, v in marks.items()} if isinstance(marks, dict) else {}
 
 
 def _stage_seconds(outcomes: list[FileOutcome]) -> dict[str, float]:

@@ -1,0 +1,261 @@
+"""Which Prefect API a build talks to, and a temporary server started early, in the background.
+
+A `mixgate build` needs a Prefect API. Two cases:
+
+- **A server is configured** (``PREFECT_API_URL`` in the environment, or in Prefect's settings
+  once Prefect is imported, e.g. under `prefect_test_harness`): the build uses it and starts
+  nothing. This is the fastest start; docs/operations.md shows how to run one.
+- **Otherwise** the build starts Prefect's temporary server itself, the same command Prefect's
+  ephemeral mode runs (``uvicorn prefect.server.api.server:create_app`` with
+  ``PREFECT__SERVER_EPHEMERAL=1``, so only the ephemeral services run), but *right after the spec
+  check*, in the background: the server spends ~5 CPU-seconds importing its API and opening its
+  database while this process imports Prefect and the library and plans the build (hashes every
+  input, reads the holdouts, builds the stage engines). Prefect's own ephemeral mode would
+  start it only at the flow's first API call, after all of that. The flow then runs with
+  ``PREFECT_API_URL`` pointing at it, and the server stops when the command ends; it carries the
+  CLI's run id, so the watchdog (`flows.reaper`) reaps it after a ``kill -9`` too.
+
+Warm database: the first start in a ``PREFECT_HOME`` runs Prefect's migrations; the build then
+records the schema revision it saw (``mixgate-db-ready.json``), and later starts with the same
+Prefect version and revision skip the migration check (``PREFECT_SERVER_DATABASE_MIGRATE_ON_START``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from importlib.metadata import version
+from pathlib import Path
+
+from pipeline.errors import ConfigError
+
+READY_FILE = "mixgate-db-ready.json"
+_DB_URL_VARS = ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL")
+_FALSE = ("0", "false", "no", "off")
+
+
+def configured_api_url() -> str | None:
+    """Return the Prefect API the user configured, or None (then Prefect would start its own).
+
+    The environment is read first, without importing Prefect; when Prefect is already imported
+    (tests, a harness) its current settings decide.
+    """
+    if "prefect" in sys.modules:
+        from prefect.settings import PREFECT_API_URL
+
+        return PREFECT_API_URL.value() or None
+    return os.environ.get("PREFECT_API_URL") or None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _prefect_home() -> Path:
+    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
+
+
+def _schema_revision(db: Path) -> str | None:
+    """The alembic revision recorded in Prefect's SQLite database, or None."""
+    if not db.is_file():
+        return None
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+def _ready_marker() -> dict[str, str] | None:
+    """What the warm-database marker must say: Prefect's version and the DB's revision."""
+    if any(os.environ.get(v) for v in _DB_URL_VARS):
+        return None  # a database of the user's choosing: leave migrations to Prefect
+    revision = _schema_revision(_prefect_home() / "prefect.db")
+    return {"prefect": version("prefect"), "revision": revision} if revision else None
+
+
+def _database_is_warm() -> bool:
+    marker = _ready_marker()
+    try:
+        recorded = json.loads((_prefect_home() / READY_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return marker is not None and recorded == marker
+
+
+def _mark_database_warm() -> None:
+    marker = _ready_marker()
+    if marker is None:
+        return
+    path = _prefect_home() / READY_FILE
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    with suppress(OSError):
+        tmp.write_text(json.dumps(marker, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
+
+
+class BackgroundServer:
+    """Prefect's temporary API server, started now and waited for only when the flow needs it."""
+
+    def __init__(self, startup_timeout: float | None = None) -> None:
+        self.port = _free_port()
+        self.api_url = f"http://127.0.0.1:{self.port}/api"
+        self.started = time.perf_counter()
+        self.ready_after: float | None = None
+        self.warm = _database_is_warm()
+        env = {
+            **os.environ,
+            "PREFECT_UI_ENABLED": "0",
+            "PREFECT__SERVER_EPHEMERAL": "1",
+            "PREFECT__SERVER_FINAL": "1",
+        }
+        env.pop("PREFECT_API_URL", None)
+        if self.warm:
+            env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
+        self.timeout = startup_timeout or float(
+            os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 120
+        )
+        self.env = env
+        self.respawns = 1  # another port if the chosen one was taken meanwhile
+        self.process: subprocess.Popen[bytes] | None = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "prefect.server.api.server:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "error",
+                "--lifespan",
+                "on",
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,  # stdout is the CLI's answer (the version directory)
+        )  # stderr: inherited, as Prefect's own temporary server does
+
+    def healthy(self) -> bool:
+        """True when the server answers its health check."""
+        try:
+            with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def wait_ready(self) -> str:
+        """Block until the server answers; return its API URL. One-line error on failure."""
+        if self.ready_after is not None:
+            return self.api_url
+        deadline = self.started + self.timeout
+        while time.perf_counter() < deadline:
+            if self.process is not None and self.process.poll() is not None and self.respawns:
+                self.respawns -= 1
+                self.port = _free_port()
+                self.api_url = f"http://127.0.0.1:{self.port}/api"
+                self.process = self._spawn()
+            if self.process is None or self.process.poll() is not None:
+                break
+            if self.healthy():
+                self.ready_after = time.perf_counter() - self.started
+                if not self.warm:
+                    _mark_database_warm()
+                return self.api_url
+            time.sleep(0.05)
+        detail = self._failure()
+        self.stop()
+        msg = f"Prefect's temporary server did not start: {detail}"
+        raise ConfigError(msg)
+
+    def _failure(self) -> str:
+        if self.process is None or self.process.poll() is None:
+            return (
+                f"no answer after {self.timeout:.0f} s "
+                "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)"
+            )
+        return f"it exited with code {self.process.returncode} (its error is printed above)"
+
+    def stop(self) -> None:
+        """Terminate the server (SIGTERM, then SIGKILL after 5 s)."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def start_server() -> BackgroundServer | None:
+    """Start the temporary server now, unless a server is configured or ephemeral mode is off."""
+    if configured_api_url():
+        return None
+    if os.environ.get("PREFECT_SERVER_EPHEMERAL_ENABLED", "").lower() in _FALSE:
+        return None  # Prefect then says that PREFECT_API_URL is needed
+    return BackgroundServer()
+
+
+@contextmanager
+def using_server(server: BackgroundServer | None) -> Iterator[str | None]:
+    """Run the enclosed flow against `server` (waited for here), then stop it.
+
+    With None (a configured server), nothing changes. Otherwise ``PREFECT_API_URL`` points at the
+    server in this process's Prefect settings and environment (Dask workers inherit it) and is
+    restored afterwards.
+    """
+    if server is None:
+        yield configured_api_url()
+        return
+    configured = configured_api_url()  # Prefect is imported now: a profile's URL counts too
+    if configured:
+        server.stop()
+        yield configured
+        return
+    try:
+        url = server.wait_ready()
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        before = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = url
+        try:
+            with temporary_settings(updates={PREFECT_API_URL: url}):
+                yield url
+        finally:
+            if before is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = before
+    finally:
+        drain_prefect_workers()
+        server.stop()
+
+
+def drain_prefect_workers() -> None:
+    """Send the logs and events Prefect still queues, while the server still answers (as
+    `prefect_test_harness` does before stopping its server)."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        with suppress(Exception):  # never started, or already stopped
+            worker.drain_all(timeout=10)
