@@ -22,6 +22,7 @@ import io
 import json
 import math
 import re
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -155,19 +156,33 @@ class _NonFinite:
 _NONFINITE = _NonFinite()
 
 
+# Set by the parse hooks when they mark a value (per thread: build tasks decode in threads),
+# so `_decode_json` walks a decoded record only when the walk can find something.
+_MARKED = threading.local()
+
+
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     value = dict(pairs)
-    return _DuplicateKeys(value) if len(value) != len(pairs) else value
+    if len(value) == len(pairs):
+        return value
+    _MARKED.any = True
+    return _DuplicateKeys(value)
 
 
 def _float(text: str) -> float | _NonFinite:
     value = float(text)
-    return value if math.isfinite(value) else _NONFINITE
+    if math.isfinite(value):
+        return value
+    _MARKED.any = True
+    return _NONFINITE
 
 
-_DECODER = json.JSONDecoder(
-    object_pairs_hook=_pairs, parse_float=_float, parse_constant=lambda _: _NONFINITE
-)
+def _constant(_: str) -> _NonFinite:
+    _MARKED.any = True
+    return _NONFINITE
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_float=_float, parse_constant=_constant)
 
 
 def _problem(value: Any, max_depth: int) -> str | None:
@@ -213,12 +228,23 @@ def _decode_json(line: bytes, row: int, limits: ReadLimits) -> Row:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         return row, RowError("bad_encoding")
+    _MARKED.any = False
     try:
         value = _DECODER.decode(text)
     except RecursionError:
         return row, RowError("nesting_too_deep")
     except ValueError:
         return row, RowError("malformed_json")
+    if (
+        not _MARKED.any
+        and isinstance(value, dict)
+        and "\\u" not in text
+        and text.count("{") + text.count("[") <= limits.max_depth
+    ):
+        # `_problem` cannot find anything: no hook marked a duplicate key or a non-finite
+        # number; NUL and surrogates in a strictly decoded line can only come from \u escapes
+        # (raw control characters are malformed JSON); depth <= the number of brackets.
+        return row, value
     return _checked(row, value, limits)
 
 
