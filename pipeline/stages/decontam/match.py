@@ -18,13 +18,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import polars as pl
 
 from pipeline.errors import ConfigError
-from pipeline.records.schemas import iter_text_fields
 from pipeline.stages.decontam.index import (
     DecontamConfig,
     HoldoutIndex,
@@ -33,6 +31,9 @@ from pipeline.stages.decontam.index import (
     shingle_slug,
 )
 from pipeline.stages.dedup.minhash import ShingleSets, compute_shingle_sets
+
+if TYPE_CHECKING:
+    import polars as pl
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +176,10 @@ def tag_contamination(
     ``decontam_holdout``, ``decontam_holdout_row``, ``decontam_score``, and JSON
     ``decontam_detail`` (field, method, holdout file, number of findings). Other rows get nulls.
     """
+    import polars as pl  # here: `mixgate audit` (no frames) starts without polars
+
+    from pipeline.records.schemas import iter_text_fields
+
     columns = [c for c in ("messages", "chosen", "rejected") if c in frame.columns]
     fields = [
         (i, name, text)

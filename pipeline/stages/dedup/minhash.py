@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import polars as pl
 import xxhash
 
 from pipeline.errors import ConfigError
@@ -221,6 +220,8 @@ def _word_token_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def _char_token_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Return (flat xxh3_64 character hashes, per-document character counts)."""
+    import polars as pl  # here: word shingles (the audit) never need polars
+
     normalized = pl.Series("t", [normalize_text(t) for t in texts], dtype=pl.String)
     tokens = normalized.str.extract_all(r".")
     lengths = tokens.list.len().to_numpy().astype(np.int64)
