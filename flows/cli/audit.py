@@ -69,6 +69,12 @@ def register(sub: argparse._SubParsersAction, parser_class: type) -> None:
         help="holdout index cache (default ~/.cache/mixgate)",
     )
     p.add_argument("--no-cache", action="store_true", help="build the holdout index in memory only")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="processes that shingle and match the data fields (default: 2, or 1 on one core)",
+    )
     p.set_defaults(handler=run_audit)
 
 
@@ -84,6 +90,7 @@ def run_audit(args: argparse.Namespace) -> int:
         holdout_fields=args.holdout_fields,
         kind=args.kind,
         cache_dir=None if args.no_cache else (args.cache_dir or _default_cache_dir()),
+        workers=max(1, args.workers),
     )
     sys.stdout.write(format_summary(report))
     unreadable = report.summary["holdout_unreadable_rows"]

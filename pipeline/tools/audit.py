@@ -12,12 +12,15 @@ default. The summary lists, per holdout file, the fields used and the unreadable
 
 from __future__ import annotations
 
+import itertools
 import json
+import multiprocessing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xxhash
 
 from pipeline.errors import ConfigError, InputError
@@ -25,6 +28,7 @@ from pipeline.io import RowError, file_sha256, iter_rows
 from pipeline.stages.decontam.holdouts import HoldoutFile, holdout_name, read_holdout_file
 from pipeline.stages.decontam.match import (
     DecontamConfig,
+    Finding,
     HoldoutIndex,
     find_contamination,
     load_holdout_index,
@@ -65,6 +69,64 @@ def raw_record_id(record: dict[str, Any]) -> str:
     return xxhash.xxh3_128_hexdigest(payload.encode("utf-8"))
 
 
+_MIN_PARALLEL_CHARS = (
+    4 << 20
+)  # below this much field text, a second process costs more than it saves
+_SHARED: tuple[Sequence[tuple[int, str, str]], HoldoutIndex, DecontamConfig] | None = None
+
+
+def _match_range(bounds: tuple[int, int]) -> list[Finding]:
+    """Match one slice of the fields a forked worker inherited in `_SHARED`."""
+    assert _SHARED is not None
+    fields, index, config = _SHARED
+    return find_contamination(fields[bounds[0] : bounds[1]], index=index, config=config)
+
+
+def _split(fields: Sequence[tuple[int, str, str]], parts: int) -> list[tuple[int, int]]:
+    """Return `parts` consecutive [lo, hi) ranges of fields with about equal text."""
+    cumulative = np.cumsum([len(text) for _, _, text in fields])
+    cuts = np.searchsorted(cumulative, cumulative[-1] * np.arange(1, parts) / parts)
+    bounds = [0, *(int(c) for c in cuts), len(fields)]
+    return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+
+
+def match_fields(
+    fields: Sequence[tuple[int, str, str]],
+    *,
+    index: HoldoutIndex,
+    config: DecontamConfig,
+    workers: int = 1,
+    min_chars: int = _MIN_PARALLEL_CHARS,
+) -> list[Finding]:
+    """Return `find_contamination` of `fields`, shingled and matched in up to `workers` processes.
+
+    Each field is matched on its own, so splitting the fields changes no finding and, as each
+    part's findings come in field order, not their order either. The parent matches the last
+    part itself while forked children (which inherit the fields and the index: nothing is
+    pickled but the findings) match the others. Inputs under `min_chars` characters of text,
+    and platforms without ``fork``, stay in one process.
+    """
+    global _SHARED
+    parallel = (
+        workers > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+        and len(fields) >= workers
+        and sum(len(text) for _, _, text in fields) >= min_chars
+    )
+    if not parallel:
+        return find_contamination(fields, index=index, config=config)
+    ranges = _split(fields, workers)
+    _SHARED = (fields, index, config)
+    try:
+        with multiprocessing.get_context("fork").Pool(len(ranges) - 1) as pool:
+            pending = pool.map_async(_match_range, ranges[:-1])
+            last = _match_range(ranges[-1])
+            parts = pending.get()
+    finally:
+        _SHARED = None
+    return [f for part in [*parts, last] for f in part]
+
+
 @dataclass(frozen=True)
 class AuditReport:
     """Findings (one dict per field x holdout item match) and a per-holdout summary."""
@@ -86,6 +148,7 @@ def audit_files(
     holdout_fields: Sequence[str] | None = None,
     kind: str = "auto",
     cache_dir: Path | None = None,
+    workers: int = 1,
 ) -> AuditReport:
     """Match every string field of every data record against the holdout items.
 
@@ -101,6 +164,8 @@ def audit_files(
         ``auto`` or a record kind; all kinds currently inspect every string field (raw records).
     cache_dir
         Where the holdout index is cached (keyed by the holdout files' sha256s), or None.
+    workers
+        Processes that shingle and match the fields (`match_fields`); findings are the same.
     """
     if kind not in KINDS:
         msg = f"`kind` must be one of {KINDS}; got {kind!r}"
@@ -120,21 +185,24 @@ def audit_files(
     findings: list[dict[str, Any]] = []
     records = 0
     for path in data_paths:
-        keys: list[tuple[int, str]] = []
+        rows: list[tuple[int, dict[str, Any]]] = []
         fields: list[tuple[int, str, str]] = []
         for row, record in iter_rows(Path(path)):
             if isinstance(record, RowError):
                 continue
-            keys.append((row, raw_record_id(record)))
-            fields.extend((len(keys) - 1, name, text) for name, text in iter_string_leaves(record))
-        records += len(keys)
-        for f in find_contamination(fields, index=index, config=config):
-            row, record_id = keys[f.record]
+            rows.append((row, record))
+            fields.extend((len(rows) - 1, name, text) for name, text in iter_string_leaves(record))
+        records += len(rows)
+        ids: dict[int, str] = {}  # record ids are hashed only for the records with a finding
+        for f in match_fields(fields, index=index, config=config, workers=workers):
+            row, record = rows[f.record]
+            if f.record not in ids:
+                ids[f.record] = raw_record_id(record)
             findings.append(
                 {
                     "data_file": str(path),
                     "data_row": row,
-                    "record_id": record_id,
+                    "record_id": ids[f.record],
                     "field": f.field,
                     "holdout_file": f.holdout_file,
                     "holdout_row": f.holdout_row,

@@ -237,3 +237,24 @@ def test_mt_bench_turns_are_separate_items_and_a_first_turn_copy_is_found(tmp_pa
         [data], [mt_bench], config=DecontamConfig(), holdout_fields=["turns[0]"]
     )
     assert only_first.summary["holdouts"][0]["items"] == 80
+
+
+def test_two_processes_find_exactly_what_one_finds_in_the_same_order():
+    from pipeline.stages.decontam.holdouts import collect_items
+    from pipeline.stages.decontam.index import HoldoutIndex
+    from pipeline.tools.audit import match_fields, read_holdouts
+
+    config = DecontamConfig()
+    source = json.load(gzip.open(ALPACA_EVAL, "rt"))
+    fields = [
+        (i, name, text)
+        for i, record in enumerate(source)
+        for name, text in iter_string_leaves(record)
+    ]
+    index = HoldoutIndex.build(
+        collect_items(read_holdouts([SELF_INSTRUCT, VICUNA], fields=None)), config=config
+    )
+    one = match_fields(fields, index=index, config=config, workers=1)
+    assert len({f.record for f in one}) > 300  # the copied self-instruct and vicuna rows
+    for workers in (2, 3):
+        assert match_fields(fields, index=index, config=config, workers=workers, min_chars=0) == one
