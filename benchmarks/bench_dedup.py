@@ -1,6 +1,10 @@
 """Benchmark: mixgate MinHash/decontamination vs datasketch on real data (not a test).
 
 Run: ``.venv/bin/python benchmarks/bench_dedup.py`` (about 1-2 minutes on 2 cores).
+End to end (issue 15): ``--e2e`` times ``mixgate audit`` against `benchmarks/datasketch_audit.py`
+as processes on a synthetic corpus (40k records x 2k holdout items); ``--signatures`` times
+signatures of 100k synthetic docs (datasketch, mixgate on 1 and 2 processes, rensa). Both print
+the load average, medians of interleaved runs and same-run ratios (wall and CPU).
 
 Corpus: LIMA + CodeAlpaca (2k + new) + GSM8K train + AlpacaEval GPT-4 outputs, as records
 (text fields joined for signatures; fields kept apart for the audit). Holdouts: GSM8K test
@@ -20,6 +24,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 import platform
 import random
 import re
@@ -30,6 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import polars as pl  # noqa: E402
 from datasketch import MinHash, MinHashLSH  # noqa: E402
@@ -241,8 +247,82 @@ def recall_of(found: set, truth: dict[int, tuple[str, int]]) -> float:
     return sum((rec, *hit) in found for rec, hit in truth.items()) / len(truth)
 
 
+def e2e_audit(reps: int) -> None:
+    """`mixgate audit` vs the plain datasketch script, both as processes, interleaved."""
+    from bench_e2e import interleave, loadavg
+    from e2e_data import write_audit_corpus
+
+    work = Path(os.environ.get("MIXGATE_BENCH_DIR", "/tmp/mixgate-bench-e2e"))
+    data, holdout = work / "data.jsonl", work / "holdout.jsonl"
+    truth_file = work / "truth.json"
+    if not truth_file.is_file():
+        truth = write_audit_corpus(work)
+        truth_file.write_text(json.dumps(sorted(truth.items())))
+    truth = {int(r): int(i) for r, i in json.loads(truth_file.read_text())}
+    py, bin_dir = sys.executable, Path(sys.executable).parent
+    commands = {
+        "mixgate audit": [
+            str(bin_dir / "mixgate"),
+            "audit",
+            "--data",
+            str(data),
+            "--holdout",
+            str(holdout),
+            "--no-cache",
+            "--json",
+            str(work / "mixgate.json"),
+        ],
+        "datasketch script": [
+            py,
+            str(ROOT / "benchmarks" / "datasketch_audit.py"),
+            str(data),
+            str(holdout),
+            str(work / "datasketch.json"),
+        ],
+    }
+    ref = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--ref=")), None)
+    recall_files = {"mixgate audit": work / "mixgate.json"}
+    if ref:  # another checkout's `mixgate` (e.g. main before a change), timed in the same run
+        commands["mixgate audit (ref)"] = [
+            ref,
+            *commands["mixgate audit"][1:-1],
+            str(work / "mixgate-ref.json"),
+        ]
+        recall_files["mixgate audit (ref)"] = work / "mixgate-ref.json"
+    print(
+        f"e2e audit: {data} ({data.stat().st_size / 1e6:.1f} MB, 40,000 records) vs "
+        f"{holdout} (2,000 items); {len(truth)} injected; load before: {loadavg()}"
+    )
+    res = interleave(commands, reps, verbose=True)
+    found = {
+        name: {(f["data_row"], f["holdout_row"]) for f in json.loads(file.read_text())["findings"]}
+        for name, file in recall_files.items()
+    }
+    found["datasketch script"] = {
+        tuple(x) for x in json.loads((work / "datasketch.json").read_text())
+    }
+    recall = {
+        name: sum((r, i) in hits for r, i in truth.items()) / len(truth)
+        for name, hits in found.items()
+    }
+    if ref:
+        same = (work / "mixgate.json").read_bytes() == (work / "mixgate-ref.json").read_bytes()
+        print(f"  mixgate JSON report byte-identical to the ref's: {same}")
+    base = res["mixgate audit"]
+    print(f"\nmedians of {reps} interleaved runs (load after: {loadavg()})")
+    for name, r in res.items():
+        print(
+            f"  {name:<18} wall {r['wall']:6.2f} s  x{r['wall'] / base['wall']:5.1f} | "
+            f"cpu {r['cpu']:6.2f} s  x{r['cpu'] / base['cpu']:5.1f} vs mixgate | "
+            f"recall {recall[name]:.3f}"
+        )
+
+
 def main() -> None:
     """Run the benchmarks and print figures and ratios."""
+    reps = next((int(a.split("=")[1]) for a in sys.argv if a.startswith("--reps=")), 3)
+    if "--e2e" in sys.argv:
+        return e2e_audit(reps)
     logging.basicConfig(level=logging.INFO if VERBOSE else logging.WARNING, format="  %(message)s")
     print(
         f"python {platform.python_version()} on {platform.machine()}, "
