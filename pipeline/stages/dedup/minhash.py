@@ -25,6 +25,8 @@ and it saves a pass over the data.
 from __future__ import annotations
 
 import functools
+import mmap
+import os
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +35,7 @@ from typing import Literal
 import numpy as np
 import xxhash
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InternalError
 from pipeline.records.text import normalize_text
 
 UNITS = ("word", "char")
@@ -340,6 +342,74 @@ def compute_signatures(sets: ShingleSets, *, config: MinHashConfig) -> np.ndarra
         sig[nonempty[lo:hi]] = minima >> np.uint64(32)
         lo = hi
     return sig
+
+
+def _text_signatures(texts: Sequence[str], config: MinHashConfig, out: np.ndarray) -> None:
+    """Write the signatures of `texts` into the rows of `out`, one batch of documents at a time.
+
+    Equal to ``compute_signatures(compute_shingle_sets(texts))``: a minimum does not change when
+    a shingle repeats, so each batch's shingle hashes are only grouped by document (a stable
+    sort of the document ids), never made unique, and no batch outlives its rows of `out`.
+    """
+    for lo in range(0, len(texts), _BATCH_DOCS):
+        batch = texts[lo : lo + _BATCH_DOCS]
+        h, lengths = (
+            _word_token_hashes(batch) if config.unit == "word" else _char_token_hashes(batch)
+        )
+        hashes, doc_ids = _ngram_hashes(h, lengths, config.n)
+        order = np.argsort(doc_ids, kind="stable")
+        sizes = np.bincount(doc_ids, minlength=len(batch))
+        offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        out[lo : lo + len(batch)] = compute_signatures(
+            ShingleSets(hashes[order], offsets), config=config
+        )
+
+
+def _signature_part(texts: Sequence[str], config: MinHashConfig, out: np.ndarray) -> None:
+    """Child process body of `text_signatures`: fill its rows of the shared matrix, exit."""
+    try:
+        _text_signatures(texts, config, out)
+    except BaseException:
+        os._exit(1)
+    os._exit(0)
+
+
+def text_signatures(texts: Sequence[str], *, config: MinHashConfig, workers: int = 1) -> np.ndarray:
+    """Return the ``(len(texts), num_perm)`` uint32 signatures of raw texts.
+
+    Bit-identical to ``compute_signatures(compute_shingle_sets(texts))`` (tests/test_minhash.py),
+    in less memory: only one batch of shingle hashes exists at a time, so the peak is the
+    signature matrix plus a few MB. With ``workers > 1`` (word shingles, ``fork``), forked
+    children fill consecutive row ranges of a shared matrix while the parent fills the last one.
+
+    >>> sig = text_signatures(["a b c d e f", ""], config=MinHashConfig(num_perm=4))
+    >>> sig.shape, bool((sig[1] == EMPTY_SLOT).all())
+    ((2, 4), True)
+    """
+    n, p = len(texts), config.num_perm
+    # char shingles use polars, whose thread pool does not survive a fork: one process
+    if workers <= 1 or n < 2 * _BATCH_DOCS or config.unit != "word" or not hasattr(os, "fork"):
+        sig = np.empty((n, p), dtype=np.uint32)
+        _text_signatures(texts, config, sig)
+        return sig
+    shared = mmap.mmap(-1, n * p * 4)  # anonymous MAP_SHARED: children write into it
+    sig = np.frombuffer(shared, dtype=np.uint32).reshape(n, p)
+    cuts = [round(n * k / workers) for k in range(workers + 1)]
+    children = []
+    for k in range(workers - 1):
+        pid = os.fork()
+        if pid == 0:
+            _signature_part(texts[cuts[k] : cuts[k + 1]], config, sig[cuts[k] : cuts[k + 1]])
+        children.append(pid)
+    _text_signatures(texts[cuts[-2] :], config, sig[cuts[-2] :])
+    failed = [pid for pid in children if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0]
+    if failed:
+        msg = f"signature worker process(es) {failed} failed"
+        raise InternalError(msg)
+    result = sig.copy()
+    del sig
+    shared.close()
+    return result
 
 
 def estimate_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> np.ndarray | float:

@@ -19,6 +19,7 @@ from pipeline.stages.dedup.minhash import (
     estimate_jaccard,
     exact_jaccard,
     shingle_set,
+    text_signatures,
 )
 from tests.conftest import SHARED
 
@@ -117,3 +118,16 @@ def test_estimates_match_exact_jaccard_like_datasketch():
     assert np.abs(ours - exact).mean() <= min(0.03, 1.15 * theory)
     assert np.abs(np.array(theirs) - exact).mean() <= 0.03
     assert abs(np.mean(ours - exact)) < 0.01  # unbiased
+
+
+@pytest.mark.parametrize("unit", ["word", "char"])
+def test_text_signatures_are_bit_identical_to_signatures_of_shingle_sets(unit):
+    rows = [json.loads(line) for line in gzip.open(SHARED / "gsm8k" / "train.jsonl.gz", "rt")]
+    texts = [r["question"] + "\n" + r["answer"] for r in rows[:1500]]
+    texts += ["", "a b", "Ünïcode wörds — ß here… ok", "x\x00y z", "   "]
+    config = MinHashConfig(unit=unit, n=5 if unit == "word" else 3)
+    reference = compute_signatures(compute_shingle_sets(texts, config=config), config=config)
+    for workers in (1, 2, 3):
+        sig = text_signatures(texts, config=config, workers=workers)
+        assert sig.dtype == np.uint32
+        assert np.array_equal(sig, reference), workers
