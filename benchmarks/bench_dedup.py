@@ -318,11 +318,64 @@ def e2e_audit(reps: int) -> None:
         )
 
 
+def signatures_e2e(reps: int, n_docs: int) -> None:
+    """Signatures of synthetic docs: datasketch, mixgate (1 and 2 processes), rensa, same run."""
+    from bench_e2e import interleave, loadavg
+    from e2e_data import docs
+
+    work = Path(os.environ.get("MIXGATE_BENCH_DIR", "/tmp/mixgate-bench-sig"))
+    corpus = work / f"docs-{n_docs}.jsonl"
+    if not corpus.is_file():
+        work.mkdir(parents=True, exist_ok=True)
+        with corpus.open("w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(t) + "\n" for t in docs(n_docs))
+    runner, py = str(ROOT / "benchmarks" / "sig_runner.py"), sys.executable
+    rensa_py = os.environ.get("RENSA_PYTHON", "/tmp/rensa-env/bin/python")
+    impls = ["datasketch", "mixgate_sets_1proc", "mixgate_1proc", "mixgate_2proc"]
+    commands = {name: [py, runner, name, str(corpus)] for name in impls}
+    if Path(rensa_py).is_file():
+        for name in ("rensa_perdoc", "rensa_flat"):
+            commands[name] = [rensa_py, runner, name, str(corpus)]
+    else:
+        print(
+            f"!!! rensa NOT MEASURED: {rensa_py} does not exist. Make it with\n"
+            "!!!   .venv/bin/uv venv /tmp/rensa-env -p .venv/bin/python && .venv/bin/uv pip "
+            "install -p /tmp/rensa-env/bin/python rensa==0.5.0 numpy==2.4.6 polars==2.1.0\n"
+            "!!! (or set RENSA_PYTHON); rensa is never a mixgate dependency"
+        )
+    size = corpus.stat().st_size / 1e6
+    print(f"signatures: {n_docs:,} synthetic docs ({size:.0f} MB JSONL), word 5-grams, 128 perms")
+    print(f"load before: {loadavg()}")
+    res = interleave(commands, reps, verbose=True)
+    stats = {
+        name: {
+            key: statistics.median(json.loads(out.strip().splitlines()[-1])[key] for out in outs)
+            for key in ("wall", "cpu", "peak_mb")
+        }
+        for name, outs in ((n, r["stdouts"]) for n, r in res.items())
+    }
+    print(
+        f"\nmedians of {reps} interleaved runs of the signature step, timed inside each process "
+        f"(CPU includes forked workers; load after: {loadavg()})"
+    )
+    base = stats["datasketch"]
+    for name in commands:
+        st = stats[name]
+        print(
+            f"  {name:<19} wall {st['wall']:7.2f} s  x{base['wall'] / st['wall']:5.1f} | "
+            f"cpu {st['cpu']:7.2f} s  x{base['cpu'] / st['cpu']:5.1f} vs datasketch | "
+            f"peak RSS +{st['peak_mb']:.0f} MB"
+        )
+
+
 def main() -> None:
     """Run the benchmarks and print figures and ratios."""
     reps = next((int(a.split("=")[1]) for a in sys.argv if a.startswith("--reps=")), 3)
     if "--e2e" in sys.argv:
         return e2e_audit(reps)
+    if "--signatures" in sys.argv:
+        docs = next((int(a.split("=")[1]) for a in sys.argv if a.startswith("--docs=")), 100_000)
+        return signatures_e2e(reps, docs)
     logging.basicConfig(level=logging.INFO if VERBOSE else logging.WARNING, format="  %(message)s")
     print(
         f"python {platform.python_version()} on {platform.machine()}, "

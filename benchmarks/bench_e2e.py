@@ -43,13 +43,13 @@ def interleave(
     names = list(commands)
     walls: dict[str, list[float]] = {n: [] for n in names}
     cpus: dict[str, list[float]] = {n: [] for n in names}
-    outs: dict[str, str] = {}
+    outs: dict[str, list[str]] = {n: [] for n in names}
     for rep in range(reps):
         for name in names[rep % len(names) :] + names[: rep % len(names)]:
             wall, cpu, out = run_timed(commands[name])
             walls[name].append(wall)
             cpus[name].append(cpu)
-            outs[name] = out
+            outs[name].append(out)
             if verbose:
                 print(f"  rep {rep} {name}: wall {wall:.2f} s cpu {cpu:.2f} s (load {loadavg()})")
     return {
@@ -57,7 +57,8 @@ def interleave(
             "wall": statistics.median(walls[n]),
             "cpu": statistics.median(cpus[n]),
             "walls": walls[n],
-            "stdout": outs[n],
+            "stdout": outs[n][-1],
+            "stdouts": outs[n],
         }
         for n in names
     }
