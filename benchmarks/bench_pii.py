@@ -4,6 +4,7 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/bench_pii.py            # accuracy + throughput
     .venv/bin/python benchmarks/bench_pii.py --skip-throughput
+    nice -n 10 .venv/bin/python benchmarks/bench_pii.py --end-to-end --repeats 3  # CLI + build stage
 
 Accuracy: `synth_dataset_v2.json` (1,500 template sentences with Faker values; character spans in
 ``spans``). A gold span is recalled when a finding of the same entity type overlaps it; a finding
@@ -176,7 +177,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="only `mixgate scan-pii` as a process (1 and 2 workers) and the build's PII stage",
+    )
     args = parser.parse_args()
+    if args.end_to_end:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+        from bench_pii_e2e import main as end_to_end
+
+        end_to_end(args.repeats)
+        return
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}"
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import multiprocessing
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import NamedTuple
@@ -19,7 +20,7 @@ from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 from pipeline.errors import ConfigError
 from pipeline.stages.pii.config import PiiConfig
 from pipeline.stages.pii.credentials import SECRET_ENTITIES, find_secrets
-from pipeline.stages.pii.engine import LANGUAGE, build_analyzer
+from pipeline.stages.pii.engine import LANGUAGE, shared_analyzer
 from pipeline.stages.pii.filters import UNFORMATTED_SCORE, has_context, phone_score, reject_reason
 from pipeline.stages.pii.prefilter import find_windows
 from pipeline.stages.pii.recognizers import SPECIFIC_OVER_PHONE
@@ -58,17 +59,22 @@ class Finding(NamedTuple):
 class PiiScanner:
     """Detect PII in texts with presidio, offline.
 
-    The analyzer is built once, at construction (so a bad `nlp_model` or an unsupported entity
-    type fails early with `ConfigError`). Pickling keeps only the configuration; the analyzer is
-    rebuilt (~0.2 s) on unpickling, so a scanner can be sent to a worker process.
+    The analyzer is built at construction (so a bad `nlp_model` or an unsupported entity type
+    fails early with `ConfigError`), once per process and settings (`shared_analyzer`). Pickling
+    keeps only the configuration; unpickling takes the process's analyzer (built on first use,
+    ~0.2 s), so a scanner can be sent to a worker process for every shard at no extra cost.
 
     Parameters
     ----------
     config
         What to detect; default `PiiConfig()`.
     workers
-        Processes used by `scan_texts` (1 = in this process). Each worker builds its own analyzer
-        once; the pool lives until `close()` (or the end of a ``with`` block).
+        Processes used by `scan_texts` (1 = in this process). The pool starts on the first call
+        with more than `_CHUNK` texts to analyse and lives until `close()` (or the end of a
+        ``with`` block). Its workers are forked from this process when it runs no other thread,
+        so they start with this scanner's analyzer (~0.05 s); otherwise they are spawned and
+        import presidio and build an analyzer (~3 s of CPU each), as forking a threaded process
+        is unsafe.
     cache_size
         Texts whose findings are remembered, keyed by the xxh3-128 hash of the text.
     """
@@ -82,7 +88,7 @@ class PiiScanner:
         self.config = config if config is not None else PiiConfig()
         self.workers = workers
         self.cache_size = cache_size
-        self._analyzer = build_analyzer(
+        self._analyzer = shared_analyzer(
             nlp_model=self.config.nlp_model,
             score_threshold=self.config.min_threshold,
             regions=self.config.regions,
@@ -297,23 +303,30 @@ class PiiScanner:
         if self._pool is None or self._pool_workers != workers:
             self.close()
             self._pool_workers = workers
+            forking = threading.active_count() == 1 and "fork" in _START_METHODS
             self._pool = ProcessPoolExecutor(
                 max_workers=workers,
-                mp_context=multiprocessing.get_context("spawn"),
+                mp_context=multiprocessing.get_context("fork" if forking else "spawn"),
                 initializer=_init_worker,
-                initargs=(self.config,),
+                # fork: the scanner is inherited, not pickled; spawn: the config is sent
+                initargs=(self if forking else self.config,),
             )
         chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
         return [f for part in self._pool.map(_scan_chunk, chunks) for f in part]
 
 
-# One scanner per worker process, built once by the pool initializer.
+_START_METHODS = multiprocessing.get_all_start_methods()
+# One scanner per worker process, set once by the pool initializer.
 _WORKER_SCANNER: PiiScanner | None = None
 
 
-def _init_worker(config: PiiConfig) -> None:
+def _init_worker(source: PiiScanner | PiiConfig) -> None:
     global _WORKER_SCANNER
-    _WORKER_SCANNER = PiiScanner(config, cache_size=0)
+    if isinstance(source, PiiScanner):  # forked: use the parent's scanner as it was at fork
+        source._pool = None  # the parent's pool is not this process's to shut down
+        _WORKER_SCANNER = source
+    else:
+        _WORKER_SCANNER = PiiScanner(source, cache_size=0)
 
 
 def _scan_chunk(texts: Iterable[str]) -> list[tuple[Finding, ...]]:

@@ -19,11 +19,12 @@ import json
 import re
 from typing import Any
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
-from pipeline.records.schemas import iter_text_fields
 from pipeline.secret import hash_key, keyed_hash
 from pipeline.stages.pii.config import ACTION_RANK, PII_RULE
 from pipeline.stages.pii.engine import quiet_presidio_logs
@@ -51,9 +52,45 @@ def hash_value(value: str, *, key: bytes | None = None) -> str:
     return keyed_hash(value, key=key)
 
 
-def _row_fields(frame: pl.DataFrame) -> list[list[tuple[str, str]]]:
-    columns = [c for c in _CONTENT_FIELDS if c in frame.columns]
-    return [list(iter_text_fields(row)) for row in frame.select(columns).iter_rows(named=True)]
+def _text_fields(frame: pl.DataFrame) -> pl.DataFrame:
+    """Return one row per text field of `frame`: ``_pii_row``, ``field``, ``text``.
+
+    Fields come in `iter_text_fields` order within a row (messages, then chosen, then
+    rejected), built by polars, so no record becomes a Python dict.
+    """
+    parts = []
+    if "messages" in frame.columns:
+        contents = (
+            frame.select(
+                pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW),
+                pl.col("messages").list.eval(pl.element().struct.field("content")).alias("text"),
+            )
+            .filter(pl.col("text").list.len() > 0)
+            .with_columns(pl.int_ranges(pl.col("text").list.len()).alias("_i"))
+            .explode("text", "_i")
+        )
+        parts.append(
+            contents.select(
+                _ROW,
+                pl.format("messages[{}].content", "_i").alias("field"),
+                "text",
+                pl.col("_i").cast(pl.Int64).alias("_order"),
+            )
+        )
+    for order, name in enumerate(("chosen", "rejected"), start=1 << 40):
+        if name in frame.columns:
+            parts.append(
+                frame.select(
+                    pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW),
+                    pl.lit(name).alias("field"),
+                    pl.col(name).alias("text"),
+                    pl.lit(order, dtype=pl.Int64).alias("_order"),
+                ).filter(pl.col("text").is_not_null())
+            )
+    empty = pl.DataFrame(schema={_ROW: pl.UInt32, "field": pl.String, "text": pl.String})
+    if not parts:
+        return empty
+    return pl.concat(parts).sort(_ROW, "_order").drop("_order")
 
 
 def _decide(
@@ -105,34 +142,44 @@ def tag_pii(frame: pl.DataFrame, *, scanner: PiiScanner) -> pl.DataFrame:
 
 
 def _pii_columns(frame: pl.DataFrame, scanner: PiiScanner) -> pl.DataFrame:
-    """Return the ``pii_`` columns of `frame` (one batch of rows)."""
-    per_row = _row_fields(frame)
-    texts = [text for fields in per_row for _, text in fields]
-    found = iter(scanner.scan_texts(texts))
-    key = hash_key()
-    all_findings, actions, reasons, details = [], [], [], []
-    for fields in per_row:
-        row_findings = []
-        for name, text in fields:
-            for f in next(found):
-                row_findings.append(
-                    {
-                        "field": name,
-                        "entity_type": f.entity_type,
-                        "start": f.start,
-                        "end": f.end,
-                        "score": f.score,
-                        "value_hash": hash_value(text[f.start : f.end], key=key),
-                    }
-                )
-        action, reason, detail = _decide(row_findings, scanner)
-        all_findings.append(row_findings)
-        actions.append(action)
-        reasons.append(reason)
-        details.append(detail)
+    """Return the ``pii_`` columns of `frame` (one batch of rows).
+
+    Findings are rare, so the findings column is built from flat per-finding lists and
+    per-row offsets (pyarrow), and only rows with a finding get Python objects (for their
+    decision and JSON detail); every other row costs its text's scan and nothing more.
+    """
+    fields = _text_fields(frame)
+    texts = fields.get_column("text").to_list()
+    hits = [(i, found) for i, found in enumerate(scanner.scan_texts(texts)) if found]
+    rows = fields.get_column(_ROW).gather([i for i, _ in hits]).to_list() if hits else []
+    names = fields.get_column("field").gather([i for i, _ in hits]).to_list() if hits else []
+    key = hash_key() if hits else None
+    by_row: dict[int, list[dict[str, Any]]] = {}
+    for row, name, (i, found) in zip(rows, names, hits, strict=True):
+        text = texts[i]
+        by_row.setdefault(row, []).extend(
+            {
+                "field": name,
+                "entity_type": f.entity_type,
+                "start": f.start,
+                "end": f.end,
+                "score": f.score,
+                "value_hash": hash_value(text[f.start : f.end], key=key),
+            }
+            for f in found
+        )
+    actions: list[str | None] = [None] * frame.height
+    reasons: list[str | None] = [None] * frame.height
+    details: list[str | None] = [None] * frame.height
+    counts = [0] * frame.height
+    flat: list[dict[str, Any]] = []
+    for row, row_findings in by_row.items():  # rows in increasing order (fields are sorted)
+        actions[row], reasons[row], details[row] = _decide(row_findings, scanner)
+        counts[row] = len(row_findings)
+        flat.extend(row_findings)
     return pl.DataFrame(
         [
-            pl.Series("pii_findings", all_findings, dtype=pl.List(FINDING_DTYPE)),
+            _findings_series(flat, counts),
             pl.Series("pii_action", actions, dtype=pl.String),
             pl.Series(
                 "pii_drop_rule",
@@ -143,6 +190,15 @@ def _pii_columns(frame: pl.DataFrame, scanner: PiiScanner) -> pl.DataFrame:
             pl.Series("pii_detail", details, dtype=pl.String),
         ]
     )
+
+
+def _findings_series(flat: list[dict[str, Any]], counts: list[int]) -> pl.Series:
+    """Return ``pii_findings`` (List(`FINDING_DTYPE`)): row ``i`` holds the next ``counts[i]``
+    findings of `flat`; a row without findings holds an empty list."""
+    values = pl.DataFrame(flat, schema=FINDING_DTYPE.to_schema()).to_struct("pii_findings")
+    offsets = pa.array(np.concatenate(([0], np.cumsum(counts, dtype=np.int64))), type=pa.int64())
+    lists = pa.LargeListArray.from_arrays(offsets, values.to_arrow())
+    return pl.Series("pii_findings", lists, dtype=pl.List(FINDING_DTYPE))
 
 
 def _redact_text(

@@ -8,6 +8,7 @@ import logging
 import pickle
 import subprocess
 import sys
+import threading
 
 import polars as pl
 import pytest
@@ -214,6 +215,23 @@ def test_scan_texts_in_two_worker_processes_matches_in_process(scanner):
     ]
     with PiiScanner(workers=2) as pooled:
         assert pooled.scan_texts(texts) == [scanner.analyze_text(t) for t in texts]
+        assert pooled._pool._mp_context.get_start_method() == "fork"  # single-threaded here
+
+
+@pytest.mark.slow
+def test_pool_is_spawned_when_another_thread_runs(scanner):
+    """Forking a process that runs threads is unsafe: the pool spawns its workers then."""
+    texts = [f"row {i} mail user{i}@corp.io" for i in range(300)]
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with PiiScanner(workers=2) as pooled:
+            assert pooled.scan_texts(texts) == [scanner.analyze_text(t) for t in texts]
+            assert pooled._pool._mp_context.get_start_method() == "spawn"
+    finally:
+        stop.set()
+        other.join()
 
 
 # --- stages ------------------------------------------------------------------------------------

@@ -1,0 +1,134 @@
+"""PII throughput end to end on LIMA: `mixgate scan-pii` as a process, and the build's PII stage.
+
+Run from the repository root (needs ../shared/datasets)::
+
+    nice -n 10 .venv/bin/python benchmarks/bench_pii.py --end-to-end --repeats 3
+
+CLI: ``mixgate scan-pii lima.json.gz --workers N`` run as a subprocess, as a user times it from
+the shell (interpreter start, imports, engine building and pool start included), N = 1 and 2
+interleaved, median of `repeats`. CPU = user + sys of the process tree (the CLI and its pool).
+
+Build stage: the build's own PII stage function (`BuildConfig.stages["pii"]`: tag, redact,
+pre-redaction dedup key) on LIMA as ingested and tagged by a build (`bench_pii_real.lima_frame`),
+in 1 process, and split in two halves over 2 worker processes (pool started and warmed first).
+
+Each figure comes with the load average, and records per CPU-second, which survives load.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+LIMA = ROOT.parent / "shared" / "datasets" / "lima" / "lima.json.gz"
+LIMA_RECORDS = 1029
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_cli(workers: int) -> tuple[float, float]:
+    """Run ``mixgate scan-pii`` on LIMA; return (wall seconds, CPU seconds of the process tree)."""
+    command = [str(ROOT / ".venv" / "bin" / "mixgate"), "scan-pii", str(LIMA)]
+    command += ["--workers", str(workers)]
+    cpu, t = _children_cpu(), time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"scan-pii failed ({done.returncode}): {done.stderr[-500:]}")
+    return wall, _children_cpu() - cpu
+
+
+def cli_throughput(repeats: int) -> None:
+    """Print records/s (wall), records per CPU-second and load for --workers 1 and 2."""
+    runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+    for _ in range(repeats):
+        for workers in (1, 2):  # interleaved: both see the same background load
+            runs[workers].append(run_cli(workers))
+    for workers, figures in runs.items():
+        wall = statistics.median(w for w, _ in figures)
+        cpu = statistics.median(c for _, c in figures)
+        print(
+            f"scan-pii CLI --workers {workers}: {LIMA_RECORDS / wall:,.0f} records/s wall "
+            f"(median {wall:.2f} s of {repeats}), {LIMA_RECORDS / cpu:,.0f} records per "
+            f"CPU-second (process tree {cpu:.2f} s), load {_load()}",
+            flush=True,
+        )
+
+
+_STAGE = None
+
+
+def _init_stage(stage) -> None:
+    global _STAGE
+    _STAGE = stage
+
+
+def _run_stage(frame) -> tuple[int, float]:
+    """Screen `frame` with cold caches; return (rows out, CPU seconds of this worker)."""
+    _STAGE.keywords["scanner"].clear_cache()  # every timed pass starts cold
+    cpu = time.process_time()
+    rows = _STAGE(frame).height
+    return rows, time.process_time() - cpu
+
+
+def stage_throughput(repeats: int) -> None:
+    """Print the build PII stage's records/s on LIMA in 1 process and on 2 worker processes."""
+    from bench_pii_real import lima_frame
+
+    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "mixgate-bench-pii"
+    tmp.mkdir(exist_ok=True)
+    frame, config = lima_frame(tmp)
+    stage = config.stages["pii"]
+    half = frame.height // 2
+    parts = [frame.slice(0, half), frame.slice(half)]
+    one, two = [], []
+    with ProcessPoolExecutor(
+        max_workers=2, mp_context=get_context("spawn"), initializer=_init_stage, initargs=(stage,)
+    ) as pool:
+        list(pool.map(_run_stage, [frame.slice(0, 4), frame.slice(4, 4)]))  # warm both
+        for _ in range(repeats):
+            t = time.perf_counter()
+            _, cpu = pool.submit(_run_stage, frame).result()  # whole frame, one worker
+            one.append((time.perf_counter() - t, cpu))
+            t = time.perf_counter()
+            done = list(pool.map(_run_stage, parts))
+            two.append((time.perf_counter() - t, sum(c for _, c in done)))
+    for label, figures in (("1 process", one), ("2 workers", two)):
+        wall = statistics.median(w for w, _ in figures)
+        cpu = statistics.median(c for _, c in figures)
+        print(
+            f"build PII stage, LIMA {frame.height} records, {label}: "
+            f"{frame.height / wall:,.0f} records/s wall, {frame.height / cpu:,.0f} records per "
+            f"CPU-second, load {_load()}",
+            flush=True,
+        )
+
+
+def main(repeats: int) -> None:
+    """Print every end-to-end figure with the load average before and after."""
+    print("load average before:", _load(), flush=True)
+    cli_throughput(repeats)
+    stage_throughput(repeats)
+    print("load average after:", _load())
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
