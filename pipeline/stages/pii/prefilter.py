@@ -43,6 +43,22 @@ _TRIGGERS = {
     "CRYPTO": re.compile(r"[13][0-9A-Za-z]{25}|[Bb][Cc]1[0-9A-Za-z]{25}"),
     "DK_CPR": re.compile(r"(?<![\d-])[0-3]\d[01]\d{3}[- ]?\d{4}(?![\d-])"),  # both CPR patterns
 }
+# The same triggers, split by whether every match holds a digit. Such a match starts at most 3
+# characters before a digit and ends at most 26 after one, so those patterns only search the
+# digit clusters (digits less than 2 * `_DIGIT_REACH` apart) widened by `_DIGIT_REACH` (~15 %
+# of LIMA's text; 3x faster). A dotted quad and an ``:h:`` match never overlap (their only
+# shared characters are digits, each flanked by a character the other cannot hold), so the two
+# halves of the IP pattern searched apart find what the alternation finds. tests/pipeline/
+# stages/pii/test_pii.py checks equality with the whole-text search on real and random text.
+_DIGIT_REACH = 27
+_DIGIT_CLUSTER = re.compile(rf"\d+(?:\D{{1,{2 * _DIGIT_REACH - 1}}}\d+)*")
+_NEAR_DIGITS = {
+    "IBAN_CODE": (_TRIGGERS["IBAN_CODE"],),
+    "IP_ADDRESS": (re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d"),),
+    "CRYPTO": (_TRIGGERS["CRYPTO"],),
+    "DK_CPR": (_TRIGGERS["DK_CPR"],),
+}
+_ANYWHERE = {"EMAIL_ADDRESS": re.compile("@"), "IP_ADDRESS": re.compile(r":[0-9A-Fa-f]{0,4}:")}
 _NON_SPACE = re.compile(r"\S*")
 
 TRIGGERED_ENTITIES = frozenset(_TRIGGERS) | frozenset(_MIN_DIGITS)
@@ -65,9 +81,16 @@ def _trigger_spans(text: str, entities: frozenset[str]) -> list[tuple[int, int, 
             run = match.group()
             digits = 4 if len(run) < 9 else sum(map(str.isdigit, run))  # the pattern has >= 4
             spans.extend((match.start(), match.end(), e) for e, n in digit_entities if digits >= n)
-    for entity, pattern in _TRIGGERS.items():
+    for entity, pattern in _ANYWHERE.items():
         if entity in entities:
             spans.extend((m.start(), m.end(), entity) for m in pattern.finditer(text))
+    near = [(e, p) for e, patterns in _NEAR_DIGITS.items() if e in entities for p in patterns]
+    if near:
+        for cluster in _DIGIT_CLUSTER.finditer(text):
+            lo = max(0, cluster.start() - _DIGIT_REACH)
+            hi = cluster.end() + _DIGIT_REACH  # a lookbehind sees before lo; a lookahead, < hi
+            for entity, pattern in near:
+                spans.extend((m.start(), m.end(), entity) for m in pattern.finditer(text, lo, hi))
     return spans
 
 

@@ -6,6 +6,8 @@ import gzip
 import json
 import logging
 import pickle
+import random
+import re
 import subprocess
 import sys
 import threading
@@ -16,7 +18,15 @@ import pytest
 from pipeline.errors import ConfigError
 from pipeline.records.schemas import RECORD_SCHEMA, compute_record_id
 from pipeline.stages.gate import apply_gate
-from pipeline.stages.pii import PII_RULE, PiiConfig, PiiScanner, hash_value, redact_pii, tag_pii
+from pipeline.stages.pii import (
+    PII_RULE,
+    PiiConfig,
+    PiiScanner,
+    hash_value,
+    prefilter,
+    redact_pii,
+    tag_pii,
+)
 from pipeline.stages.pii.engine import LANGUAGE
 from pipeline.stages.pii.prefilter import find_windows
 from pipeline.stages.pii.recognizers import luhn_ok
@@ -170,6 +180,64 @@ def _sample_texts() -> list[str]:
         "mail:" + "a" * 300 + "@b.com",
     ]
     return [r["full_text"] for r in synth] + [r["output"] for r in lima[:150]] + crafted
+
+
+def _whole_text_trigger_spans(text: str) -> list[tuple[int, int, str]]:
+    """The oracle: every trigger pattern of the prefilter searched over the whole text."""
+    spans = []
+    for match in prefilter._DIGIT_RUN.finditer(text):
+        digits = sum(map(str.isdigit, match.group()))
+        spans += [(*match.span(), e) for e, n in prefilter._MIN_DIGITS.items() if digits >= n]
+    for entity, pattern in prefilter._TRIGGERS.items():
+        spans += [(m.start(), m.end(), entity) for m in pattern.finditer(text)]
+    return sorted(spans)
+
+
+def _random_texts(n: int) -> list[str]:
+    rng = random.Random(12)
+    pieces = [
+        "1",
+        "3",
+        "0",
+        "9",
+        "12",
+        "311",
+        "bc1",
+        "BC1",
+        "x",
+        "DK",
+        "GB82",
+        ".",
+        ":",
+        "::",
+        "-",
+        " ",
+        "  ",
+        "\n",
+        "@",
+        "a",
+        "f",
+        "Z",
+        "q" * 30,
+        " " * 60,
+        "1" * 26,
+        "-0102",
+        "010203",
+        "1234",
+    ]
+    return ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 120))) for _ in range(n)]
+
+
+def test_trigger_search_near_digits_equals_the_whole_text_search():
+    """`_trigger_spans` searches the digit-holding patterns only near digits: same spans."""
+    lima = json.loads(gzip.decompress((SHARED / "lima" / "lima.json.gz").read_bytes()))
+    texts = [t for r in lima for t in (r["instruction"], r["input"], r["output"]) if t]
+    texts += _sample_texts() + _random_texts(20_000)
+    texts += ["0102031234" + " " * k + "1" * 26 for k in range(40, 70)]  # cluster edges
+    texts += [re.sub("0", "-", t) for t in texts[-30:]]
+    for text in texts:
+        got = sorted(prefilter._trigger_spans(text, prefilter.TRIGGERED_ENTITIES))
+        assert got == _whole_text_trigger_spans(text), text[:80]
 
 
 def test_prefilter_windows_find_exactly_what_whole_text_analysis_finds(scanner):
