@@ -63,14 +63,18 @@ def cli_throughput(repeats: int) -> None:
         for workers in (1, 2):  # interleaved: both see the same background load
             runs[workers].append(run_cli(workers))
     for workers, figures in runs.items():
-        wall = statistics.median(w for w, _ in figures)
-        cpu = statistics.median(c for _, c in figures)
-        print(
-            f"scan-pii CLI --workers {workers}: {LIMA_RECORDS / wall:,.0f} records/s wall "
-            f"(median {wall:.2f} s of {repeats}), {LIMA_RECORDS / cpu:,.0f} records per "
-            f"CPU-second (process tree {cpu:.2f} s), load {_load()}",
-            flush=True,
-        )
+        _report(f"scan-pii CLI --workers {workers}", LIMA_RECORDS, figures)
+
+
+def _report(label: str, records: int, figures: list[tuple[float, float]]) -> None:
+    """Print the median wall and CPU seconds of `figures` as records/s and per CPU-second."""
+    wall = statistics.median(w for w, _ in figures)
+    cpu = statistics.median(c for _, c in figures)
+    print(
+        f"{label}: {records / wall:,.0f} records/s wall (median {wall:.2f} s of {len(figures)}), "
+        f"{records / cpu:,.0f} records per CPU-second ({cpu:.2f} s), load {_load()}",
+        flush=True,
+    )
 
 
 _STAGE = None
@@ -112,14 +116,7 @@ def stage_throughput(repeats: int) -> None:
             done = list(pool.map(_run_stage, parts))
             two.append((time.perf_counter() - t, sum(c for _, c in done)))
     for label, figures in (("1 process", one), ("2 workers", two)):
-        wall = statistics.median(w for w, _ in figures)
-        cpu = statistics.median(c for _, c in figures)
-        print(
-            f"build PII stage, LIMA {frame.height} records, {label}: "
-            f"{frame.height / wall:,.0f} records/s wall, {frame.height / cpu:,.0f} records per "
-            f"CPU-second, load {_load()}",
-            flush=True,
-        )
+        _report(f"build PII stage, LIMA {frame.height} records, {label}", frame.height, figures)
 
 
 def main(repeats: int) -> None:

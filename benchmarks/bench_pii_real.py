@@ -11,9 +11,10 @@ screen of ``pii_presidio_v1`` (the labels' first 384 findings, every one of its 
 files); "after" is the current default screen, scanned now. Recall is pooled: the labelled true
 findings of either version.
 
-Stage throughput: LIMA ingested and tagged as in a build, split into two halves, each screened
-by the build's own PII stage function (`BuildConfig.stages["pii"]`: tag, redact, pre-redaction
-dedup key) in one of 2 worker processes (pool started and warmed first). Best of `--repeats`.
+Stage throughput (`bench_pii_e2e.stage_throughput`): LIMA ingested and tagged as in a build,
+screened by the build's own PII stage function (`BuildConfig.stages["pii"]`: tag, redact,
+pre-redaction dedup key) in 1 worker process and in 2 (halves), pool started and warmed first;
+median of `--repeats`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ import os
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
@@ -41,6 +40,9 @@ from pipeline.stages.ingest import ingest_file  # noqa: E402
 from pipeline.stages.pii import PiiConfig, PiiScanner  # noqa: E402
 from pipeline.stages.pii.config import DEFAULT_REGIONS  # noqa: E402
 from tests.pipeline.stages.pii.test_real_text import LABELS, scan_sources  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_pii_e2e import stage_throughput  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 LIMA = SHARED / "lima" / "lima.json.gz"
@@ -112,54 +114,6 @@ def lima_frame(tmp: Path) -> tuple[pl.DataFrame, object]:
         LIMA, source=loaded.spec.sources[0], base_dir=tmp, check=config.check_label
     )
     return config.tag(result.records), config
-
-
-_STAGE = None
-
-
-def _init_stage(stage) -> None:
-    global _STAGE
-    _STAGE = stage
-
-
-def _run_stage(frame: pl.DataFrame) -> tuple[int, float]:
-    """Screen `frame` with the worker's stage; return (rows out, CPU seconds of this worker)."""
-    cpu = time.process_time()
-    rows = _STAGE(frame).height
-    return rows, time.process_time() - cpu
-
-
-def stage_throughput(repeats: int) -> None:
-    """Print the build PII stage's records/s on LIMA with 2 worker processes.
-
-    Each worker receives the stage once (its scanner is built then, as a build's worker does
-    once per task) and is warmed up on a few records; the timed pass screens the two halves.
-    Also prints records per CPU-second of the workers (independent of other load).
-    """
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "mixgate-bench-pii"
-    tmp.mkdir(exist_ok=True)
-    frame, config = lima_frame(tmp)
-    stage = config.stages["pii"]
-    half = frame.height // 2
-    parts = [frame.slice(0, half), frame.slice(half)]
-    best = best_cpu = 0.0
-    for _ in range(repeats):
-        with ProcessPoolExecutor(
-            max_workers=2,
-            mp_context=get_context("spawn"),
-            initializer=_init_stage,
-            initargs=(stage,),
-        ) as pool:
-            list(pool.map(_run_stage, [frame.slice(0, 4), frame.slice(4, 4)]))
-            t = time.perf_counter()
-            done = list(pool.map(_run_stage, parts))
-            best = max(best, frame.height / (time.perf_counter() - t))
-            best_cpu = max(best_cpu, frame.height / sum(cpu for _, cpu in done))
-    print(
-        f"build PII stage, LIMA {frame.height} records, 2 workers: {best:,.0f} records/s wall, "
-        f"{best_cpu:,.0f} records per worker CPU-second",
-        flush=True,
-    )
 
 
 def region_cost(repeats: int) -> None:

@@ -61,28 +61,6 @@ def quiet_presidio_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-@lru_cache(maxsize=8)
-def shared_analyzer(
-    *,
-    nlp_model: str | None,
-    score_threshold: float,
-    regions: tuple[str, ...] = DEFAULT_REGIONS,
-    recognizers: tuple[str, ...] = (),
-) -> AnalyzerEngine:
-    """Return `build_analyzer` for these arguments, built once per process.
-
-    A build sends its stages to every shard task; a scanner unpickled there would otherwise
-    rebuild its analyzer (~0.2 s of CPU) for every shard. The engine holds no per-call state (its
-    recognizers are compiled patterns), so scanners with the same settings can share it.
-    """
-    return build_analyzer(
-        nlp_model=nlp_model,
-        score_threshold=score_threshold,
-        regions=regions,
-        recognizers=recognizers,
-    )
-
-
 def build_analyzer(
     *,
     nlp_model: str | None,
@@ -140,3 +118,9 @@ def build_analyzer(
         supported_languages=[LANGUAGE],
         default_score_threshold=score_threshold,
     )
+
+
+# `build_analyzer`, built once per process and arguments. A build sends its stages to every shard
+# task; a scanner unpickled there would otherwise rebuild its analyzer (~0.2 s of CPU) per shard.
+# The engine keeps no per-call state (compiled patterns), so scanners with equal settings share it.
+shared_analyzer = lru_cache(maxsize=8)(build_analyzer)

@@ -282,8 +282,9 @@ def test_scan_texts_in_two_worker_processes_matches_in_process(scanner):
         for i in range(300)
     ]
     with PiiScanner(workers=2) as pooled:
+        method = "fork" if threading.active_count() == 1 else "spawn"  # other tests' threads
         assert pooled.scan_texts(texts) == [scanner.analyze_text(t) for t in texts]
-        assert pooled._pool._mp_context.get_start_method() == "fork"  # single-threaded here
+        assert pooled._pool._mp_context.get_start_method() == method
 
 
 @pytest.mark.slow
