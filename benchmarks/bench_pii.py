@@ -182,12 +182,15 @@ def main() -> None:
         action="store_true",
         help="only `mixgate scan-pii` as a process (1 and 2 workers) and the build's PII stage",
     )
+    parser.add_argument(
+        "--ref", type=Path, help="with --end-to-end: also time this other checkout of mixgate"
+    )
     args = parser.parse_args()
     if args.end_to_end:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from bench_pii_e2e import main as end_to_end
 
-        end_to_end(args.repeats)
+        end_to_end(args.repeats, args.ref)
         return
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}"

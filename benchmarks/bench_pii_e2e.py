@@ -3,10 +3,16 @@
 Run from the repository root (needs ../shared/datasets)::
 
     nice -n 10 .venv/bin/python benchmarks/bench_pii.py --end-to-end --repeats 3
+    nice -n 10 .venv/bin/python benchmarks/bench_pii.py --end-to-end --ref /path/to/checkout
+
+``--ref`` also times another checkout of mixgate (same interpreter and packages) in the same
+run: its CLI interleaved with this one's, its build stage right after (separate processes).
 
 CLI: ``mixgate scan-pii lima.json.gz --workers N`` run as a subprocess, as a user times it from
 the shell (interpreter start, imports, engine building and pool start included), N = 1 and 2
-interleaved, median of `repeats`. CPU = user + sys of the process tree (the CLI and its pool).
+interleaved with a run on LIMA's first record alone (the start-up), median of `repeats`. CPU =
+user + sys of the process tree (the CLI and its pool). "after start-up" = 1,029 records over
+the difference of the two medians: the screening rate a larger file approaches.
 
 Build stage: the build's own PII stage function (`BuildConfig.stages["pii"]`: tag, redact,
 pre-redaction dedup key) on LIMA as ingested and tagged by a build (`bench_pii_real.lima_frame`),
@@ -17,6 +23,8 @@ Each figure comes with the load average, and records per CPU-second, which survi
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import resource
 import statistics
@@ -28,8 +36,11 @@ from multiprocessing import get_context
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+# The checkout whose pipeline is imported: this one, or the one given to a `--stage` process
+# (also in its spawned workers, which re-run this module's top level).
+CHECKOUT = Path(os.environ.get("MIXGATE_BENCH_CHECKOUT", str(ROOT)))
+sys.path.insert(0, str(CHECKOUT / "benchmarks"))
+sys.path.insert(0, str(CHECKOUT))
 
 LIMA = ROOT.parent / "shared" / "datasets" / "lima" / "lima.json.gz"
 LIMA_RECORDS = 1029
@@ -44,9 +55,11 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_cli(workers: int) -> tuple[float, float]:
-    """Run ``mixgate scan-pii`` on LIMA; return (wall seconds, CPU seconds of the process tree)."""
-    command = [str(ROOT / ".venv" / "bin" / "mixgate"), "scan-pii", str(LIMA)]
+def run_cli(workers: int, root: Path = ROOT, data: Path = LIMA) -> tuple[float, float]:
+    """Run ``mixgate scan-pii`` of checkout `root` on `data`; return (wall seconds, CPU seconds
+    of the process tree). Same as the installed ``mixgate`` script, with `root` first on the path."""
+    entry = f"import sys; sys.path.insert(0, {str(root)!r}); from flows.cli import main; "
+    command = [sys.executable, "-c", entry + "sys.exit(main())", "scan-pii", str(data)]
     command += ["--workers", str(workers)]
     cpu, t = _children_cpu(), time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -56,14 +69,33 @@ def run_cli(workers: int) -> tuple[float, float]:
     return wall, _children_cpu() - cpu
 
 
-def cli_throughput(repeats: int) -> None:
-    """Print records/s (wall), records per CPU-second and load for --workers 1 and 2."""
-    runs: dict[int, list[tuple[float, float]]] = {1: [], 2: []}
+def _one_record_file() -> Path:
+    """LIMA's first record alone: the CLI's start-up (imports, engine) with almost no scanning."""
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / "mixgate-bench-pii-one.json"
+    path.write_text(json.dumps(json.loads(gzip.decompress(LIMA.read_bytes()))[:1]))
+    return path
+
+
+def cli_throughput(repeats: int, roots: list[Path]) -> None:
+    """Print records/s (wall), records per CPU-second and load for --workers 1 and 2, and the
+    rate after start-up: LIMA's records over (LIMA run - 1-record run), medians."""
+    one = _one_record_file()
+    runs: dict[tuple[Path, int], list[tuple[float, float]]] = {}
     for _ in range(repeats):
-        for workers in (1, 2):  # interleaved: both see the same background load
-            runs[workers].append(run_cli(workers))
-    for workers, figures in runs.items():
-        _report(f"scan-pii CLI --workers {workers}", LIMA_RECORDS, figures)
+        for root in roots:  # interleaved: every variant sees the same background load
+            runs.setdefault((root, 0), []).append(run_cli(1, root, one))
+            for workers in (1, 2):
+                runs.setdefault((root, workers), []).append(run_cli(workers, root))
+    for (root, workers), figures in runs.items():
+        if workers == 0:
+            wall = statistics.median(w for w, _ in figures)
+            cpu = statistics.median(c for _, c in figures)
+            print(f"[{root.name}] scan-pii start-up (1 record): {wall:.2f} s wall, {cpu:.2f} s CPU")
+            continue
+        _report(f"[{root.name}] scan-pii CLI --workers {workers}", LIMA_RECORDS, figures)
+        start = statistics.median(w for w, _ in runs[(root, 0)])
+        scan = statistics.median(w for w, _ in figures) - start
+        print(f"    after start-up: {LIMA_RECORDS / scan:,.0f} records/s wall ({scan:.2f} s)")
 
 
 def _report(label: str, records: int, figures: list[tuple[float, float]]) -> None:
@@ -97,6 +129,9 @@ def stage_throughput(repeats: int) -> None:
     """Print the build PII stage's records/s on LIMA in 1 process and on 2 worker processes."""
     from bench_pii_real import lima_frame
 
+    import pipeline
+
+    root = Path(pipeline.__file__).resolve().parent.parent.name
     tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "mixgate-bench-pii"
     tmp.mkdir(exist_ok=True)
     frame, config = lima_frame(tmp)
@@ -116,16 +151,23 @@ def stage_throughput(repeats: int) -> None:
             done = list(pool.map(_run_stage, parts))
             two.append((time.perf_counter() - t, sum(c for _, c in done)))
     for label, figures in (("1 process", one), ("2 workers", two)):
-        _report(f"build PII stage, LIMA {frame.height} records, {label}", frame.height, figures)
+        _report(f"[{root}] build PII stage, {label}", frame.height, figures)
 
 
-def main(repeats: int) -> None:
+def main(repeats: int, ref: Path | None = None) -> None:
     """Print every end-to-end figure with the load average before and after."""
     print("load average before:", _load(), flush=True)
-    cli_throughput(repeats)
-    stage_throughput(repeats)
+    roots = [ROOT] if ref is None else [ROOT, ref.resolve()]
+    cli_throughput(repeats, roots)
+    for root in roots:
+        here = Path(__file__).resolve()
+        env = {**os.environ, "MIXGATE_BENCH_CHECKOUT": str(root)}
+        subprocess.run([sys.executable, str(here), "--stage", str(repeats)], check=True, env=env)
     print("load average after:", _load())
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    if sys.argv[1:2] == ["--stage"]:  # the build stage of CHECKOUT, in this process
+        stage_throughput(int(sys.argv[2]))
+    else:
+        main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
