@@ -24,7 +24,6 @@ import gzip
 import json
 import os
 import platform
-import re
 import sys
 import time
 from collections import Counter
@@ -40,24 +39,12 @@ from presidio_analyzer.predefined_recognizers import PhoneRecognizer  # noqa: E4
 from pipeline.stages.pii import PiiConfig, PiiScanner  # noqa: E402
 from pipeline.stages.pii.credentials import SECRET_ENTITIES  # noqa: E402
 from pipeline.stages.pii.engine import LANGUAGE  # noqa: E402
+from tests.pipeline.stages.pii.test_synthetic import is_valid_ssn  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 SYNTH = SHARED / "presidio_synth" / "synth_dataset_v2.json"
 LIMA = SHARED / "lima" / "lima.json.gz"
 TARGETS = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "US_SSN")
-_SSN = re.compile(r"\D*(\d{3})\D*(\d{2})\D*(\d{4})\D*")
-_ADVERTISED_SSNS = {"078051120", "219099999", "123456789"}
-
-
-def is_valid_ssn(value: str) -> bool:
-    """Return whether `value` is a structurally valid US SSN (SSA rules)."""
-    match = _SSN.fullmatch(value)
-    if not match:
-        return False
-    area, group, serial = match.groups()
-    if area in ("000", "666") or area.startswith("9") or group == "00" or serial == "0000":
-        return False
-    return area + group + serial not in _ADVERTISED_SSNS and len(set(area + group + serial)) > 1
 
 
 def is_valid_phone(value: str) -> bool:
