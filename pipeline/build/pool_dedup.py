@@ -95,6 +95,41 @@ def band_shard(
 
 Mapper = Callable[..., list[Any]]
 
+# Pool rows per near-dedup task: shards smaller than this share a task (one task per shard
+# costs ~0.1 CPU-second of Prefect bookkeeping, more than a small shard's work); a task
+# handles its shards one after another, so its memory is that of one shard.
+NEAR_TASK_ROWS = 50_000
+
+
+def group_shards(
+    jobs: Sequence[ShardRows], *, rows: int = NEAR_TASK_ROWS, workers: int = 2
+) -> list[tuple[ShardRows, ...]]:
+    """Split `jobs` into runs of consecutive shards of about `rows` pool rows (at least
+    `workers` runs when there are that many shards), in order.
+
+    >>> jobs = [ShardRows(None, np.arange(n), Path(".")) for n in (10, 10, 10, 70_000, 5)]
+    >>> [[len(j.rows) for j in g] for g in group_shards(jobs)]
+    [[10, 10, 10], [70000], [5]]
+    """
+    total = sum(len(j.rows) for j in jobs)
+    target = min(rows, max(1, -(-total // max(1, min(workers, len(jobs))))))
+    groups: list[list[ShardRows]] = []
+    size = 0
+    for job in jobs:
+        if not groups or size + len(job.rows) > target:
+            groups.append([])
+            size = 0
+        groups[-1].append(job)
+        size += len(job.rows)
+    return [tuple(g) for g in groups]
+
+
+def each_shard(
+    group: Sequence[ShardRows], *, per_shard: Callable[..., Path], **kwargs: Any
+) -> list[Path]:
+    """Run `per_shard` over the shards of one task, in order (`group_shards`)."""
+    return [per_shard(job, **kwargs) for job in group]
+
 
 def tag_near_spilled(
     pool: pl.DataFrame,
@@ -132,7 +167,9 @@ def tag_near_spilled(
     ]
     sketch = sketch_for(int(pool.get_column("near_shingles").sum()))
     total: np.ndarray | None = None
-    for path in run_map("near_sketch", sketch_shard, jobs, sketch=sketch):
+    groups = group_shards(jobs)
+    sketched = run_map("near_sketch", each_shard, groups, per_shard=sketch_shard, sketch=sketch)
+    for path in (p for paths in sketched for p in paths):
         part = np.load(path)
         if total is None:
             total = part
@@ -144,9 +181,19 @@ def tag_near_spilled(
     df_path = work_dir / "near-df.npy"
     np.save(df_path, total)
     del total
-    band_paths = run_map(
-        "near_bands", band_shard, jobs, df_path=df_path, sketch=sketch, config=config
-    )
+    band_paths = [
+        p
+        for paths in run_map(
+            "near_bands",
+            each_shard,
+            groups,
+            per_shard=band_shard,
+            df_path=df_path,
+            sketch=sketch,
+            config=config,
+        )
+        for p in paths
+    ]
     nonempty_all = np.concatenate(
         [
             np.load(Path(p).with_name(Path(p).name.replace(".bands", ".nonempty")))
