@@ -28,6 +28,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -127,6 +128,9 @@ class BackgroundServer:
             os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 120
         )
         self.env = env
+        # The server's stderr goes to a temporary file, not the console (its shutdown can print
+        # a cancelled-task traceback); it is shown only when the server fails to start.
+        self.log = tempfile.TemporaryFile()
         self.respawns = 1  # another port if the chosen one was taken meanwhile
         self.process: subprocess.Popen[bytes] | None = self._spawn()
 
@@ -149,7 +153,8 @@ class BackgroundServer:
             ],
             env=self.env,
             stdout=subprocess.DEVNULL,  # stdout is the CLI's answer (the version directory)
-        )  # stderr: inherited, as Prefect's own temporary server does
+            stderr=self.log,
+        )
 
     def healthy(self) -> bool:
         """True when the server answers its health check."""
@@ -189,7 +194,10 @@ class BackgroundServer:
                 f"no answer after {self.timeout:.0f} s "
                 "(PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS)"
             )
-        return f"it exited with code {self.process.returncode} (its error is printed above)"
+        self.log.seek(0)
+        lines = self.log.read().decode("utf-8", "replace").strip().splitlines()
+        last = next((ln.strip() for ln in reversed(lines) if ln.strip()), "")
+        return f"it exited with code {self.process.returncode}" + (f": {last}" if last else "")
 
     def stop(self) -> None:
         """Terminate the server (SIGTERM, then SIGKILL after 5 s)."""
@@ -202,6 +210,8 @@ class BackgroundServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        with suppress(OSError):
+            self.log.close()
 
 
 def start_server() -> BackgroundServer | None:

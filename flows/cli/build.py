@@ -95,21 +95,27 @@ def _rebuild(args: argparse.Namespace) -> int:
     from pipeline.output.publish import read_manifest
 
     read_manifest(args.version_dir)
-    from flows.build import run_rebuild_flow
-    from flows.logs import quiet_expected_errors
+    from flows.server import start_server, using_server
 
-    quiet_expected_errors()
+    server = start_server()  # in the background, while Prefect and the build are imported
+    try:
+        from flows.build import run_rebuild_flow
+        from flows.logs import quiet_expected_errors
 
-    print(
-        run_rebuild_flow(
-            args.version_dir,
-            out=args.out,
-            spec_dir=args.spec_dir,
-            runner=args.runner,
-            dask_address=args.dask_address,
-            data_root=args.data_root,
-        )
-    )
+        quiet_expected_errors()
+        with using_server(server):
+            version_dir = run_rebuild_flow(
+                args.version_dir,
+                out=args.out,
+                spec_dir=args.spec_dir,
+                runner=args.runner,
+                dask_address=args.dask_address,
+                data_root=args.data_root,
+            )
+    finally:
+        if server is not None:
+            server.stop()
+    print(version_dir)
     return 0
 
 
