@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -216,6 +217,7 @@ def main() -> int:
     )
     parser.add_argument("-v", action="store_true", help="print every run")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers it started
     roots = {"this": ROOT} | ({"compare": args.compare.resolve()} if args.compare else {})
     modes = args.modes.split(",")
     work = Path(tempfile.mkdtemp(prefix="mixgate-bench-startup-"))
