@@ -1,4 +1,5 @@
-"""The real Prefect flow (ephemeral local server via prefect_test_harness) builds the demo."""
+"""The real Prefect flow builds the demo, against the session's Prefect server (`prefect_api`:
+in-process flows and the CLI subprocesses started here use it, none starts its own)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,15 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.build import build_mixture
 from flows.cli import main
-from pipeline.build.run import load, run_build
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.flow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+pytestmark = [pytest.mark.flow, pytest.mark.usefixtures("prefect_api")]
 
 
 def _digests(version_dir):
@@ -30,13 +24,10 @@ def _digests(version_dir):
     return manifest, outputs
 
 
-def test_flow_output_equals_in_process_build(tmp_path, monkeypatch):
+def test_flow_output_equals_in_process_build(tmp_path, monkeypatch, demo_build):
     monkeypatch.chdir(ROOT)
     flow_dir = build_mixture(spec="mixtures/demo.yaml", out=str(tmp_path / "flow"))
-    serial = run_build(load(ROOT / "mixtures" / "demo.yaml"), out_dir=tmp_path / "serial")
-    from pathlib import Path
-
-    assert _digests(Path(flow_dir))[1] == _digests(serial.version_dir)[1]
+    assert _digests(Path(flow_dir))[1] == _digests(demo_build.version_dir)[1]
 
 
 def test_cli_build_verify_rebuild(tmp_path, monkeypatch, capsys):
@@ -49,8 +40,6 @@ def test_cli_build_verify_rebuild(tmp_path, monkeypatch, capsys):
     assert main(["verify", version_dir]) == 0
     assert main(["rebuild", version_dir, "--out", str(tmp_path / "b")]) == 0
     rebuilt = capsys.readouterr().out.strip().splitlines()[-1]
-    from pathlib import Path
-
     assert _digests(Path(rebuilt)) == _digests(Path(version_dir))
 
 
@@ -93,7 +82,6 @@ def test_an_error_inside_a_task_is_one_line_without_traceback(tmp_path):
     assert not list((tmp_path / "out").glob("short/v*"))
 
 
-@pytest.mark.flow
 def test_a_scheduled_style_build_skips_cleanly_while_another_build_holds_the_lock(tmp_path):
     """Acceptance 7 of issue 13: with another build of the mixture in progress (its lock held
     here), `mixgate build --on-busy skip` (what scheduled runs use) logs "skipped: build in

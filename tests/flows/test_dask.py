@@ -5,11 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.build import run_build_flow
-from pipeline.build.run import load, run_build
-from pipeline.output.manifest import code_version
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.flow, pytest.mark.slow]
@@ -24,20 +21,20 @@ def _files(version_dir: Path) -> dict[str, bytes]:
     return {p.relative_to(version_dir).as_posix(): p.read_bytes() for p in paths}
 
 
-def test_dask_build_equals_serial_build_byte_for_byte(tmp_path, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    # Both builds must see one code version even if the tree is edited while this test runs.
-    frozen = code_version()
+def test_dask_build_equals_serial_build_byte_for_byte(
+    tmp_path, monkeypatch, demo_build, prefect_api
+):
+    # Both builds must see one code version even if the tree is edited while the suite runs:
+    # the Dask build takes the one the session's serial build recorded.
+    frozen = demo_build.manifest["code_version"]
     for module in ("pipeline.output.manifest", "pipeline.build.run", "pipeline.build.shards"):
         monkeypatch.setattr(f"{module}.code_version", lambda: frozen)
-    with prefect_test_harness(server_startup_timeout=120):
-        # shard_rows=7 makes every non-trivial file several tasks, spread over both workers
-        dask_dir = run_build_flow(
-            "mixtures/demo.yaml",
-            out=str(tmp_path / "dask"),
-            version=None,
-            runner="dask",
-            shard_rows=7,
-        )
-    serial = run_build(load(Path("mixtures/demo.yaml")), out_dir=tmp_path / "serial")
-    assert _files(Path(dask_dir)) == _files(serial.version_dir)
+    # shard_rows=7 makes every non-trivial file several tasks, spread over both workers
+    dask_dir = run_build_flow(
+        str(ROOT / "mixtures" / "demo.yaml"),  # as the serial build's manifest records it
+        out=str(tmp_path / "dask"),
+        version=None,
+        runner="dask",
+        shard_rows=7,
+    )
+    assert _files(Path(dask_dir)) == _files(demo_build.version_dir)

@@ -84,9 +84,9 @@ def test_task_names_read_like_sentences():
 
 @pytest.mark.flow
 @pytest.mark.slow
-def test_a_real_build_shows_progress_on_a_pty_and_plain_lines_otherwise(tmp_path):
+def test_a_real_build_shows_progress_on_a_pty_and_plain_lines_otherwise(tmp_path, prefect_api):
     """`mixgate build` under a pseudo-terminal draws per-stage bars; with stderr a pipe it prints
-    one plain line per stage."""
+    one plain line per stage. Both builds use the session's Prefect server (`prefect_api`)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_LOGGING_LEVEL", "COLUMNS")}
     command = [sys.executable, "-m", "flows.cli", "build", "mixtures/demo.yaml", "--no-cache"]
     master, slave = pty.openpty()

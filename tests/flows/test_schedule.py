@@ -1,137 +1,73 @@
-"""`mixgate schedule` against a real local Prefect server: the cron deployment runs the build."""
+"""`mixgate schedule` against a real local Prefect server (the session's): the cron deployment
+runs the build."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.deployments import run_deployment
-from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.schedule import ScheduleConfig, deployment_name
 from pipeline.errors import ConfigError
-from tests.conftest import ROOT
+from tests.conftest import HANG_SECONDS, start_process, stop_process
 
 pytestmark = [pytest.mark.flow, pytest.mark.slow]
 CRON = "0 3 * * *"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    with log.open("wb") as fh:
-        return subprocess.Popen(
-            argv, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
-        )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 600) -> None:
-    """Poll until healthy while the server process lives: on a loaded box startup takes what it
-    takes, so the bound is only there to end a hang (issue 11: no result may depend on load)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"prefect server exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"prefect server not healthy after {timeout}s: {log.read_text()[-2000:]}")
-
-
-async def _deployment(name: str, timeout: float = 300):
+async def _deployment(name: str, serve: subprocess.Popen, log: Path):
+    """The deployment, once `mixgate schedule` has registered it (while that process lives)."""
     async with get_client() as client:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + HANG_SECONDS
         while True:
             try:
                 return await client.read_deployment_by_name(name)
             except Exception:
+                if serve.poll() is not None:
+                    pytest.fail(f"mixgate schedule exited: {log.read_text()[-2000:]}")
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.5)
 
 
-async def _build_messages(expected: int, timeout: float = 120) -> list[str]:
-    """Return the log messages once `expected` of them say "published" or "unchanged".
+async def _build_messages(run_ids: list, timeout: float = HANG_SECONDS) -> list[str]:
+    """Return the log messages of these flow runs once each has said "published" or "unchanged".
 
-    Logs are shipped in batches and may land after the run's state says completed.
+    Logs are shipped in batches and may land after the run's state says completed; the bound
+    only ends a hang (the server is shared with the session's other flow tests, so only these
+    runs' logs are read).
     """
+    log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids))
     deadline = time.monotonic() + timeout
     async with get_client() as client:
         while True:
-            messages = [log.message for log in await client.read_logs()]
+            messages = [log.message for log in await client.read_logs(log_filter=log_filter)]
             done = sum(m.startswith(("published", "unchanged")) for m in messages)
-            if done >= expected or time.monotonic() > deadline:
+            if done >= len(run_ids) or time.monotonic() > deadline:
                 return messages
             await asyncio.sleep(0.5)
 
 
-@pytest.fixture
-def prefect_server(tmp_path):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect-home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "INFO",
-    }
-    env.pop("PREFECT_API_URL", None)
-    log = tmp_path / "server.log"
-    server = _start(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env,
-        log,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        _wait_healthy(url, server, log)
-        yield url, env
-    finally:
-        _stop(server)
-
-
-def test_scheduled_deployment_has_the_cron_and_builds_only_when_changed(prefect_server, tmp_path):
-    url, env = prefect_server
+def test_scheduled_deployment_has_the_cron_and_builds_only_when_changed(prefect_api, tmp_path):
+    url = prefect_api
     out = tmp_path / "out"
-    serve_env = {**env, "PREFECT_API_URL": url, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    serve_env = {
+        **os.environ,
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "PREFECT_API_URL": url,
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+    }
     serve_log = tmp_path / "serve.log"
-    serve = _start(
+    serve = start_process(
         [
             sys.executable,
             "-m",
@@ -150,16 +86,13 @@ def test_scheduled_deployment_has_the_cron_and_builds_only_when_changed(prefect_
     )
     name = "mixgate-scheduled-build/nightly"
     try:
-        with temporary_settings(updates={PREFECT_API_URL: url}):
-            deployment = asyncio.run(_deployment(name))
-            assert [s.schedule.cron for s in deployment.schedules] == [CRON]
-            runs = [run_deployment(name, timeout=600, poll_interval=1) for _ in range(2)]
-            assert [r.state.is_completed() for r in runs] == [True, True], serve_log.read_text()[
-                -3000:
-            ]
-            messages = asyncio.run(_build_messages(len(runs)))
+        deployment = asyncio.run(_deployment(name, serve, serve_log))
+        assert [s.schedule.cron for s in deployment.schedules] == [CRON]
+        runs = [run_deployment(name, timeout=HANG_SECONDS, poll_interval=1) for _ in range(2)]
+        assert [r.state.is_completed() for r in runs] == [True, True], serve_log.read_text()[-3000:]
+        messages = asyncio.run(_build_messages([r.id for r in runs]))
     finally:
-        _stop(serve)
+        stop_process(serve)
     manifests = [json.loads(p.read_text()) for p in sorted((out / "demo").glob("v*/manifest.json"))]
     published = sum(m.startswith("published") for m in messages)
     unchanged = sum(m.startswith("unchanged") for m in messages)

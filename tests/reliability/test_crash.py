@@ -3,8 +3,9 @@
 Each build runs in a subprocess with ``MIXGATE_FAULT=<point>`` (`pipeline.faults`), which
 SIGKILLs it the first time it reaches that point: while spilling a shard, writing a cache
 entry, writing the Parquet parts, writing the manifest, and just before the publishing rename.
-After each kill the out dir shows no new version; the rerun (same out dir, same cache) then
-publishes a version whose every file equals a clean build's, byte for byte.
+After each kill the out dir shows no new version; the rerun (same out dir, same cache, in this
+process: no fault is armed here) then publishes a version whose every file equals a clean
+build's (the session's `demo_build`, built without a cache), byte for byte.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.build.run import latest_version
+from pipeline.build.cache import KeyedStore
+from pipeline.build.run import latest_version, load, run_build
 from pipeline.faults import ENV, POINTS
 from tests.conftest import ROOT
 
@@ -63,11 +65,8 @@ def _versions(mixture_dir: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def clean_build(tmp_path_factory) -> dict[str, bytes]:
-    root = tmp_path_factory.mktemp("clean")
-    done = _build(root / "out", root / "cache")
-    assert done.returncode == 0, done.stderr[-2000:]
-    return _files(Path(done.stdout.strip().splitlines()[-1]))
+def clean_build(demo_build) -> dict[str, bytes]:
+    return _files(demo_build.version_dir)
 
 
 @pytest.mark.parametrize("point", POINTS)
@@ -78,8 +77,9 @@ def test_kill_9_leaves_no_version_and_a_rerun_is_byte_identical(tmp_path, clean_
     mixture = out / "demo"
     assert _versions(mixture) == [] if mixture.is_dir() else True
     assert latest_version(mixture) is None  # a leftover staging dir is never a version
-    rerun = _build(out, cache)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert os.environ.get(ENV) is None
+    rerun = run_build(load(DEMO), out_dir=out, cache=KeyedStore(cache, "files"))
+    assert rerun.version_dir == mixture / "v0001"
     assert _versions(mixture) == ["v0001"]
     assert _files(mixture / "v0001") == clean_build
     leftovers = [p.name for p in mixture.iterdir() if p.name.startswith((".tmp-", ".work-"))]
@@ -87,8 +87,6 @@ def test_kill_9_leaves_no_version_and_a_rerun_is_byte_identical(tmp_path, clean_
 
 
 def test_skip_unchanged_ignores_a_leftover_staging_dir_with_a_manifest(tmp_path):
-    from pipeline.build.run import load, run_build
-
     out, cache = tmp_path / "out", tmp_path / "cache"
     killed = _build(out, cache, fault="manifest_write")
     assert killed.returncode == -signal.SIGKILL
