@@ -12,6 +12,7 @@ Shared, session-scoped resources (build once, assert many times):
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -53,11 +54,27 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the test process dies, even by ``kill -9``
+    (Linux ``PR_SET_PDEATHSIG``; elsewhere a no-op)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+    except (AttributeError, OSError):
+        pass
+
+
 def start_process(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    """Start `argv` in its own session (so `stop_process` ends its children too), output to `log`."""
+    """Start `argv` in its own session (so `stop_process` ends its children too), output to
+    `log`; it is terminated if the test process dies first."""
     with log.open("ab") as fh:
         return subprocess.Popen(
-            argv, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
+            argv,
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
 
 

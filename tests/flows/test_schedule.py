@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterParentFlowRunId,
+    LogFilter,
+    LogFilterFlowRunId,
+)
 from prefect.deployments import run_deployment
 
 from flows.schedule import ScheduleConfig, deployment_name
@@ -40,17 +45,26 @@ async def _deployment(name: str, serve: subprocess.Popen, log: Path):
 
 
 async def _build_messages(run_ids: list, timeout: float = HANG_SECONDS) -> list[str]:
-    """Return the log messages of these flow runs once each has said "published" or "unchanged".
+    """Return the log messages of these flow runs and their subflows (the build flow logs
+    "published" or "unchanged") once each run has said one of them.
 
     Logs are shipped in batches and may land after the run's state says completed; the bound
-    only ends a hang (the server is shared with the session's other flow tests, so only these
-    runs' logs are read).
+    only ends a hang. The server is shared with the session's other flow tests, so only these
+    runs' logs are read.
     """
-    log_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=run_ids))
     deadline = time.monotonic() + timeout
     async with get_client() as client:
         while True:
-            messages = [log.message for log in await client.read_logs(log_filter=log_filter)]
+            children = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=run_ids)
+                )
+            )
+            ids = [*run_ids, *(c.id for c in children)]
+            logs = await client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids))
+            )
+            messages = [log.message for log in logs]
             done = sum(m.startswith(("published", "unchanged")) for m in messages)
             if done >= len(run_ids) or time.monotonic() > deadline:
                 return messages
