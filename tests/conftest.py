@@ -187,5 +187,10 @@ def demo_build(tmp_path_factory):
     build compares with this one.
     """
     from pipeline.build.run import load, run_build
+    from pipeline.output.publish import verify_version
 
-    return run_build(load(ROOT / "mixtures" / "demo.yaml"), out_dir=tmp_path_factory.mktemp("demo"))
+    built = run_build(
+        load(ROOT / "mixtures" / "demo.yaml"), out_dir=tmp_path_factory.mktemp("demo")
+    )
+    yield built
+    assert verify_version(built.version_dir) == [], "a test changed the shared demo build"

@@ -27,12 +27,6 @@ def _hashes(version_dir: Path) -> dict[str, str]:
     return out
 
 
-@pytest.fixture(scope="module")
-def demo_build(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo-a")
-    return run_build(load(DEMO), out_dir=out)
-
-
 def test_two_builds_into_different_dirs_are_byte_identical(demo_build, tmp_path):
     other = run_build(load(DEMO), out_dir=tmp_path)
     assert _hashes(demo_build.version_dir) == _hashes(other.version_dir)

@@ -7,7 +7,6 @@ import os
 import pytest
 import yaml
 
-from pipeline.build.run import load, run_build
 from pipeline.output.splits import read_mixture
 from tests.conftest import ROOT
 
@@ -19,8 +18,9 @@ ROLES = {"system", "user", "assistant"}
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return run_build(load(ROOT / "mixtures" / "demo.yaml"), out_dir=tmp_path_factory.mktemp("card"))
+def demo(demo_build):
+    """The session's demo build (tests/conftest.py), read only."""
+    return demo_build
 
 
 def _load(version_dir, config, cache):

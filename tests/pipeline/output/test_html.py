@@ -6,15 +6,14 @@ import re
 
 import pytest
 
-from pipeline.build.run import load, run_build
 from pipeline.output.html import bar_chart, render_html, slice_rows, waterfall_rows
-from tests.conftest import ROOT
 from tests.headless import find_chromium, visit
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return run_build(load(ROOT / "mixtures" / "demo.yaml"), out_dir=tmp_path_factory.mktemp("html"))
+def demo(demo_build):
+    """The session's demo build (tests/conftest.py), read only."""
+    return demo_build
 
 
 def test_report_is_written_and_fetches_nothing(demo):

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.build.run import load, run_build
 from pipeline.output.report import explain, summarize
 from pipeline.output.splits import read_mixture
-from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return run_build(load(ROOT / "mixtures" / "demo.yaml"), out_dir=tmp_path_factory.mktemp("rep"))
+def demo(demo_build):
+    """The session's demo build (tests/conftest.py), read only."""
+    return demo_build
 
 
 def test_summary_lists_drops_shift_and_sampling(demo):
