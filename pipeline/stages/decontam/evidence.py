@@ -32,7 +32,9 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from pipeline.errors import ConfigError
 
@@ -103,6 +105,36 @@ def _ngrams(toks: list[str], n: int) -> list[tuple[str, ...]]:
     if len(toks) < n:
         return [tuple(toks)] if toks else []
     return [tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)]
+
+
+_View = tuple[tuple[list[str], Counter[str]], tuple[list[str], Counter[str]]]
+
+
+def _make_view(text: str) -> _View:
+    toks, wrds = tokens(text), words(text)
+    return (toks, Counter(toks)), (wrds, Counter(wrds))
+
+
+# a holdout item is judged against many fields and a field against many items (candidates come
+# grouped by field): their tokens, words and counts are computed once, not per pair
+_view = lru_cache(maxsize=8192)(_make_view)
+_field_view = lru_cache(maxsize=16)(_make_view)
+
+
+@lru_cache(maxsize=16)
+def _field_grams(field: str, n: int) -> frozenset[tuple[str, ...]]:
+    return frozenset(_ngrams(_field_view(field)[0][0], n))
+
+
+def _excess(pattern: Counter[str], text: Counter[str]) -> int:
+    """Return a lower bound of `semiglobal_distance`: pattern tokens beyond the text's count.
+
+    Each such token is left unmatched by any alignment, and costs one edit.
+
+    >>> _excess(Counter("a a b".split()), Counter("a b c".split()))
+    1
+    """
+    return sum(count - text[tok] for tok, count in pattern.items() if count > text[tok])
 
 
 def longest_gap(present: list[bool]) -> int:
@@ -183,7 +215,7 @@ class MatchRule:
 
     def judge(self, item: str, field: str) -> tuple[float, str] | None:
         """Return ``(score, method)`` if `field` contains `item` by the rule for its length."""
-        item_words = words(item)
+        item_words = _view(item)[1][0]
         if not item_words:
             return None
         if len(item_words) < self.exact_below_words:
@@ -195,21 +227,29 @@ class MatchRule:
             return None
         allowed = self.max_edits(len(item.split()))
         # tokens see through punctuation changes ("$0.50" -> "$0 -50"), words through
-        # replaced words that are punctuated ("plt.plot(x)"); either alignment is evidence
-        item_toks, field_toks = tokens(item), tokens(field)
+        # replaced words that are punctuated ("plt.plot(x)"); either alignment is evidence.
+        # An alignment whose count bound already exceeds `allowed` cannot decide, so it is
+        # skipped: same verdict, and most candidates of a shared template never align.
+        item_view, field_view = _view(item), _field_view(field)
         edits = min(
-            semiglobal_distance(item_toks, field_toks),
-            semiglobal_distance(item_words, words(field)),
+            (
+                semiglobal_distance(pattern, text)
+                for (pattern, pattern_counts), (text, text_counts) in zip(
+                    item_view, field_view, strict=True
+                )
+                if _excess(pattern_counts, text_counts) <= allowed
+            ),
+            default=allowed + 1,
         )
         if edits <= allowed:
             return round(1.0 - edits / len(item_words), 4), "aligned"
         if len(item_words) < self.aligned_below_words:
             return None
-        return self._containment(item_toks, field_toks)
+        return self._containment(item_view[0][0], field)
 
-    def _containment(self, item_toks: list[str], field_toks: list[str]) -> tuple[float, str] | None:
+    def _containment(self, item_toks: list[str], field: str) -> tuple[float, str] | None:
         grams = _ngrams(item_toks, self.n)
-        have = set(_ngrams(field_toks, self.n))
+        have = _field_grams(field, self.n)
         present = [g in have for g in grams]
         unique = set(grams)
         score = len(unique & have) / len(unique)
