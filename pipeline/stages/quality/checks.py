@@ -22,6 +22,7 @@ _TOOL_FENCE = re.compile(r"```tool_call[ \t]*\n(.*?)```", re.DOTALL)
 _WORD = re.compile(r"\w+")
 _CODE_FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _HAS_ALNUM = re.compile(r"\w")
+_GROUP_REFERENCE = re.compile(r"\\\d|\(\?P=|\(\?\(")
 _JSON_TYPE_CHECKS = {
     "string": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
@@ -110,7 +111,13 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
     return count, chars
 
 
+def _ngrams(words: list[str], n: int) -> Iterator[tuple[str, ...]]:
+    return zip(*(words[i:] for i in range(n)))  # words[i : i + n] for each start i, in order
+
+
 def _dup_ngram_chars(words: list[str], n: int) -> int:
+    if len(set(_ngrams(words, n))) == max(0, len(words) - n + 1):
+        return 0  # no n-gram occurs twice: the common case, decided without the walk
     seen: set[tuple[str, ...]] = set()
     chars, i = 0, 0
     while i + n <= len(words):
@@ -147,7 +154,7 @@ def repetition_reason(text: str, limits: RepetitionLimits) -> tuple[str, float, 
     if len(words) < limits.min_words:
         return None
     for n, limit in limits.top_ngram_max_frac:
-        grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+        grams = Counter(_ngrams(words, n))
         if grams:
             gram, count = grams.most_common(1)[0]
             frac = (sum(map(len, gram)) + n - 1) * count / size if count > 1 else 0.0
@@ -234,12 +241,36 @@ def check_tool_calls(
     return None
 
 
+def any_of(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """Return one regex that matches where any of `patterns` (all of the same flags) does.
+
+    >>> any_of([re.compile("ab"), re.compile("c+d")]).pattern
+    '(?:ab)|(?:c+d)'
+    """
+    if (
+        not patterns
+        or len({p.flags for p in patterns}) != 1
+        or any(_GROUP_REFERENCE.search(p.pattern) for p in patterns)
+    ):
+        return None  # a numbered reference would point elsewhere in the alternation
+    try:
+        return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), patterns[0].flags)
+    except re.error:  # inline global flags, a group name used twice
+        return None
+
+
 def find_refusal(
-    texts: list[tuple[str, str, str]], patterns: list[re.Pattern[str]]
+    texts: list[tuple[str, str, str]],
+    patterns: list[re.Pattern[str]],
+    any_pattern: re.Pattern[str] | None = None,
 ) -> Failure | None:
-    """Return the first reply matching a refusal / boilerplate pattern, as a `Failure`."""
+    """Return the first reply matching a refusal / boilerplate pattern, as a `Failure`.
+
+    `any_pattern` (`any_of(patterns)`) rules out most replies in one search; the pattern named
+    is still the first of `patterns` that matches.
+    """
     for name, role, text in texts:
-        if role == "assistant":
+        if role == "assistant" and (any_pattern is None or any_pattern.search(text)):
             for pattern in patterns:
                 if pattern.search(text):
                     return Failure("refusal", name, value=pattern.pattern)

@@ -19,6 +19,7 @@ import polars as pl
 
 from pipeline.stages.quality.checks import (
     Failure,
+    any_of,
     check_empty_reply,
     check_lengths,
     check_repetition,
@@ -42,7 +43,10 @@ _BOOL_COLUMNS = ("quality_empty_reply", "quality_same_pair", "quality_refusal")
 
 
 def _run_gates(
-    record: dict[str, Any], config: QualityConfig, refusals: list[re.Pattern[str]]
+    record: dict[str, Any],
+    config: QualityConfig,
+    refusals: list[re.Pattern[str]],
+    any_refusal: re.Pattern[str] | None,
 ) -> dict[str, Failure | None]:
     texts = list(iter_record_texts(record))
     is_pair = record.get("chosen") is not None and record.get("rejected") is not None
@@ -54,7 +58,7 @@ def _run_gates(
         else None,
         "length_bounds_v1": check_lengths(texts, config.lengths) if config.lengths else None,
         "repetition_v1": check_repetition(texts, config.repetition) if config.repetition else None,
-        "refusal_v1": find_refusal(texts, refusals) if refusals else None,
+        "refusal_v1": find_refusal(texts, refusals, any_refusal) if refusals else None,
     }
 
 
@@ -87,11 +91,12 @@ def tag_quality(frame: pl.DataFrame, *, config: QualityConfig) -> pl.DataFrame:
         Which gates run and their limits.
     """
     refusals = [re.compile(p, re.IGNORECASE) for p in config.refusal_patterns]
+    any_refusal = any_of(refusals)
     columns = [c for c in ("messages", "chosen", "rejected") if c in frame.columns]
     out: dict[str, list[Any]] = {column: [] for _, column in GATE_ORDER}
     rules, reasons, details = [], [], []
     for record in frame.select(columns).iter_rows(named=True):
-        failures = _run_gates(record, config, refusals)
+        failures = _run_gates(record, config, refusals, any_refusal)
         is_pair = record.get("chosen") is not None and record.get("rejected") is not None
         first = None
         for rule, column in GATE_ORDER:
