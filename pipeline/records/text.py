@@ -14,4 +14,6 @@ def normalize_text(text: str) -> str:
     >>> normalize_text("  Hello\\u00a0  WORLD\\n")
     'hello world'
     """
+    if text.isascii():  # NFKC leaves ASCII as it is, and casefolds it to lowercase
+        return _WS.sub(" ", text.lower()).strip()
     return _WS.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()

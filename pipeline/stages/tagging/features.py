@@ -91,7 +91,7 @@ def ngram_set(tokens: Sequence[str], max_n: int) -> frozenset[str]:
     """Return every run of 1 to `max_n` consecutive tokens, joined by single spaces."""
     grams = set(tokens)
     for n in range(2, max_n + 1):
-        grams.update(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+        grams.update(map(" ".join, zip(*(tokens[i:] for i in range(n)))))  # tokens[i : i + n]
     return frozenset(grams)
 
 

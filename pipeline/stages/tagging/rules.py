@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -67,12 +68,16 @@ class Rule:
         high_ok = self.max_value is None or value <= self.max_value
         return low_ok and high_ok
 
-    def hits(self, segment: Segment) -> set[str]:
-        """Return the distinct keywords of this rule found in `segment` (a regex hits once)."""
+    def hits(self, segment: Segment, matched: frozenset[str] | None = None) -> set[str]:
+        """Return the distinct keywords of this rule found in `segment` (a regex hits once).
+
+        `matched` (optional) is the segment's n-grams that are a phrase of the rule set
+        (`RuleSet.phrases`): a smaller set holding the same answer.
+        """
         if self.pattern is not None:
             match = self.pattern.search(segment.text)
             return {match.group(0).casefold()} if match else set()
-        found = set(self.phrases & segment.ngrams)
+        found = set(self.phrases & (segment.ngrams if matched is None else matched))
         if self.prefix_pattern is not None:
             found.update(self.prefix_pattern.findall(segment.words))
         return found
@@ -117,6 +122,11 @@ class RuleSet:
                 )
                 raise ConfigError(msg)
         object.__setattr__(self, "segment_weights", weights)
+
+    @cached_property
+    def phrases(self) -> frozenset[str]:
+        """Every keyword phrase of every rule (a segment is intersected with it once)."""
+        return frozenset().union(*(r.phrases for r in self.rules))
 
     @property
     def max_ngram(self) -> int:

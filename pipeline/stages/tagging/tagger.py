@@ -174,18 +174,24 @@ def score_rules(
 ) -> list[tuple[str, str, float]]:
     """Return ``(label, rule id, contribution)`` for every rule that fired, in file order."""
     weights = rules.segment_weights or {}
+    # each segment meets the rule set's phrases once; a keyword rule then looks at the few found
+    live = [
+        (segment, weights[segment.kind], segment.ngrams & rules.phrases)
+        for segment in segments
+        if weights[segment.kind] > 0
+    ]
     fired = []
     for rule in rules.rules:
         if rule.feature is not None:
             if rule.matches_feature(features):
                 fired.append((rule.label, rules.rule_id(rule), rule.weight))
             continue
+        only_phrases = rule.pattern is None and rule.prefix_pattern is None
         strength, hits = 0.0, set()
-        for segment in segments:
-            weight = weights[segment.kind]
-            if segment.kind not in rule.segments or weight <= 0:
+        for segment, weight, matched in live:
+            if segment.kind not in rule.segments or (only_phrases and not matched):
                 continue
-            found = rule.hits(segment)
+            found = rule.hits(segment, matched)
             if found:
                 strength = max(strength, weight)
                 hits |= found
