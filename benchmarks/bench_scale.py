@@ -34,6 +34,7 @@ import multiprocessing as mp
 import os
 import platform
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -157,6 +158,7 @@ SOURCES = (  # name, kind, share of records, license, fixed intent/difficulty or
     ("generated", "synthetic", 0.15, "CC-BY-4.0", ("creative_writing", "straightforward")),
 )
 HOLDOUT_ITEMS = 2000
+GENERATED = ".generated"  # written last: the inputs under a directory are complete
 
 
 def _sentence(rng: random.Random, n: int) -> str:
@@ -204,7 +206,8 @@ def _raw_record(
 
 
 def generate(root: Path, n: int, seed: int = 13) -> None:
-    """Write the sources, the holdout and the spec under `root`; return the spec path."""
+    """Write the sources and the holdout under `root`, one line at a time (memory stays flat at
+    any N), then the `GENERATED` marker (an interrupted generation is redone)."""
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     holdout = _holdout(rng)
@@ -241,6 +244,7 @@ def generate(root: Path, n: int, seed: int = 13) -> None:
                 else:
                     raw = _raw_record(kind, prompt, reply, rng, _reply(rng))
                 fh.write(json.dumps(raw) + "\n")
+    (root / GENERATED).write_text(f"{n} records, seed {seed}\n")
 
 
 def write_spec(root: Path, n: int, total: int) -> Path:
@@ -414,16 +418,26 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
         "--workers",
         str(args.workers),
     ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load_before = os.getloadavg()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     with RssSampler(child.pid) as rss:
         stdout, _ = child.communicate()
     if child.returncode != 0:
         raise SystemExit(f"build of {n} records failed (exit {child.returncode})")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     measured = json.loads(stdout.strip().splitlines()[-1])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
         **measured,
         "peak_rss_gib": round(rss.peak / 2**30, 2),
         "peak_driver_gib": round(rss.peak_driver / 2**30, 2),
+        # the flow process's peak RSS per input record (imports and the fixed part included)
+        "driver_bytes_per_record": round(rss.peak_driver / n),
+        # user + sys of the build's process tree (every reaped descendant), load-independent-ish
+        "cpu_seconds": round(cpu, 1),
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
 
 
@@ -443,7 +457,7 @@ def main() -> None:
     rows = []
     for n in args.records:
         root = args.work / f"n{n}"
-        if not (root / "holdout.jsonl").is_file():
+        if not (root / GENERATED).is_file():
             t0 = time.perf_counter()
             generate(root, n)
             print(
@@ -457,11 +471,16 @@ def main() -> None:
         f"\nmachine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}\n"
     )
-    print("| records | wall s | peak RSS GiB (sum) | peak driver GiB |")
-    print("|---:|---:|---:|---:|")
+    print(
+        "| records | wall s | CPU s (tree) | records/s | peak RSS GiB (sum) | peak flow GiB "
+        "| flow B/record | load avg (before -> after) |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         print(
-            f"| {r['records']:,} | {r['seconds']} | {r['peak_rss_gib']} | {r['peak_driver_gib']} |"
+            f"| {r['records']:,} | {r['seconds']} | {r['cpu_seconds']} "
+            f"| {r['records'] / r['seconds']:,.0f} | {r['peak_rss_gib']} | {r['peak_driver_gib']} "
+            f"| {r['driver_bytes_per_record']} | {r['loadavg_before'][0]} -> {r['loadavg_after'][0]} |"
         )
 
 
