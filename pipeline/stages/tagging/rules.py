@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from pipeline.errors import ConfigError
+from pipeline.records.literals import Prefilter
 from pipeline.stages.tagging.features import FEATURE_NAMES, SEGMENT_KINDS, Segment, tokenize
 
 RULE_KINDS = ("intent", "difficulty")
@@ -68,17 +69,30 @@ class Rule:
         high_ok = self.max_value is None or value <= self.max_value
         return low_ok and high_ok
 
-    def hits(self, segment: Segment, matched: frozenset[str] | None = None) -> set[str]:
+    @cached_property
+    def _prefilters(self) -> tuple[Prefilter | None, Prefilter | None]:
+        return tuple(  # type: ignore[return-value]
+            Prefilter.of(p) if p is not None else None for p in (self.pattern, self.prefix_pattern)
+        )
+
+    def hits(
+        self, segment: Segment, matched: frozenset[str] | None = None, lowered: str | None = None
+    ) -> set[str]:
         """Return the distinct keywords of this rule found in `segment` (a regex hits once).
 
         `matched` (optional) is the segment's n-grams that are a phrase of the rule set
-        (`RuleSet.phrases`): a smaller set holding the same answer.
+        (`RuleSet.phrases`): a smaller set holding the same answer. `lowered` is
+        ``segment.text.lower()`` if the caller has it. A regex runs only on a segment holding
+        one of its required literals (`pipeline.records.literals`; same answer).
         """
+        pattern_filter, prefix_filter = self._prefilters
         if self.pattern is not None:
+            if not pattern_filter.may_match(segment.text, lowered):  # type: ignore[union-attr]
+                return set()
             match = self.pattern.search(segment.text)
             return {match.group(0).casefold()} if match else set()
         found = set(self.phrases & (segment.ngrams if matched is None else matched))
-        if self.prefix_pattern is not None:
+        if self.prefix_pattern is not None and prefix_filter.may_match(segment.words):  # type: ignore[union-attr]
             found.update(self.prefix_pattern.findall(segment.words))
         return found
 

@@ -176,7 +176,7 @@ def score_rules(
     weights = rules.segment_weights or {}
     # each segment meets the rule set's phrases once; a keyword rule then looks at the few found
     live = [
-        (segment, weights[segment.kind], segment.ngrams & rules.phrases)
+        (segment, weights[segment.kind], segment.ngrams & rules.phrases, segment.text.lower())
         for segment in segments
         if weights[segment.kind] > 0
     ]
@@ -188,10 +188,10 @@ def score_rules(
             continue
         only_phrases = rule.pattern is None and rule.prefix_pattern is None
         strength, hits = 0.0, set()
-        for segment, weight, matched in live:
+        for segment, weight, matched, lowered in live:
             if segment.kind not in rule.segments or (only_phrases and not matched):
                 continue
-            found = rule.hits(segment, matched)
+            found = rule.hits(segment, matched, lowered)
             if found:
                 strength = max(strength, weight)
                 hits |= found
