@@ -244,3 +244,17 @@ def test_tagged_columns_carry_the_evidence():
         "findings": 1,
     }
     assert out.row(1, named=True)["decontam_drop_rule"] is None
+
+
+def test_count_bound_never_exceeds_the_alignment_distance():
+    """`_excess` skips an alignment only when it cannot be within the allowed edits."""
+    from collections import Counter
+
+    from pipeline.stages.decontam.evidence import _excess, semiglobal_distance
+
+    rng = random.Random(3)
+    vocab = ["a", "b", "c", "d", "e", "f", "g"]
+    for _ in range(3000):
+        pattern = [rng.choice(vocab) for _ in range(rng.randint(1, 12))]
+        text = [rng.choice(vocab) for _ in range(rng.randint(0, 30))]
+        assert _excess(Counter(pattern), Counter(text)) <= semiglobal_distance(pattern, text)

@@ -360,3 +360,89 @@ def test_apply_gate_moves_failures_to_the_ledger_with_rule_and_reason():
         ("r0", "quality", "empty_reply_v1", "empty_reply")
     ]
     assert json.loads(ledger["detail"][0])["field"] == "messages[1].content"
+
+
+def test_refusal_prefilter_names_the_same_first_pattern():
+    import re
+
+    from pipeline.stages.quality.checks import any_of, find_refusal
+    from pipeline.stages.quality.config import DEFAULT_REFUSAL_PATTERNS
+
+    patterns = [re.compile(p, re.IGNORECASE) for p in DEFAULT_REFUSAL_PATTERNS]
+    combined = any_of(patterns)
+    assert combined is not None
+    replies = [
+        "Sure: 4.",
+        "I'm sorry, but I cannot do that. As an AI language model I won't.",
+        "I am just an AI and I can't help with that.",
+        "",
+    ]
+    for reply in replies:
+        texts = [("messages[1].content", "assistant", reply)]
+        assert find_refusal(texts, patterns, combined) == find_refusal(texts, patterns)
+    # a numbered back-reference would point at another alternative's group: no prefilter
+    assert any_of([re.compile(r"(a)\1"), re.compile("b")]) is None
+    assert any_of([re.compile("x", re.I), re.compile("y")]) is None  # flags differ
+
+
+def test_repetition_reason_matches_the_plain_definition():
+    """The zip n-grams and the no-repeat shortcut give the reference implementation's answer."""
+    import random
+    from collections import Counter
+
+    from pipeline.stages.quality.checks import _WORD, repetition_reason
+    from pipeline.stages.quality.config import RepetitionLimits
+
+    def reference_dup_chars(words, n):
+        seen, chars, i = set(), 0, 0
+        while i + n <= len(words):
+            gram = tuple(words[i : i + n])
+            if gram in seen:
+                chars, i = chars + sum(map(len, gram)) + n - 1, i + n
+            else:
+                seen.add(gram)
+                i += 1
+        return chars
+
+    def reference(text, limits):  # n-gram part only; lines are unchanged
+        words, size = _WORD.findall(text.lower()), len(text)
+        if len(words) < limits.min_words:
+            return None
+        for n, limit in limits.top_ngram_max_frac:
+            grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+            if grams:
+                gram, count = grams.most_common(1)[0]
+                frac = (sum(map(len, gram)) + n - 1) * count / size if count > 1 else 0.0
+                if frac > limit:
+                    return f"top_{n}gram_frac", frac, limit
+        for n, limit in limits.dup_ngram_max_frac:
+            frac = reference_dup_chars(words, n) / size
+            if frac > limit:
+                return f"dup_{n}gram_frac", frac, limit
+        return None
+
+    rng = random.Random(5)
+    vocab = [
+        "the",
+        "a",
+        "cat",
+        "dog",
+        "sat",
+        "on",
+        "mat",
+        "hello",
+        "world",
+        "quick",
+        "brown",
+        "fox",
+        "jumps",
+    ]
+    limits = RepetitionLimits(max_dup_line_frac=1.0, max_dup_line_char_frac=1.0, min_words=5)
+    found = 0
+    for _ in range(2000):
+        size = rng.randint(2, len(vocab))
+        text = " ".join(rng.choice(vocab[:size]) for _ in range(rng.randint(0, 80)))
+        expected = reference(text, limits)
+        assert repetition_reason(text, limits) == expected
+        found += expected is not None
+    assert 0 < found < 2000
