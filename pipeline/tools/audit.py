@@ -16,6 +16,7 @@ import itertools
 import json
 import multiprocessing
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,10 +119,13 @@ def match_fields(
     ranges = _split(fields, workers)
     _SHARED = (fields, index, config)
     try:
-        with multiprocessing.get_context("fork").Pool(len(ranges) - 1) as pool:
-            pending = pool.map_async(_match_range, ranges[:-1])
+        # an executor, not a Pool: a child that dies (OOM kill) raises BrokenProcessPool here
+        # instead of leaving the parent waiting forever
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(len(ranges) - 1, mp_context=context) as pool:
+            pending = [pool.submit(_match_range, bounds) for bounds in ranges[:-1]]
             last = _match_range(ranges[-1])
-            parts = pending.get()
+            parts = [future.result() for future in pending]
     finally:
         _SHARED = None
     return [f for part in [*parts, last] for f in part]
