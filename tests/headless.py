@@ -51,14 +51,14 @@ class _Session:
         self.next_id += 1
         self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
         while True:
-            message = json.loads(self.ws.recv(timeout=30))
+            message = json.loads(self.ws.recv(timeout=120))
             if message.get("id") == self.next_id:
                 if "error" in message:
                     raise RuntimeError(f"{method}: {message['error']}")
                 return message.get("result", {})
             self.events.append(message)
 
-    def wait_for(self, method: str, timeout: float = 30) -> None:
+    def wait_for(self, method: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         if any(e.get("method") == method for e in self.events):
             return
@@ -70,7 +70,7 @@ class _Session:
         raise TimeoutError(method)
 
 
-def _devtools_port(profile: Path, proc: subprocess.Popen, timeout: float = 30) -> int:
+def _devtools_port(profile: Path, proc: subprocess.Popen, timeout: float = 120) -> int:
     marker = profile / "DevToolsActivePort"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -12,7 +12,7 @@ from tests.pipeline.build.test_check import EXPECTED, PLANTED
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=120
+        [sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=600
     )
 
 
