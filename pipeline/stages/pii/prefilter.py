@@ -60,6 +60,8 @@ _NEAR_DIGITS = {
 }
 _ANYWHERE = {"EMAIL_ADDRESS": re.compile("@"), "IP_ADDRESS": re.compile(r":[0-9A-Fa-f]{0,4}:")}
 _NON_SPACE = re.compile(r"\S*")
+_DIGIT = re.compile(r"\d")
+_RUN_PREFIX = "+\uff0b(\uff08"  # what `_DIGIT_RUN` may hold before its first digit
 
 TRIGGERED_ENTITIES = frozenset(_TRIGGERS) | frozenset(_MIN_DIGITS)
 
@@ -73,20 +75,40 @@ class Window(NamedTuple):
     phone_runs: tuple[tuple[int, int], ...] = ()  # the PHONE_NUMBER trigger spans inside
 
 
+def _first_digit(text: str) -> int:
+    """The index of the first digit of `text` (-1: none). Ten `str.find` scans of an ASCII text
+    cost less than one regex scan for ``\\d``; 30 % of LIMA's text is before its first digit.
+
+    >>> _first_digit("abc 42"), _first_digit("abc"), _first_digit("x\u0663")
+    (4, -1, 1)
+    """
+    if text.isascii():
+        found = [i for i in map(text.find, "0123456789") if i >= 0]
+        return min(found) if found else -1
+    match = _DIGIT.search(text)
+    return match.start() if match else -1
+
+
 def _trigger_spans(text: str, entities: frozenset[str]) -> list[tuple[int, int, str]]:
     spans = []
+    anywhere = [(e, p) for e, p in _ANYWHERE.items() if e in entities]
+    for entity, pattern in anywhere:
+        spans.extend((m.start(), m.end(), entity) for m in pattern.finditer(text))
+    first = _first_digit(text)
+    if first < 0:  # every other trigger holds a digit
+        return spans
     digit_entities = [(e, n) for e, n in _MIN_DIGITS.items() if e in entities]
     if digit_entities:
-        for match in _DIGIT_RUN.finditer(text):
+        pos = first  # no digit run starts earlier than its prefix before the first digit
+        while pos and text[pos - 1] in _RUN_PREFIX:
+            pos -= 1
+        for match in _DIGIT_RUN.finditer(text, pos):
             run = match.group()
             digits = 4 if len(run) < 9 else sum(map(str.isdigit, run))  # the pattern has >= 4
             spans.extend((match.start(), match.end(), e) for e, n in digit_entities if digits >= n)
-    for entity, pattern in _ANYWHERE.items():
-        if entity in entities:
-            spans.extend((m.start(), m.end(), entity) for m in pattern.finditer(text))
     near = [(e, p) for e, patterns in _NEAR_DIGITS.items() if e in entities for p in patterns]
     if near:
-        for cluster in _DIGIT_CLUSTER.finditer(text):
+        for cluster in _DIGIT_CLUSTER.finditer(text, first):
             lo = max(0, cluster.start() - _DIGIT_REACH)
             hi = cluster.end() + _DIGIT_REACH  # a lookbehind sees before lo; a lookahead, < hi
             for entity, pattern in near:
