@@ -86,6 +86,11 @@ def _on_signal(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def signalled() -> bool:
+    """True once SIGINT or SIGTERM has reached this process's handler (`stop_quickly`)."""
+    return bool(getattr(_on_signal, "fired", False))
+
+
 def stop_quickly() -> None:
     """Install the SIGINT/SIGTERM handlers (main thread only)."""
     if threading.current_thread() is threading.main_thread():

@@ -156,7 +156,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write("mixgate: interrupted\n")
         return 130
     except Exception as exc:
+        if _interrupted(exc):
+            sys.stderr.write("mixgate: interrupted\n")
+            return 130
         return report_bug(exc, debug=args.debug)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """True when `exc` is what a Ctrl-C or SIGTERM turned into, not a bug.
+
+    The signal handler raises `KeyboardInterrupt` wherever the main thread is; library code
+    may wrap it on the way out (pydantic turns it into a `PydanticSerializationError` when it
+    lands inside a serializer, e.g. while Prefect imports), so the chain of causes is searched,
+    and any error after a stop signal counts as the stop.
+    """
+    from flows.reaper import signalled
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return signalled()
 
 
 def run() -> None:

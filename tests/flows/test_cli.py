@@ -98,3 +98,22 @@ def test_version_flag(capsys):
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out.strip() == f"mixgate {__version__}"
+
+
+def test_a_stop_signal_wrapped_by_a_library_is_an_interruption_not_a_bug(
+    tmp_path, capsys, monkeypatch
+):
+    """SIGTERM raises KeyboardInterrupt wherever the main thread is; pydantic wraps it when it
+    lands in a serializer (seen while Prefect imports). That is exit 130, not a bug report."""
+    import pipeline.output.publish
+
+    def interrupted_inside_a_library(version_dir):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            msg = "Error calling function `_ser_model`: KeyboardInterrupt: "
+            raise ValueError(msg) from exc
+
+    monkeypatch.setattr(pipeline.output.publish, "verify_version", interrupted_inside_a_library)
+    assert main(["verify", str(tmp_path)]) == 130
+    assert capsys.readouterr().err == "mixgate: interrupted\n"
