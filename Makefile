@@ -32,10 +32,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/mixgate build mixtures/demo.yaml --out out
 
-# The suite, then the docstring examples of the library (`--doctest-modules`).
+# The suite and the docstring examples of the library (`--doctest-modules`), on TEST_WORKERS
+# processes (pytest-xdist; each starts its own session Prefect server and demo build).
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest
-	$(PY) -m pytest -q --doctest-modules pipeline
+	$(PY) -m pytest -n $(TEST_WORKERS) --doctest-modules tests pipeline
 
 # ruff (lint + format check) over the code, mypy over the library (pyproject.toml: [tool.*]).
 lint: $(STAMP)
@@ -45,7 +46,7 @@ lint: $(STAMP)
 
 # The edit-test loop: no Prefect server, no Dask, nothing marked slow (docs/performance.md).
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not flow and not slow"
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not flow and not slow" tests
 
 bench: $(STAMP)
 	@echo "benchmarks: see docs/performance.md for the commands and figures"
