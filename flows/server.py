@@ -22,6 +22,7 @@ Prefect version and revision skip the migration check (``PREFECT_SERVER_DATABASE
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -30,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from importlib.metadata import version
@@ -157,12 +157,15 @@ class BackgroundServer:
         )
 
     def healthy(self) -> bool:
-        """True when the server answers its health check."""
+        """True when the server answers its health check (on the loopback port it listens on)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
         try:
-            with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
+            conn.request("GET", "/api/health")
+            return conn.getresponse().status == 200
+        except (OSError, http.client.HTTPException):
             return False
+        finally:
+            conn.close()
 
     def wait_ready(self) -> str:
         """Block until the server answers; return its API URL. One-line error on failure."""

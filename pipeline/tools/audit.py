@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import xxhash
 
-from pipeline.errors import ConfigError, InputError
+from pipeline.errors import ConfigError, InputError, InternalError
 from pipeline.io import RowError, file_sha256, iter_rows
 from pipeline.stages.decontam.holdouts import HoldoutFile, holdout_name, read_holdout_file
 from pipeline.stages.decontam.match import (
@@ -78,7 +78,8 @@ _SHARED: tuple[Sequence[tuple[int, str, str]], HoldoutIndex, DecontamConfig] | N
 
 def _match_range(bounds: tuple[int, int]) -> list[Finding]:
     """Match one slice of the fields a forked worker inherited in `_SHARED`."""
-    assert _SHARED is not None
+    if _SHARED is None:
+        raise InternalError("audit worker started without the fields it shares with its parent")
     fields, index, config = _SHARED
     return find_contamination(fields[bounds[0] : bounds[1]], index=index, config=config)
 

@@ -18,7 +18,7 @@ import xxhash
 from phonenumbers.phonenumbermatcher import _PATTERN as _PHONE_CANDIDATE
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InternalError
 from pipeline.stages.pii.config import PiiConfig
 from pipeline.stages.pii.credentials import SECRET_ENTITIES, find_secrets
 from pipeline.stages.pii.engine import LANGUAGE, shared_analyzer
@@ -291,7 +291,8 @@ class PiiScanner:
         every phonenumbers candidate in `piece` has fewer digits (and letters, read as vanity
         digits) than the fewest a valid number needs there (`phone_floor`). Same result as
         matching every region (test_phone_floor.py), at a third of the matcher runs on LIMA."""
-        assert self._phone is not None
+        if self._phone is None:
+            raise InternalError("phone regions asked of a scanner without a phone matcher")
         if self._floors is None:
             return list(self._phone.supported_regions)
         most = most_plus = 0

@@ -61,13 +61,11 @@ def _text_fields(frame: pl.DataFrame) -> pl.DataFrame:
     parts = []
     if "messages" in frame.columns:
         contents = (
-            frame.select(
-                pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW),
-                pl.col("messages").list.eval(pl.element().struct.field("content")).alias("text"),
-            )
-            .filter(pl.col("text").list.len() > 0)
-            .with_columns(pl.int_ranges(pl.col("text").list.len()).alias("_i"))
-            .explode("text", "_i")
+            frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(_ROW), "messages")
+            .filter(pl.col("messages").list.len() > 0)
+            .with_columns(pl.int_ranges(pl.col("messages").list.len()).alias("_i"))
+            .explode("messages", "_i")
+            .with_columns(pl.col("messages").struct.field("content").alias("text"))
         )
         parts.append(
             contents.select(
