@@ -23,7 +23,8 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.io import RowError, iter_rows
+from pipeline.io.limits import RowError
+from pipeline.io.readers import iter_rows
 from pipeline.records.schemas import RECORD_SCHEMA
 from pipeline.stages.tagging import INTENTS, Tagger, tag_slices
 

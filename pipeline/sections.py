@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from pipeline.errors import ConfigError
-from pipeline.io import ReadLimits
+from pipeline.io.limits import ReadLimits
 from pipeline.stages.decontam.match import DecontamConfig
 from pipeline.stages.dedup.near import NearDedupConfig
 from pipeline.stages.quality.config import QualityConfig

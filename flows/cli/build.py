@@ -167,7 +167,7 @@ def _positive_int(text: str) -> int:
 
 def build_options(p: argparse.ArgumentParser) -> None:
     """Declare the incremental-build options shared by `build` and `schedule`."""
-    from pipeline.io import SHARD_ROWS as DEFAULT_SHARD_ROWS
+    from pipeline.io.counting import SHARD_ROWS as DEFAULT_SHARD_ROWS
 
     p.add_argument(
         "--cache-dir",

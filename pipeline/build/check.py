@@ -235,7 +235,7 @@ def check_sections(
     data = doc.data if isinstance(doc.data, Mapping) else {}
     problems: list[Problem] = []
     dedup = data.get("dedup") or {}
-    from pipeline.io import ReadLimits
+    from pipeline.io.limits import ReadLimits
 
     checks: list[tuple[str, Any, Any]] = [
         ("quality", QualityConfig, data.get("quality")),

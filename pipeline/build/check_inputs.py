@@ -19,7 +19,7 @@ import polars as pl
 from pipeline.build.probe import SAMPLE_ROWS, FileSample, sample_file
 from pipeline.build.problems import Problem, SpecDocument, did_you_mean
 from pipeline.errors import MixgateError
-from pipeline.io import resolve_paths
+from pipeline.io.files import resolve_paths
 from pipeline.records.canonical import Reject
 from pipeline.records.schemas import RECORD_SCHEMA
 from pipeline.spec import HoldoutSpec, LabelSpec, SourceSpec
@@ -83,7 +83,7 @@ def _samples(
 ) -> list[FileSample]:
     """Sample each file. A file that cannot be read at all is what the build records as a file
     issue and goes past (a warning), unless ``reading.on_file_error: fail`` (an error)."""
-    from pipeline.io import FileReadError
+    from pipeline.io.limits import FileReadError
 
     out = []
     for path in paths:

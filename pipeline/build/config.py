@@ -28,7 +28,8 @@ from pipeline.build.pii_sources import manifest_entry as pii_manifest_entry
 from pipeline.build.pii_sources import pii_by_source
 from pipeline.build.pool_dedup import tag_near_spilled
 from pipeline.errors import ConfigError, InternalError
-from pipeline.io import DEFAULT_LIMITS, ReadLimits, resolve_paths
+from pipeline.io.files import resolve_paths
+from pipeline.io.limits import DEFAULT_LIMITS, ReadLimits
 from pipeline.sections import DedupSection, config_from_mapping
 from pipeline.spec import MixtureSpec
 from pipeline.stages import STAGES

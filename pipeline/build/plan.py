@@ -10,7 +10,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipeline.errors import ConfigError, InputChangedError, InputError, InternalError
-from pipeline.io import DEFAULT_LIMITS, ReadLimits, count_rows, file_sha256, resolve_paths
+from pipeline.io.counting import count_rows
+from pipeline.io.files import file_sha256, resolve_paths
+from pipeline.io.limits import DEFAULT_LIMITS, ReadLimits
 from pipeline.spec import MixtureSpec, SourceSpec
 
 
@@ -27,7 +29,7 @@ class FileTask:
     base_dir: Path
     sha256: str
     rows: tuple[int, int | None] | None = None
-    counted: int | None = None  # the file's records by `pipeline.io.count_rows`
+    counted: int | None = None  # the file's records by `pipeline.io.counting.count_rows`
 
     def __post_init__(self) -> None:
         if self.rows is not None:

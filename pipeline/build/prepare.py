@@ -17,7 +17,7 @@ from typing import Any
 
 from pipeline.build.config import BuildConfig, build_config, read_spec_holdouts
 from pipeline.build.plan import FileTask, plan_files
-from pipeline.io import file_sha256
+from pipeline.io.files import file_sha256
 from pipeline.spec import MixtureSpec, load_spec
 from pipeline.stages.decontam.holdouts import HoldoutFile
 

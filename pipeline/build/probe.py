@@ -19,7 +19,9 @@ from typing import IO, Any, cast
 
 import pyarrow.parquet as pq
 
-from pipeline.io import RowError, detect_format, iter_rows
+from pipeline.io.files import detect_format
+from pipeline.io.limits import RowError
+from pipeline.io.readers import iter_rows
 
 SAMPLE_ROWS = 200
 

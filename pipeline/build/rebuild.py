@@ -17,7 +17,7 @@ from pipeline.build.run import BuildResult, run_build
 from pipeline.build.runner import StageRunner
 from pipeline.build.shards import DEFAULT_SHARD_ROWS
 from pipeline.errors import InputChangedError
-from pipeline.io import resolve_paths
+from pipeline.io.files import resolve_paths
 from pipeline.output.publish import read_manifest
 from pipeline.spec import load_yaml, parse_spec
 from pipeline.stages.ingest import relative_path

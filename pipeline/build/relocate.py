@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pipeline.errors import InputError
-from pipeline.io import file_sha256
+from pipeline.io.files import file_sha256
 
 
 def recorded_files(manifest: dict[str, Any]) -> dict[str, str]:

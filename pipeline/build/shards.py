@@ -30,7 +30,7 @@ from pipeline.build.guard import guarded, sanitized
 from pipeline.build.plan import FileTask, shard_file
 from pipeline.build.runner import StageRunner
 from pipeline.build.spill import SpillRef, narrow_frame, shingle_shard, shingle_sizes
-from pipeline.io import SHARD_ROWS
+from pipeline.io.counting import SHARD_ROWS
 from pipeline.output.manifest import code_version, slice_supply
 from pipeline.records.schemas import LEDGER_SCHEMA, empty_ledger, empty_records, ledger_frame
 from pipeline.spec import MixtureSpec, SourceSpec, spec_section

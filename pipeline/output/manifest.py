@@ -98,7 +98,7 @@ def count_records(
 
     Every record read must be in the pool or the ledger; a source that does not reconcile is a
     bug, raised as `IntegrityError` rather than written into a manifest. `counted` is each
-    source's record count by an independent count of its files (`pipeline.io.count_rows`);
+    source's record count by an independent count of its files (`pipeline.io.counting.count_rows`);
     a file whose count differs from what was read has a ``row_count_mismatch`` file issue.
     """
     sources = list(read)

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from pipeline.errors import ConfigError, InputError
 from pipeline.faults import fault_point
-from pipeline.io import file_sha256
+from pipeline.io.files import file_sha256
 
 ROWS_PER_PART = 100_000
 ROW_GROUP_SIZE = 10_000

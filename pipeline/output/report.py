@@ -193,7 +193,7 @@ def recorded_file(version_dir: Path, manifest: dict[str, Any], spelled: str) -> 
         candidate = spec_dir / rec
         if candidate.is_file() and os.path.samefile(candidate, given):
             return rec
-    from pipeline.io import file_sha256
+    from pipeline.io.files import file_sha256
 
     digest = file_sha256(given)
     matches = [rec for rec, sha in inputs.items() if sha == digest]

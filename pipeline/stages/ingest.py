@@ -19,7 +19,9 @@ from typing import Any, Protocol
 import polars as pl
 
 from pipeline.errors import ConfigError, MixgateError
-from pipeline.io import DEFAULT_LIMITS, FileReadError, ReadLimits, RowError, file_sha256, iter_rows
+from pipeline.io.files import file_sha256
+from pipeline.io.limits import DEFAULT_LIMITS, FileReadError, ReadLimits, RowError
+from pipeline.io.readers import iter_rows
 from pipeline.records.canonical import SCHEMA_RULE, Reject, apply_field_map, canonicalize
 from pipeline.records.schemas import RECORD_SCHEMA, compute_record_id, empty_records, ledger_frame
 
@@ -79,7 +81,7 @@ class InputFile:
     path: str  # relative to the spec's directory, POSIX separators
     sha256: str
     records: int  # records read (rows yielded by the reader)
-    counted: int | None = None  # records counted independently (`pipeline.io.count_rows`)
+    counted: int | None = None  # records counted independently (`pipeline.io.counting.count_rows`)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,9 @@ import numpy as np
 import xxhash
 
 from pipeline.errors import ConfigError, InputError, InternalError
-from pipeline.io import RowError, file_sha256, iter_rows
+from pipeline.io.files import file_sha256
+from pipeline.io.limits import RowError
+from pipeline.io.readers import iter_rows
 from pipeline.stages.decontam.holdouts import HoldoutFile, holdout_name, read_holdout_file
 from pipeline.stages.decontam.match import (
     DecontamConfig,
@@ -160,7 +162,7 @@ def audit_files(
     Parameters
     ----------
     data_paths, holdout_paths
-        Files readable by `pipeline.io.iter_rows`.
+        Files readable by `pipeline.io.readers.iter_rows`.
     config
         Shingling and the match rule.
     holdout_fields

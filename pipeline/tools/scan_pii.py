@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pipeline.errors import ConfigError
-from pipeline.io import RowError, iter_rows
+from pipeline.io.limits import RowError
+from pipeline.io.readers import iter_rows
 from pipeline.records.canonical import Reject, apply_field_map, canonicalize
 from pipeline.records.schemas import KINDS, iter_text_fields
 from pipeline.stages.pii.scanner import PiiScanner

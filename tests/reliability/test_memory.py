@@ -17,7 +17,8 @@ from tests.reliability.badinput import Words, gzip_bomb
 SCRIPT = """
 import resource, sys
 from pathlib import Path
-from pipeline.io import count_rows, iter_rows
+from pipeline.io.counting import count_rows
+from pipeline.io.readers import iter_rows
 path = Path(sys.argv[1])
 rows = [(r, getattr(v, "reason", "ok")) for r, v in iter_rows(path)]
 counted = count_rows(path)

@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from pipeline.errors import ConfigError
-from pipeline.io import RowError, iter_rows
+from pipeline.io.limits import RowError
+from pipeline.io.readers import iter_rows
 
 #: Prompt-like field names, in the order they are preferred (lowercase).
 SINGLE_PROMPT_FIELDS = ("question", "prompt", "problem", "query", "text")
@@ -261,7 +262,7 @@ def read_holdout_file(
     Parameters
     ----------
     path
-        A file readable by `pipeline.io.iter_rows`.
+        A file readable by `pipeline.io.readers.iter_rows`.
     holdout, label
         The holdout's name and how the file is named in findings (relative path or as given).
     fields

@@ -15,7 +15,8 @@ from pipeline.build.plan import FileTask, shard_file
 from pipeline.build.run import load, run_build
 from pipeline.build.shards import merge_outcomes, process_file, sort_ledger
 from pipeline.errors import ConfigError, InternalError
-from pipeline.io import count_rows, file_sha256
+from pipeline.io.counting import count_rows
+from pipeline.io.files import file_sha256
 from pipeline.spec import SourceSpec
 from tests.conftest import ROOT, SHARED
 

@@ -98,7 +98,7 @@ def test_tagger_labels_only_what_the_source_left_empty():
     from pipeline.build.plan import FileTask
     from pipeline.build.run import load
     from pipeline.build.shards import process_file
-    from pipeline.io import file_sha256
+    from pipeline.io.files import file_sha256
 
     loaded = load(ROOT / "mixtures" / "demo.yaml")
     config = build_config(loaded.spec, base_dir=loaded.base_dir)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.io import RowError, iter_rows
+from pipeline.io.limits import RowError
+from pipeline.io.readers import iter_rows
 from pipeline.stages.pii import PiiConfig, PiiScanner
 from pipeline.tools.scan_pii import iter_raw_fields
 from tests.conftest import ROOT, SHARED

@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.io import RowError, iter_rows
+from pipeline.io.limits import RowError
+from pipeline.io.readers import iter_rows
 from pipeline.records.schemas import RECORD_SCHEMA, compute_record_id
 from pipeline.stages.tagging import (
     INTENTS,

@@ -10,7 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.io import RowError, detect_format, iter_rows, resolve_paths
+from pipeline.io.files import detect_format, resolve_paths
+from pipeline.io.limits import RowError
+from pipeline.io.readers import iter_rows
 
 RECORDS = [{"prompt": "p1", "response": "r1"}, {"prompt": "p2", "response": "r2"}]
 
@@ -102,44 +104,3 @@ def test_row_ranges_partition_the_file_exactly(tmp_path, name):
     assert all(
         start <= row < start + 7 for row, _ in iter_rows(path, start=7, stop=14) for start in [7]
     )
-
-
-def _walked(line: bytes):
-    """The reference: decode, then always walk the value (`_checked`), as before the fast path."""
-    from pipeline.io import _DECODER, DEFAULT_LIMITS, _checked
-
-    try:
-        value = _DECODER.decode(line.decode("utf-8"))
-    except RecursionError:
-        return RowError("nesting_too_deep")
-    except (ValueError, UnicodeDecodeError):
-        return RowError("bad_encoding" if b"\xff" in line else "malformed_json")
-    return _checked(0, value, DEFAULT_LIMITS)[1]
-
-
-def test_decode_fast_path_gives_the_walks_reason_for_every_line():
-    from pipeline.io import DEFAULT_LIMITS, _decode_json
-
-    deep = b'{"a": ' + b"[" * 120 + b"1" + b"]" * 120 + b"}"
-    lines = [
-        b'{"a": "x", "b": [1, 2.5, {"c": null}]}',
-        b'{"a": 1, "a": 2}',
-        b'{"a": {"b": 1, "b": 2}}',
-        b'{"a": NaN}',
-        b'{"a": [Infinity]}',
-        b'{"a": 1e999}',
-        b'{"a": "nul \\u0000 here"}',
-        b'{"a": "lone \\ud800 surrogate"}',
-        b'{"\\u0000key": 1}',
-        b'{"a": "a literal \\\\u0041"}',
-        b'{"a": "bracket text [[[[{{{{"}',
-        deep,
-        b"[1, 2]",
-        b'"text"',
-        b'{"a": "raw \x01 control"}',
-        b"{not json",
-    ]
-    for line in lines:
-        got = _decode_json(line, 0, DEFAULT_LIMITS)[1]
-        assert got == _walked(line), line
-        assert type(got) is type(_walked(line))

@@ -1,0 +1,116 @@
+"""One JSON value, decoded and checked: duplicate keys and non-finite numbers are rejected."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from typing import Any
+
+from pipeline.io.limits import ReadLimits, Row, RowError
+
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+class _DuplicateKeys(dict):
+    """An object that had a key twice (the parser keeps the last value; we reject the record)."""
+
+
+class _NonFinite:
+    """Stands in for NaN, Infinity or an overflowing float such as 1e999."""
+
+
+_NONFINITE = _NonFinite()
+
+
+# Set by the parse hooks when they mark a value (per thread: build tasks decode in threads),
+# so `_decode_json` walks a decoded record only when the walk can find something.
+_MARKED = threading.local()
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    _MARKED.any = True
+    return _DuplicateKeys(value)
+
+
+def _float(text: str) -> float | _NonFinite:
+    value = float(text)
+    if math.isfinite(value):
+        return value
+    _MARKED.any = True
+    return _NONFINITE
+
+
+def _constant(_: str) -> _NonFinite:
+    _MARKED.any = True
+    return _NONFINITE
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_float=_float, parse_constant=_constant)
+
+
+def _problem(value: Any, max_depth: int) -> str | None:
+    """Return the reason a decoded value cannot become a record, or None (iterative walk).
+
+    >>> _problem({"a": ["ok", "nul \\x00"]}, 10)
+    'nul_byte'
+    """
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            bad = _BAD_TEXT.search(item)
+            if bad is not None:
+                return "nul_byte" if bad.group() == "\x00" else "bad_encoding"
+        elif isinstance(item, dict):
+            if isinstance(item, _DuplicateKeys):
+                return "duplicate_key"
+            if depth > max_depth:
+                return "nesting_too_deep"
+            stack.extend((k, depth) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            if depth > max_depth:
+                return "nesting_too_deep"
+            stack.extend((v, depth + 1) for v in item)
+        elif item is _NONFINITE:
+            return "nonfinite_number"
+    return None
+
+
+def _checked(row: int, value: Any, limits: ReadLimits) -> Row:
+    if not isinstance(value, dict):
+        return row, RowError("not_an_object")
+    problem = _problem(value, limits.max_depth)
+    if problem is not None:
+        return row, RowError(problem)
+    return row, value
+
+
+def _decode_json(line: bytes, row: int, limits: ReadLimits) -> Row:
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        return row, RowError("bad_encoding")
+    _MARKED.any = False
+    try:
+        value = _DECODER.decode(text)
+    except RecursionError:
+        return row, RowError("nesting_too_deep")
+    except ValueError:
+        return row, RowError("malformed_json")
+    if (
+        not _MARKED.any
+        and isinstance(value, dict)
+        and "\\u" not in text
+        and text.count("{") + text.count("[") <= limits.max_depth
+    ):
+        # `_problem` cannot find anything: no hook marked a duplicate key or a non-finite
+        # number; NUL and surrogates in a strictly decoded line can only come from \u escapes
+        # (raw control characters are malformed JSON); depth <= the number of brackets.
+        return row, value
+    return _checked(row, value, limits)
