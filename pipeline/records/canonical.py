@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 SCHEMA_RULE = "schema_v1"
 
@@ -78,6 +78,10 @@ def apply_field_map(raw: Mapping[str, Any], fields: Mapping[str, str], kind: str
     return out
 
 
+@overload
+def _text(record: Mapping[str, Any], name: str, *, required: Literal[True]) -> str | Reject: ...
+@overload
+def _text(record: Mapping[str, Any], name: str, *, required: bool) -> str | Reject | None: ...
 def _text(record: Mapping[str, Any], name: str, *, required: bool) -> str | Reject | None:
     value = record.get(name)
     if value is None:
@@ -126,11 +130,14 @@ def check_turns(messages: list[dict[str, str]], *, ends_with: str) -> Reject | N
 def _prompt_turns(record: Mapping[str, Any]) -> list[dict[str, str]] | Reject:
     """Build system + history + prompt turns from prompt-style fields."""
     system = _text(record, "system", required=False)
+    if isinstance(system, Reject):
+        return system
     prompt = _text(record, "prompt", required=True)
+    if isinstance(prompt, Reject):
+        return prompt
     extra = _text(record, "input", required=False)
-    for value in (system, prompt, extra):
-        if isinstance(value, Reject):
-            return value
+    if isinstance(extra, Reject):
+        return extra
     turns: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
     history = record.get("history")
     if history:
@@ -196,6 +203,7 @@ def split_hh_transcript(text: str) -> list[dict[str, str]] | None:
 
 def _reply_side(value: Any, name: str) -> tuple[list[dict[str, str]] | None, str] | Reject:
     """Return (prompt turns or None, reply) for one side of a preference pair."""
+    turns: list[dict[str, str]] | Reject | None
     if isinstance(value, str):
         turns = split_hh_transcript(value) if "Human:" in value[:20] else None
         if turns is None:
@@ -220,6 +228,7 @@ def canonicalize_preference(record: Mapping[str, Any]) -> Canonical | Reject:
             return side
         sides.append(side)
     (chosen_prompt, chosen), (rejected_prompt, rejected) = sides
+    turns: list[dict[str, str]] | Reject | None
     if chosen_prompt is not None or rejected_prompt is not None:
         if chosen_prompt != rejected_prompt:
             return Reject("preference_prompt_mismatch")

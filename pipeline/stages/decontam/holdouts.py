@@ -63,11 +63,11 @@ class HoldoutItem(NamedTuple):
 
 
 class Step(NamedTuple):
-    """One step of a field path: ``key`` (name), ``index`` (int), ``each`` or ``where`` (k, v)."""
+    """One step of a field path: ``key`` (name), ``index`` (`position`), ``each`` or ``where`` (k, v)."""
 
     kind: str
     key: str = ""
-    index: int = 0
+    position: int = 0  # not `index`: a NamedTuple field must not hide tuple.index
     value: str = ""
 
 
@@ -105,7 +105,7 @@ def parse_field_path(text: str) -> FieldPath:
         elif m.group(2) == "":
             steps.append(Step("each"))
         elif m.group(2).isdigit():
-            steps.append(Step("index", index=int(m.group(2))))
+            steps.append(Step("index", position=int(m.group(2))))
         else:
             key, _, value = m.group(2).partition("=")
             steps.append(Step("where", key=key.strip(), value=value.strip()))
@@ -151,8 +151,8 @@ def select(record: Mapping[str, Any], path: FieldPath) -> list[tuple[int | None,
                 child = _get_key(value, step.key)
                 if child is not None:
                     nxt.append((turn, child))
-            elif step.kind == "index" and isinstance(value, list) and step.index < len(value):
-                nxt.append((turn, value[step.index]))
+            elif step.kind == "index" and isinstance(value, list) and step.position < len(value):
+                nxt.append((turn, value[step.position]))
             elif step.kind in ("each", "where") and isinstance(value, list):
                 nxt.extend(
                     (i, v)

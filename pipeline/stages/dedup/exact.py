@@ -28,7 +28,6 @@ from pipeline.stages.dedup.keeper import keeper_details
 EXACT_RULE = "exact_dedup_v2"
 
 
-_INDENT = re.compile(r"^([ \t]*)(.*)$")
 _INNER_SPACE = re.compile(r"[ \t]+")
 
 
@@ -40,7 +39,8 @@ def reply_text(text: str) -> str:
     """
     lines = []
     for line in unicodedata.normalize("NFC", text).split("\n"):
-        indent, rest = _INDENT.match(line).groups()
+        rest = line.lstrip(" \t")
+        indent = line[: len(line) - len(rest)]
         lines.append(indent + _INNER_SPACE.sub(" ", rest).rstrip())
     return "\n".join(lines).strip("\n")
 

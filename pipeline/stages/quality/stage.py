@@ -98,12 +98,13 @@ def tag_quality(frame: pl.DataFrame, *, config: QualityConfig) -> pl.DataFrame:
     for record in frame.select(columns).iter_rows(named=True):
         failures = _run_gates(record, config, refusals, any_refusal)
         is_pair = record.get("chosen") is not None and record.get("rejected") is not None
-        first = None
+        first: tuple[str, Failure] | None = None
         for rule, column in GATE_ORDER:
-            out[column].append(_column_value(rule, column, failures[rule], config, is_pair))
+            failure = failures[rule]
+            out[column].append(_column_value(rule, column, failure, config, is_pair))
             droppable = rule != "refusal_v1" or config.drop_refusals
-            if first is None and failures[rule] is not None and droppable:
-                first = (rule, failures[rule])
+            if first is None and failure is not None and droppable:
+                first = (rule, failure)
         rules.append(first[0] if first else None)
         reasons.append(first[1].reason if first else None)
         details.append(
