@@ -1,4 +1,4 @@
-"""MinHash shingling and signatures: definitions, batch invariance, accuracy vs exact Jaccard."""
+"""MinHash signatures: batch invariance, empty sets, accuracy vs exact Jaccard, streaming."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from datasketch import MinHash
 
-from pipeline.errors import ConfigError
 from pipeline.stages.dedup.minhash import (
     EMPTY_SLOT,
     MinHashConfig,
@@ -18,45 +17,9 @@ from pipeline.stages.dedup.minhash import (
     compute_signatures,
     estimate_jaccard,
     exact_jaccard,
-    shingle_set,
     text_signatures,
 )
 from tests.conftest import SHARED
-
-
-def test_config_rejects_unknown_unit_naming_the_field():
-    with pytest.raises(ConfigError, match="`unit`.*'token'"):
-        MinHashConfig(unit="token")  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("field", ["n", "num_perm", "seed"])
-def test_config_rejects_out_of_range_integers(field):
-    with pytest.raises(ConfigError, match=f"`{field}`"):
-        MinHashConfig(**{field: -1})
-
-
-def test_slug_names_unit_n_permutations_and_seed():
-    assert MinHashConfig(unit="char", n=7, num_perm=64, seed=3).slug == "char7_p64_s3_v1"
-
-
-def test_word_shingles_ignore_case_punctuation_and_whitespace():
-    config = MinHashConfig()
-    a = shingle_set("The quick brown fox jumps over the lazy dog.", config=config)
-    b = shingle_set("the  QUICK brown fox, jumps over\nthe lazy dog!", config=config)
-    assert np.array_equal(a, b)
-    assert len(a) == 9 - 5 + 1
-
-
-def test_text_shorter_than_n_is_one_shingle_and_empty_text_has_none():
-    sets = compute_shingle_sets(["Who are you?", "", "   ", "a b c d e"], config=MinHashConfig())
-    assert sets.sizes.tolist() == [1, 0, 0, 1]
-    # the short shingle never equals a full n-gram hash
-    assert sets.doc(0)[0] != sets.doc(3)[0]
-
-
-def test_char_shingles_count_characters_of_normalized_text():
-    sets = compute_shingle_sets(["abcdef", "ABC  DEF"], config=MinHashConfig(unit="char", n=3))
-    assert sets.sizes.tolist() == [4, 5]  # "abc def" has 5 character 3-grams
 
 
 def test_signatures_do_not_depend_on_batch_composition():
