@@ -155,6 +155,7 @@ _PAIR_TABLE = np.stack(
 )
 _BYTE_ROWS = np.arange(8, dtype=np.intp) * 256
 _SEPARATOR = "\x00"  # joins the documents of a batch; never part of a word
+_PADDING = _SEPARATOR * 8
 
 
 @functools.lru_cache(maxsize=65536)
@@ -188,11 +189,17 @@ def _clean_non_ascii(joined: str) -> str:
 
 
 def _word_bytes(texts: Sequence[str]) -> tuple[bytes, np.ndarray]:
-    """Return the UTF-8 of the normalized texts joined by NUL, and each text's length in bytes.
+    """Return the UTF-8 of the normalized texts, and each text's length in bytes.
 
-    ASCII bytes are classified by the byte table; in non-ASCII texts the non-word characters
-    are replaced by spaces first, so every non-ASCII byte left belongs to a word character.
+    Layout: NUL, then every text followed by NUL, then 8 NUL of padding (so a uint64 can be
+    read at any token start). ASCII bytes are classified by the byte table; in non-ASCII texts
+    the non-word characters are replaced by spaces first, so every non-ASCII byte left belongs
+    to a word character. A batch of ASCII texts without NUL is lowercased in one call.
     """
+    joined = _SEPARATOR.join(["", *texts, _PADDING])
+    if joined.isascii() and joined.count(_SEPARATOR) == len(texts) + 9:
+        sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        return joined.lower().encode("ascii"), sizes
     normalized = [_normalize_for_words(t) for t in texts]
     non_ascii = [i for i, t in enumerate(normalized) if not t.isascii()]
     sizes = np.array([len(t) for t in normalized], dtype=np.int64)
@@ -201,20 +208,24 @@ def _word_bytes(texts: Sequence[str]) -> tuple[bytes, np.ndarray]:
         for i, text in zip(non_ascii, cleaned.split(_SEPARATOR), strict=True):
             normalized[i] = text
             sizes[i] = len(text.encode("utf-8"))
-    return _SEPARATOR.join(normalized).encode("utf-8"), sizes
+    return _SEPARATOR.join(["", *normalized, _PADDING]).encode("utf-8"), sizes
 
 
 def _token_spans(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Return the start and end offsets of the runs of word bytes in `data` (int64 each)."""
-    word = np.frombuffer(b"\0" + data.translate(_WORD_FLAGS) + b"\0", dtype=np.bool_)
-    edges = np.flatnonzero(word[1:] != word[:-1])  # alternately a start and an end
+    """Return the start and end offsets of the runs of word bytes in `data` (int64 each).
+
+    `data` starts and ends with a non-word byte (NUL), so the edges alternate start, end.
+    """
+    word = np.frombuffer(data.translate(_WORD_FLAGS), dtype=np.bool_)
+    edges = np.flatnonzero(word[1:] != word[:-1])
+    edges += 1
     return edges[0::2], edges[1::2]
 
 
 def _leading_bytes(at: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Return the ``min(length, 8)`` bytes at each offset as a little-endian uint64, zero-filled.
 
-    `at` is a uint64 view of the padded buffer at every byte offset (stride 1).
+    `at` is a uint64 view of the batch's bytes at every byte offset (stride 1).
     """
     words = at[offsets]
     shift = (64 - 8 * np.minimum(lengths, 8)).astype(np.uint64)
@@ -230,8 +241,7 @@ def _word_token_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     if len(starts) == 0:
         return np.zeros(0, dtype=np.uint64), np.zeros(len(texts), dtype=np.int64)
     lengths = ends - starts
-    padded = np.frombuffer(data + bytes(8), dtype=np.uint8)
-    at = np.ndarray((len(data),), dtype=np.uint64, buffer=padded, strides=(1,))
+    at = np.ndarray((len(data) - 7,), dtype=np.uint64, buffer=data, strides=(1,))
     first = _leading_bytes(at, starts, lengths).view(np.int64)
     hashes = _PAIR_TABLE[0][first & 0xFFFF]
     for k in range(1, 4):
@@ -244,7 +254,7 @@ def _word_token_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         hashes[long] += _TOKEN_TABLE[index].sum(axis=1, dtype=np.uint64)
         long, chunk = long[rest > 8], chunk + 1
     hashes += lengths.astype(np.uint64) * _COMBINE
-    separators = np.cumsum(doc_bytes[:-1] + 1) - 1
+    separators = np.cumsum(doc_bytes[:-1] + 1)  # the NUL after each text but the last
     counts = np.diff(np.searchsorted(starts, separators), prepend=0, append=len(starts))
     return hashes, counts.astype(np.int64)
 

@@ -116,9 +116,15 @@ def test_char_shingles_count_characters_of_normalized_text():
     assert sets.sizes.tolist() == [4, 5]  # "abc def" has 5 character 3-grams
 
 
-def test_word_token_hashes_follow_their_definition_on_real_and_edge_text():
+@pytest.mark.parametrize("batch", ["non_ascii", "ascii", "ascii_with_nul"])
+def test_word_token_hashes_follow_their_definition_on_real_and_edge_text(batch):
     texts = _real_texts()
-    texts = [t for t in texts if not t.isascii()] + texts[::10]  # every non-ASCII text
+    if batch == "non_ascii":  # every non-ASCII text and some others: text by text
+        texts = [t for t in texts if not t.isascii()] + texts[::10]
+    else:  # ASCII only: the whole batch at once, unless a text holds a NUL
+        texts = [t for t in texts[::3] if t.isascii() and "\x00" not in t][:400]
+        texts += ["Tab\tEnd", "", "UPPER lower MiXeD_case 42"]
+        texts += ["x\x00y z\x00"] if batch == "ascii_with_nul" else []
     hashes, counts = _word_token_hashes(texts)
     expected = [_oracle_token_hashes(t) for t in texts]
     assert counts.tolist() == [len(e) for e in expected]
