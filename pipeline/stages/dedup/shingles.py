@@ -133,10 +133,13 @@ _IS_WORD_BYTE = _word_byte_table()
 _WORD_FLAGS = bytes(_IS_WORD_BYTE.astype(np.uint8))  # `bytes.translate` table: 1 = word byte
 # Token hash: sum of xxh3-derived random values, one per (position mod 64, byte) -- simple
 # tabulation hashing, stable across library versions -- plus the token length times _COMBINE.
-# Non-word bytes have value 0.
+# Non-word bytes have value 0; an ASCII capital has the value of its lowercase letter, so a
+# batch of ASCII texts is hashed as written, never lowercased (the same values as before).
 _TOKEN_TABLE = np.array(
     [
-        xxhash.xxh3_64_intdigest(bytes((pos, byte))) if _IS_WORD_BYTE[byte] else 0
+        xxhash.xxh3_64_intdigest(bytes((pos, ord(chr(byte).lower()) if byte < 128 else byte)))
+        if _IS_WORD_BYTE[byte]
+        else 0
         for pos in range(64)
         for byte in range(256)
     ],
@@ -194,12 +197,13 @@ def _word_bytes(texts: Sequence[str]) -> tuple[bytes, np.ndarray]:
     Layout: NUL, then every text followed by NUL, then 8 NUL of padding (so a uint64 can be
     read at any token start). ASCII bytes are classified by the byte table; in non-ASCII texts
     the non-word characters are replaced by spaces first, so every non-ASCII byte left belongs
-    to a word character. A batch of ASCII texts without NUL is lowercased in one call.
+    to a word character. A batch of ASCII texts is encoded as it is: the token tables fold
+    capitals, and a NUL inside a text is a non-word byte like the space that replaces it.
     """
     joined = _SEPARATOR.join(["", *texts, _PADDING])
-    if joined.isascii() and joined.count(_SEPARATOR) == len(texts) + 9:
+    if joined.isascii():
         sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        return joined.lower().encode("ascii"), sizes
+        return joined.encode("ascii"), sizes
     normalized = [_normalize_for_words(t) for t in texts]
     non_ascii = [i for i, t in enumerate(normalized) if not t.isascii()]
     sizes = np.array([len(t) for t in normalized], dtype=np.int64)
