@@ -18,13 +18,16 @@ export DO_NOT_TRACK := 1
 
 # Bytecode is compiled once here (uv --compile-bytecode, compileall for the project): this
 # environment sets PYTHONDONTWRITEBYTECODE, so without it every run recompiles every import
-# (measured: the demo build takes ~2x longer; docs/performance.md).
+# (measured: the demo build takes ~2x longer; docs/performance.md). `python -m flows.server`
+# runs Prefect's database migrations once, into .venv/share/mixgate/prefect-<version>.db, which a
+# build copies into a fresh PREFECT_HOME instead of migrating again (~6 CPU-s; flows/server.py).
 $(STAMP): requirements.lock pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check uv==0.13.8
 	@$(VENV)/bin/uv pip install -q -p $(PY) --compile-bytecode -r requirements.lock
 	@$(VENV)/bin/uv pip install -q -p $(PY) --no-deps -e .
 	@$(PY) -m compileall -q pipeline flows
+	@$(PY) -m flows.server >/dev/null
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -1,9 +1,15 @@
 """Start-up and fixed cost of `mixgate build`, timed as a user runs it: a process per run.
 
 Modes (each run is a fresh ``mixgate build`` process with a fresh output directory, so no file
-cache; the Prefect home is a temporary one shared by every run, warmed once, untimed):
+cache):
 
-- ``ephemeral``: no ``PREFECT_API_URL``; the build starts Prefect's temporary server itself;
+- ``cold``: no ``PREFECT_API_URL``, a fresh, empty ``PREFECT_HOME`` for every run (a first
+  ``make demo`` in a new clone): the build starts Prefect's temporary server, whose database is
+  copied from the environment's template (``flows.server``; ``make venv`` writes it);
+- ``first``: as ``cold``, but with no template either (what a first build pays in an
+  environment made without ``make venv``): Prefect runs every migration (not in the default modes);
+- ``warm`` (alias ``ephemeral``): as ``cold``, in one ``PREFECT_HOME`` shared by every run,
+  warmed once, untimed (every later ``make demo``);
 - ``server``: ``PREFECT_API_URL`` points at a ``prefect server start`` the benchmark started;
 - ``spec-error``: ``build`` of ``tests/data/check/planted.yaml`` (ten planted mistakes): time to
   the first ``error:`` line on stderr, and to the exit.
@@ -19,7 +25,8 @@ Medians over ``--repeat`` interleaved runs; the load average before and after.
 ``--compare ROOT`` runs the same modes with another checkout (its own ``.venv``), interleaved
 with this one, e.g. the ``main`` branch before a change.
 
-Run: ``nice -n 10 .venv/bin/python benchmarks/bench_startup.py --repeat 3``
+Run: ``nice -n 10 .venv/bin/python benchmarks/bench_startup.py --repeat 3`` (add ``--modes
+spec-error,first,cold,warm,server`` for the first build without a template database)
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ SPEC = "mixtures/demo.yaml"
 PLANTED = "tests/data/check/planted.yaml"
 
 
-def _env(home: Path, api_url: str | None) -> dict[str, str]:
+def _env(home: Path, api_url: str | None, templates: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MIXGATE_"))}
     env.update(
         PREFECT_HOME=str(home),
@@ -58,6 +65,8 @@ def _env(home: Path, api_url: str | None) -> dict[str, str]:
     )
     if api_url:
         env["PREFECT_API_URL"] = api_url
+    if templates is not None:
+        env["MIXGATE_PREFECT_TEMPLATES"] = str(templates)
     return env
 
 
@@ -199,6 +208,19 @@ def _prefect_server(root: Path, home: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("prefect server start: no answer after 300 s")
 
 
+def _mode_env(mode: str, home: Path, api_url: str | None, scratch: Path) -> dict[str, str]:
+    """The environment of one run: `home` is the shared, warmed home; `scratch` a fresh path."""
+    if mode in ("cold", "first"):  # a home nothing has used yet (and, for `first`, no template)
+        return _env(scratch / "home", None, scratch / "templates" if mode == "first" else None)
+    return _env(home, api_url if mode == "server" else None)
+
+
+def _template(root: Path) -> str:
+    """Which template database `root`'s environment holds (cold runs copy it)."""
+    found = sorted((root / ".venv" / "share" / "mixgate").glob("prefect-*.db"))
+    return ", ".join(str(p) for p in found) or "none (cold runs migrate)"
+
+
 def _load() -> str:
     return " ".join(open("/proc/loadavg").read().split()[:3])
 
@@ -206,7 +228,7 @@ def _load() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--modes", default="spec-error,ephemeral,server")
+    parser.add_argument("--modes", default="spec-error,cold,warm,server")
     parser.add_argument("--compare", type=Path, default=None, help="another checkout to interleave")
     parser.add_argument(
         "--set",
@@ -219,7 +241,7 @@ def main() -> int:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers it started
     roots = {"this": ROOT} | ({"compare": args.compare.resolve()} if args.compare else {})
-    modes = args.modes.split(",")
+    modes = [{"ephemeral": "warm"}.get(m, m) for m in args.modes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="mixgate-bench-startup-"))
     results: dict[tuple[str, str], list[dict]] = {}
     servers = []
@@ -237,12 +259,14 @@ def main() -> int:
                 server, urls[name] = _prefect_server(root, homes[name])
                 servers.append(server)
         external = {name: psutil.Process(s.pid) for name, s in zip(urls, servers, strict=True)}
+        for name, root in roots.items():
+            print(f"template database of {name}: {_template(root)}")
         for i in range(args.repeat):
             for mode in modes:
                 for name, root in roots.items():
                     out = work / f"out-{name}-{mode}-{i}"
                     spec = PLANTED if mode == "spec-error" else SPEC
-                    env = _env(homes[name], urls.get(name) if mode == "server" else None)
+                    env = _mode_env(mode, homes[name], urls.get(name), work / f"{name}-{mode}-{i}")
                     if name == "this":
                         env.update(kv.split("=", 1) for kv in args.set)
                     ext = external.get(name) if mode == "server" else None
@@ -257,6 +281,7 @@ def main() -> int:
                         print(
                             f"  {name:7} {mode:10} run {i}: wall {r['wall']:.2f} s, "
                             f"cli cpu {r['cli_cpu']:.2f} s, server cpu {r['server_cpu']:.2f} s, "
+                            f"other cpu {r['other_cpu']:.2f} s, "
                             f"load {_load()}"
                         )
                     shutil.rmtree(out, ignore_errors=True)
@@ -275,10 +300,11 @@ def _median(values: list[float]) -> float:
 
 
 def _report(results: dict[tuple[str, str], list[dict]]) -> None:
-    print("\nmedians (seconds)")
+    print("\nmedians (seconds; wall min-max; CPU = user+sys per process, total = all of them)")
     print(
-        f"{'checkout':8} {'mode':10} {'wall':>6} {'first err':>9} {'cli cpu':>7} "
-        f"{'server cpu':>10} {'(start':>6} {'build)':>6} {'other cpu':>9}"
+        f"{'checkout':8} {'mode':10} {'wall':>6} {'(min-max)':>11} {'first err':>9} "
+        f"{'cli cpu':>7} {'server cpu':>10} {'(start':>6} {'build)':>6} {'other cpu':>9} "
+        f"{'total cpu':>9}"
     )
     for (name, mode), runs in results.items():
         first = _median([r["first_error"] for r in runs if r["first_error"] is not None])
@@ -293,10 +319,13 @@ def _report(results: dict[tuple[str, str], list[dict]]) -> None:
                 "other_cpu",
             )
         }
+        walls = [r["wall"] for r in runs]
+        total = _median([r["cli_cpu"] + r["server_cpu"] + r["other_cpu"] for r in runs])
         print(
-            f"{name:8} {mode:10} {med['wall']:6.2f} {first:9.2f} {med['cli_cpu']:7.2f} "
-            f"{med['server_cpu']:10.2f} {med['server_start_cpu']:6.2f} "
-            f"{med['server_build_cpu']:6.2f} {med['other_cpu']:9.2f}"
+            f"{name:8} {mode:10} {med['wall']:6.2f} {min(walls):5.1f}-{max(walls):<5.1f} "
+            f"{first:9.2f} {med['cli_cpu']:7.2f} {med['server_cpu']:10.2f} "
+            f"{med['server_start_cpu']:6.2f} {med['server_build_cpu']:6.2f} "
+            f"{med['other_cpu']:9.2f} {total:9.2f}"
         )
     print("\nbreakdown of successful builds, medians (seconds, wall)")
     for (name, mode), runs in results.items():

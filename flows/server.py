@@ -15,9 +15,18 @@ A `mixgate build` needs a Prefect API. Two cases:
   ``PREFECT_API_URL`` pointing at it, and the server stops when the command ends; it carries the
   CLI's run id, so the watchdog (`flows.reaper`) reaps it after a ``kill -9`` too.
 
-Warm database: the first start in a ``PREFECT_HOME`` runs Prefect's migrations; the build then
-records the schema revision it saw (``mixgate-db-ready.json``), and later starts with the same
-Prefect version and revision skip the migration check (``PREFECT_SERVER_DATABASE_MIGRATE_ON_START``).
+Warm database: the first start in a ``PREFECT_HOME`` runs Prefect's migrations and registers its
+block types; the build then records the schema revision, Prefect's version and the installed
+Prefect collections it saw (``mixgate-db-ready.json``), and later starts that match skip the
+migration check and the block registration (``PREFECT_SERVER_DATABASE_MIGRATE_ON_START``,
+``PREFECT_SERVER_REGISTER_BLOCKS_ON_START``; the registration's memo alone imports every
+collection, i.e. prefect-dask and distributed, ~1 CPU-s).
+
+Fresh ``PREFECT_HOME``: the migrations cost ~6 CPU-s. A database Prefect migrated once in this
+environment is kept as a template (``<venv>/share/mixgate/prefect-<version>.db``, written by
+``make venv`` through ``python -m flows.server``, or by the first start on a fresh database, as
+it was before any flow ran) and copied into a home that has no database yet; that home is then
+warm from its first start.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -32,13 +42,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from importlib.metadata import version
+from contextlib import closing, contextmanager, suppress
+from importlib.metadata import entry_points, version
 from pathlib import Path
 
 from pipeline.errors import ConfigError
 
 READY_FILE = "mixgate-db-ready.json"
+TEMPLATES_ENV = "MIXGATE_PREFECT_TEMPLATES"  # where template databases live (default: the venv)
 _DB_URL_VARS = ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL")
 _FALSE = ("0", "false", "no", "off")
 
@@ -66,6 +77,11 @@ def _prefect_home() -> Path:
     return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
 
 
+def _users_database() -> bool:
+    """True when the user chose Prefect's database (then Prefect alone manages it)."""
+    return any(os.environ.get(v) for v in _DB_URL_VARS)
+
+
 def _schema_revision(db: Path) -> str | None:
     """The alembic revision recorded in Prefect's SQLite database, or None."""
     if not db.is_file():
@@ -78,12 +94,25 @@ def _schema_revision(db: Path) -> str | None:
     return str(row[0]) if row else None
 
 
-def _ready_marker() -> dict[str, str] | None:
-    """What the warm-database marker must say: Prefect's version and the DB's revision."""
-    if any(os.environ.get(v) for v in _DB_URL_VARS):
+def _collections() -> list[str]:
+    """The installed Prefect collections (their blocks are registered at a server's start)."""
+    found = {
+        f"{ep.dist.name}=={ep.dist.version}"
+        for ep in entry_points(group="prefect.collections")
+        if ep.dist
+    }
+    return sorted(found)
+
+
+def _ready_marker() -> dict[str, object] | None:
+    """What the warm-database marker must say: Prefect's version, the DB's revision and the
+    collections whose blocks were registered."""
+    if _users_database():
         return None  # a database of the user's choosing: leave migrations to Prefect
     revision = _schema_revision(_prefect_home() / "prefect.db")
-    return {"prefect": version("prefect"), "revision": revision} if revision else None
+    if not revision:
+        return None
+    return {"prefect": version("prefect"), "revision": revision, "collections": _collections()}
 
 
 def _database_is_warm() -> bool:
@@ -106,6 +135,56 @@ def _mark_database_warm() -> None:
         tmp.replace(path)
 
 
+def template_path() -> Path:
+    """The template database for this environment's Prefect version."""
+    root = os.environ.get(TEMPLATES_ENV) or Path(sys.prefix) / "share" / "mixgate"
+    return Path(root) / f"prefect-{version('prefect')}.db"
+
+
+def _seed_from_template() -> bool:
+    """Copy the template into a home that has no database yet; True if it did.
+
+    The copy is linked into place, so a database another process created meanwhile is never
+    replaced; the home is then marked warm (the template was migrated and its blocks registered).
+    """
+    if _users_database():
+        return False
+    template, db = template_path(), _prefect_home() / "prefect.db"
+    if db.exists() or db.with_name("prefect.db-wal").exists() or not template.is_file():
+        return False
+    tmp = db.with_name(f".prefect.db.{os.getpid()}")
+    try:
+        db.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.copyfile(template, tmp)
+        os.link(tmp, db)
+    except OSError:
+        return False
+    finally:
+        with suppress(OSError):
+            tmp.unlink()
+    _mark_database_warm()
+    return True
+
+
+def _save_template(db: Path) -> None:
+    """Keep a copy of a database Prefect just migrated (no flow has run yet) as the template."""
+    template = template_path()
+    if template.exists() or _schema_revision(db) is None:
+        return
+    tmp = template.with_name(f".{template.name}.{os.getpid()}")
+    try:
+        template.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as src,
+            closing(sqlite3.connect(tmp)) as dst,
+        ):
+            src.backup(dst)
+        os.replace(tmp, template)
+    except (OSError, sqlite3.Error):
+        with suppress(OSError):
+            tmp.unlink()
+
+
 class BackgroundServer:
     """Prefect's temporary API server, started now and waited for only when the flow needs it."""
 
@@ -114,7 +193,10 @@ class BackgroundServer:
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         self.started = time.perf_counter()
         self.ready_after: float | None = None
-        self.warm = _database_is_warm()
+        db = _prefect_home() / "prefect.db"
+        self.seeded = _seed_from_template()
+        self.fresh = not self.seeded and not db.exists() and not _users_database()
+        self.warm = self.seeded or _database_is_warm()
         env = {
             **os.environ,
             "PREFECT_UI_ENABLED": "0",
@@ -124,6 +206,8 @@ class BackgroundServer:
         env.pop("PREFECT_API_URL", None)
         if self.warm:
             env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
+            env["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] = "false"
+            env["PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION"] = "false"
         self.timeout = startup_timeout or float(
             os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 120
         )
@@ -182,6 +266,8 @@ class BackgroundServer:
                 break
             if self.healthy():
                 self.ready_after = time.perf_counter() - self.started
+                if self.fresh:
+                    _save_template(_prefect_home() / "prefect.db")
                 if not self.warm:
                     _mark_database_warm()
                 return self.api_url
@@ -272,3 +358,35 @@ def drain_prefect_workers() -> None:
     for worker in (APILogWorker, EventsWorker):
         with suppress(Exception):  # never started, or already stopped
             worker.drain_all(timeout=10)
+
+
+def prepare_template() -> Path | None:
+    """Migrate a database once, in a temporary home, and keep it as this environment's template
+    (``make venv`` runs this): a first build in a fresh ``PREFECT_HOME`` then skips the
+    migrations. Returns the template, or None when the user chose Prefect's database."""
+    if _users_database():
+        return None
+    template = template_path()
+    if template.is_file():
+        return template
+    before = os.environ.get("PREFECT_HOME")
+    with tempfile.TemporaryDirectory(prefix="mixgate-prefect-home-") as home:
+        os.environ["PREFECT_HOME"] = home
+        try:
+            started = BackgroundServer()
+            try:
+                started.wait_ready()
+            finally:
+                started.stop()
+        finally:
+            if before is None:
+                os.environ.pop("PREFECT_HOME", None)
+            else:
+                os.environ["PREFECT_HOME"] = before
+    return template if template.is_file() else None
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # offline, as the CLI
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    print(prepare_template() or "no template: Prefect's database is the user's choice")

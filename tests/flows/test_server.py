@@ -51,6 +51,48 @@ def test_a_database_of_the_users_choosing_is_left_to_prefect(tmp_path, monkeypat
     assert not server._database_is_warm()
 
 
+def test_a_fresh_home_gets_a_copy_of_the_template_and_starts_warm(tmp_path, monkeypatch):
+    home, templates = tmp_path / "home", tmp_path / "templates"
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    monkeypatch.setenv(server.TEMPLATES_ENV, str(templates))
+    for name in server._DB_URL_VARS:
+        monkeypatch.delenv(name, raising=False)
+    assert not server._seed_from_template()  # no template yet: Prefect migrates
+    templates.mkdir()
+    _db_at(templates, "abc123")
+    (templates / "prefect.db").rename(server.template_path())
+    assert server._seed_from_template()
+    assert (home / "prefect.db").read_bytes() == server.template_path().read_bytes()
+    assert server._database_is_warm()  # migrated and blocks registered: nothing to redo
+    recorded = json.loads((home / server.READY_FILE).read_text())
+    assert recorded["revision"] == "abc123" and recorded["collections"] == server._collections()
+    with sqlite3.connect(home / "prefect.db") as conn:  # the home's runs are its own
+        conn.execute("CREATE TABLE runs (id TEXT)")
+    assert not server._seed_from_template()  # never over an existing database
+    assert "runs" not in server.template_path().read_bytes().decode("latin-1")
+
+
+def test_a_template_is_kept_only_from_a_migrated_database(tmp_path, monkeypatch):
+    monkeypatch.setenv(server.TEMPLATES_ENV, str(tmp_path / "templates"))
+    (tmp_path / "empty").mkdir()
+    _db_at(tmp_path / "empty", None)
+    server._save_template(tmp_path / "empty" / "prefect.db")
+    assert not server.template_path().exists()
+    _db_at(tmp_path, "abc123")
+    server._save_template(tmp_path / "prefect.db")
+    assert server._schema_revision(server.template_path()) == "abc123"
+
+
+def test_a_database_of_the_users_choosing_gets_no_template(tmp_path, monkeypatch):
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(server.TEMPLATES_ENV, str(tmp_path))
+    _db_at(tmp_path, "abc123")
+    (tmp_path / "prefect.db").rename(server.template_path())
+    monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://x/y")
+    assert not server._seed_from_template()
+    assert not (tmp_path / "home" / "prefect.db").exists()
+
+
 def test_a_configured_api_url_starts_no_server():
     """Without Prefect imported, the environment decides; nothing is started."""
     code = (
@@ -64,12 +106,19 @@ def test_a_configured_api_url_starts_no_server():
 
 @pytest.mark.flow
 def test_the_background_server_answers_and_stops(tmp_path, monkeypatch):
-    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    """A first start without a template migrates, and keeps the database as the template."""
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(server.TEMPLATES_ENV, str(tmp_path / "templates"))
     started = server.BackgroundServer()
+    assert not started.warm and started.fresh
     try:
         url = started.wait_ready()
         assert url.startswith("http://127.0.0.1:") and started.healthy()
-        assert (tmp_path / server.READY_FILE).is_file()  # the next start skips migrations
+        assert (tmp_path / "home" / server.READY_FILE).is_file()  # the next start skips migrations
     finally:
         started.stop()
     assert not started.healthy()
+    revision = server._schema_revision(tmp_path / "home" / "prefect.db")
+    assert revision and server._schema_revision(server.template_path()) == revision
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "other-home"))  # a fresh home starts warm
+    assert server._seed_from_template() and server._database_is_warm()
