@@ -185,6 +185,33 @@ def _save_template(db: Path) -> None:
             tmp.unlink()
 
 
+# What a temporary server serving one build does not need (the user's environment wins):
+# automations (triggers and their actions evaluate every event; a server that lives for one
+# build has none to run), and one database transaction per task-run event (the recorder writes
+# them in batches, flushed every second and at shutdown). docs/performance.md, "Start-up".
+ONE_BUILD_SETTINGS = {
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+}
+_WARM_SETTINGS = {  # the database is migrated and the block types registered already
+    "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
+    "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
+    "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
+}
+
+
+def server_env(*, warm: bool) -> dict[str, str]:
+    """The temporary server's environment: Prefect's ephemeral server, no UI, settings for one
+    build, and no migration or block registration on a warm database."""
+    env = {**ONE_BUILD_SETTINGS, **os.environ}
+    env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
+    env.pop("PREFECT_API_URL", None)
+    if warm:
+        env.update(_WARM_SETTINGS)
+    return env
+
+
 class BackgroundServer:
     """Prefect's temporary API server, started now and waited for only when the flow needs it."""
 
@@ -197,17 +224,7 @@ class BackgroundServer:
         self.seeded = _seed_from_template()
         self.fresh = not self.seeded and not db.exists() and not _users_database()
         self.warm = self.seeded or _database_is_warm()
-        env = {
-            **os.environ,
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",
-            "PREFECT__SERVER_FINAL": "1",
-        }
-        env.pop("PREFECT_API_URL", None)
-        if self.warm:
-            env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
-            env["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] = "false"
-            env["PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION"] = "false"
+        env = server_env(warm=self.warm)
         self.timeout = startup_timeout or float(
             os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 120
         )

@@ -93,6 +93,18 @@ def test_a_database_of_the_users_choosing_gets_no_template(tmp_path, monkeypatch
     assert not (tmp_path / "home" / "prefect.db").exists()
 
 
+def test_the_temporary_server_skips_what_one_build_does_not_need(monkeypatch):
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    monkeypatch.setenv("PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED", "true")  # the user's choice
+    cold, warm = server.server_env(warm=False), server.server_env(warm=True)
+    assert "PREFECT_API_URL" not in cold and cold["PREFECT__SERVER_EPHEMERAL"] == "1"
+    assert cold["PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED"] == "true"
+    assert cold["PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE"] == "100"
+    assert "PREFECT_SERVER_DATABASE_MIGRATE_ON_START" not in cold
+    assert warm["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] == "false"
+    assert warm["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] == "false"
+
+
 def test_a_configured_api_url_starts_no_server():
     """Without Prefect imported, the environment decides; nothing is started."""
     code = (
