@@ -237,6 +237,12 @@ def main() -> int:
         metavar="NAME=VALUE",
         help="an environment variable for this checkout's runs only (A/B against --compare)",
     )
+    parser.add_argument(
+        "--spec",
+        default=SPEC,
+        help=f"the spec the build modes build (default: {SPEC}); e.g. a bench_scale spec, to see "
+        "the server's CPU per task run on a larger build",
+    )
     parser.add_argument("-v", action="store_true", help="print every run")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers it started
@@ -252,7 +258,7 @@ def main() -> int:
         for name, root in roots.items():  # warm each home (migrations), untimed
             _run(
                 root,
-                ["build", SPEC, "--out", str(work / "warm"), "--quiet"],
+                ["build", args.spec, "--out", str(work / "warm"), "--quiet"],
                 _env(homes[name], None),
             )
             if "server" in modes:
@@ -265,7 +271,7 @@ def main() -> int:
             for mode in modes:
                 for name, root in roots.items():
                     out = work / f"out-{name}-{mode}-{i}"
-                    spec = PLANTED if mode == "spec-error" else SPEC
+                    spec = PLANTED if mode == "spec-error" else args.spec
                     env = _mode_env(mode, homes[name], urls.get(name), work / f"{name}-{mode}-{i}")
                     if name == "this":
                         env.update(kv.split("=", 1) for kv in args.set)
