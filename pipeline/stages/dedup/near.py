@@ -49,6 +49,7 @@ from pipeline.stages.dedup.minhash import (
     ShingleSets,
     compute_shingle_sets,
     compute_signatures,
+    concat_shingle_sets,
     exact_jaccard,
     filter_shingle_sets,
     unique_per_doc,
@@ -174,14 +175,29 @@ def record_sides(frame: pl.DataFrame) -> tuple[list[str], list[str]]:
     return prompts, replies
 
 
+# `unique_per_doc` sorts ``doc << 52 | hash`` keys: a document index must fit the 12 bits
+# above the 52-bit hash, so sides are merged at most this many records at a time.
+MERGE_DOCS = 1 << 12
+
+
 def record_shingle_sets(frame: pl.DataFrame, *, config: MinHashConfig) -> ShingleSets:
-    """Return each record's shingle set: prompt shingles, then reply shingles (`REPLY_BIT` set)."""
+    """Return each record's shingle set: prompt shingles, then reply shingles (`REPLY_BIT` set).
+
+    The two sides are merged `MERGE_DOCS` records at a time (a larger frame once wrapped the
+    document index: record ``i + 4096`` lost its set to record ``i``).
+    """
     prompts, replies = record_sides(frame)
     p = compute_shingle_sets(prompts, config=config)
     r = compute_shingle_sets(replies, config=config)
-    hashes = np.concatenate([p.hashes & ~REPLY_BIT, r.hashes | REPLY_BIT])
-    docs = np.concatenate([p.doc_ids(), r.doc_ids()])
-    return unique_per_doc(hashes, docs, len(prompts))
+    p_docs, r_docs = p.doc_ids(), r.doc_ids()
+    parts = []
+    for lo in range(0, len(prompts), MERGE_DOCS):
+        hi = min(lo + MERGE_DOCS, len(prompts))
+        ps, rs = slice(p.offsets[lo], p.offsets[hi]), slice(r.offsets[lo], r.offsets[hi])
+        hashes = np.concatenate([p.hashes[ps] & ~REPLY_BIT, r.hashes[rs] | REPLY_BIT])
+        docs = np.concatenate([p_docs[ps], r_docs[rs]]) - lo
+        parts.append(unique_per_doc(hashes, docs, hi - lo))
+    return concat_shingle_sets(parts) if len(parts) != 1 else parts[0]
 
 
 def side_similarity(a: np.ndarray, b: np.ndarray, scope: str) -> float:

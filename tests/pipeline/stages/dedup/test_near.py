@@ -13,7 +13,12 @@ import pytest
 
 from pipeline.errors import ConfigError, InternalError
 from pipeline.stages.dedup.minhash import MinHashConfig
-from pipeline.stages.dedup.near import RULE_ID, NearDedupConfig, tag_near_duplicates
+from pipeline.stages.dedup.near import (
+    RULE_ID,
+    NearDedupConfig,
+    record_shingle_sets,
+    tag_near_duplicates,
+)
 from pipeline.stages.gate import apply_gate
 from tests.conftest import SHARED
 
@@ -213,3 +218,26 @@ def test_identical_prompts_with_different_replies_are_all_kept():
     )
     assert _dropped(tag_near_duplicates(frame, config=CONFIG)) == {}
     assert len(_dropped(tag_near_duplicates(frame, config=NearDedupConfig(scope="prompt")))) == 3
+
+
+def test_shingle_sets_of_a_large_frame_equal_those_of_each_record_alone():
+    # more records than fit the 12-bit document index of one merge sort (4096): record 4096+i
+    # once lost its shingles to record i, so near copies in large shards were never found
+    rng = random.Random(11)
+    texts = [" ".join(_words(rng, 12)) for _ in range(4200)]
+    frame = _pool(texts)
+    sets = record_shingle_sets(frame, config=CONFIG.minhash)
+    assert len(sets) == 4200
+    for i in (0, 1, 103, 4095, 4096, 4199):
+        alone = record_shingle_sets(frame[i : i + 1], config=CONFIG.minhash)
+        assert sets.doc(i).tolist() == alone.doc(0).tolist()
+        assert len(alone.doc(0)) == 8 + 1  # 8 prompt 5-grams of 12 words, 1 short reply shingle
+
+
+def test_a_near_copy_beyond_the_first_4096_records_is_found():
+    rng = random.Random(12)
+    texts = [" ".join(_words(rng, 40)) for _ in range(4300)]
+    copy = texts[10].split()
+    copy[-1] = "changed"  # one of 36 5-grams differs: Jaccard 35/37
+    texts[4200] = " ".join(copy)
+    assert _dropped(tag_near_duplicates(_pool(texts), config=CONFIG)) == {"r04200": "r00010"}
