@@ -3,8 +3,8 @@
 Input (generated once per N, seeded, *not* timed): six JSONL sources (Alpaca-style SFT x3,
 chat ``messages``, preference ``prompt``/``chosen``/``rejected``, synthetic with a generator),
 records of a few hundred characters built from word lists and templates. Planted: ~3 % exact
-duplicates (case/whitespace variants, also across sources), ~3 % near duplicates (a few words
-changed), ~0.5 % holdout contamination (a holdout question inside a prompt), ~0.2 % records
+duplicates (case/whitespace variants, also across sources), ~3 % near duplicates (same prompt,
+one of the reply's last two words replaced), ~0.5 % holdout contamination (a holdout question inside a prompt), ~0.2 % records
 with an email or phone number. The holdout has 2,000 items.
 
 The build runs the product's own path: the Prefect flow `mixgate-build` with Prefect's
@@ -158,7 +158,11 @@ SOURCES = (  # name, kind, share of records, license, fixed intent/difficulty or
     ("generated", "synthetic", 0.15, "CC-BY-4.0", ("creative_writing", "straightforward")),
 )
 HOLDOUT_ITEMS = 2000
-GENERATED = ".generated"  # written last: the inputs under a directory are complete
+# Written last: the inputs under a directory are complete. The name carries the generator's
+# version, so inputs of an older generator are regenerated, never silently reused.
+# v2: the near-duplicate plant edits one of the reply's last two words (v1 replaced ~1 in 25
+# reply words anywhere: reply Jaccard ~0.67 < 0.8, so near_dedup_v2 dropped none of them).
+GENERATED = ".generated-v2"
 
 
 def _sentence(rng: random.Random, n: int) -> str:
@@ -188,10 +192,20 @@ def _holdout(rng: random.Random) -> list[str]:
 
 
 def _variant(text: str, rng: random.Random) -> str:
-    """Near duplicate: replace about 1 in 25 words."""
+    """Near duplicate of a reply: one of its last two words replaced (by a vocabulary word).
+
+    near_dedup_v2 drops a record only when *both* sides reach the threshold (0.8, word
+    5-grams); the plant keeps the prompt and changes at most 2 of the reply's >= 23 shingles,
+    so its reply Jaccard is >= 21/25 = 0.84. (Generator v1 replaced ~1 in 25 words anywhere:
+    ~10 of ~50 shingles, Jaccard ~0.67, so at scale no plant was a near duplicate any more.)
+
+    >>> _variant("one two three four five six.", random.Random(1)).split()[:4]
+    ['one', 'two', 'three', 'four']
+    """
     words = text.split(" ")
-    for _ in range(max(1, len(words) // 25)):
-        words[rng.randrange(len(words))] = rng.choice(WORDS)
+    at = len(words) - 1 - rng.randrange(min(2, len(words)))
+    last = words[at].endswith(".")
+    words[at] = rng.choice(WORDS) + ("." if last else "")
     return " ".join(words)
 
 
