@@ -366,6 +366,13 @@ def signatures_e2e(reps: int, n_docs: int) -> None:
             f"cpu {st['cpu']:7.2f} s  x{base['cpu'] / st['cpu']:5.1f} vs datasketch | "
             f"peak RSS +{st['peak_mb']:.0f} MB"
         )
+    rensa = [name for name in ("rensa_flat", "rensa_perdoc") if name in stats]
+    for name in ("mixgate_1proc", "mixgate_2proc"):
+        for other in rensa:  # > 1: mixgate ahead
+            print(
+                f"  {name} vs {other}: wall x{stats[other]['wall'] / stats[name]['wall']:.2f}, "
+                f"cpu x{stats[other]['cpu'] / stats[name]['cpu']:.2f}"
+            )
 
 
 def main() -> None:

@@ -157,6 +157,8 @@ _PAIR_TABLE = np.stack(
     ]
 )
 _BYTE_ROWS = np.arange(8, dtype=np.intp) * 256
+# the low `length` bytes of a uint64 for length 0..8 (longer: all 8, by `take(mode="clip")`)
+_LENGTH_MASKS = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=np.uint64)
 _SEPARATOR = "\x00"  # joins the documents of a batch; never part of a word
 _PADDING = _SEPARATOR * 8
 
@@ -232,9 +234,7 @@ def _leading_bytes(at: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> 
     `at` is a uint64 view of the batch's bytes at every byte offset (stride 1).
     """
     words = at[offsets]
-    shift = (64 - 8 * np.minimum(lengths, 8)).astype(np.uint64)
-    words <<= shift
-    words >>= shift
+    words &= _LENGTH_MASKS.take(lengths, mode="clip")
     return words
 
 
