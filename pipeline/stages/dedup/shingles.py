@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 import xxhash
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InternalError
 from pipeline.records.text import normalize_text
 
 UNITS = ("word", "char")
@@ -333,7 +333,13 @@ def batch_shingles(texts: Sequence[str], config: MinHashConfig) -> tuple[np.ndar
 
 
 def unique_per_doc(hashes: np.ndarray, doc_ids: np.ndarray, n_docs: int) -> ShingleSets:
-    """Sort each document's hashes and drop repeats (one sort of ``doc << 52 | hash`` keys)."""
+    """Sort each document's hashes and drop repeats (one sort of ``doc << 52 | hash`` keys).
+
+    At most 4,096 documents: a larger index would wrap into the hash bits (refused, not wrapped).
+    """
+    if n_docs > 1 << (64 - _HASH_BITS):
+        msg = f"unique_per_doc takes at most {1 << (64 - _HASH_BITS)} documents; got {n_docs}"
+        raise InternalError(msg)
     keys = np.sort((doc_ids.astype(np.uint64) << np.uint64(_HASH_BITS)) | hashes)
     if len(keys):
         keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]

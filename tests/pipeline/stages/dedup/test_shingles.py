@@ -21,7 +21,7 @@ import unicodedata
 import numpy as np
 import pytest
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, InternalError
 from pipeline.stages.dedup.minhash import text_signatures
 from pipeline.stages.dedup.shingles import (
     _COMBINE,
@@ -30,6 +30,7 @@ from pipeline.stages.dedup.shingles import (
     _word_token_hashes,
     compute_shingle_sets,
     shingle_set,
+    unique_per_doc,
 )
 from tests.conftest import SHARED
 
@@ -142,3 +143,11 @@ def test_shingles_and_signatures_are_unchanged_on_real_text(unit, n):
         hashlib.sha256(sig.tobytes()).hexdigest()[:16],
     )
     assert got == GOLDEN[(unit, n)]
+
+
+def test_unique_per_doc_refuses_a_document_index_that_would_wrap():
+    hashes = np.array([5, 5, 3], dtype=np.uint64)
+    sets = unique_per_doc(hashes, np.array([4095, 4095, 0]), 4096)
+    assert sets.doc(4095).tolist() == [5] and sets.doc(0).tolist() == [3]
+    with pytest.raises(InternalError, match="at most 4096 documents; got 4097"):
+        unique_per_doc(hashes, np.array([4096, 4096, 0]), 4097)
