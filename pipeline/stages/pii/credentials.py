@@ -37,6 +37,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
+import polars as pl
 from detect_secrets.plugins.aws import AWSKeyDetector
 from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
 from detect_secrets.plugins.discord import DiscordBotTokenDetector
@@ -279,6 +280,34 @@ def _credentials(text: str) -> Iterable[tuple[str, int, int]]:
             if len(value) >= 4 and not is_placeholder(value) and not value.startswith("$"):
                 yield "CREDENTIAL", m.start(group), m.end(group)
     yield from _assignments(text, lower)
+
+
+# Every text in which `find_secrets` can find anything holds one of these substrings (`_keys`:
+# a gate; `_credentials`: ``PRIVATE KEY``, ``://``, and in the lower-cased text ``password=``,
+# ``pwd=`` or a keyword gate). ``İ`` and the Kelvin sign are the only characters whose
+# ``str.lower()`` holds an ASCII letter they are not, so a text holding neither contains an ASCII
+# string after lower-casing exactly when it contains it ignoring ASCII case.
+_EXACT_GATES = sorted({*_ALL_GATES, "PRIVATE KEY", "://", "\u0130", "\u212a"})
+_LOWER_GATES = sorted({"password=", "pwd=", *_KEYWORD_GATES})
+
+
+def secret_candidates(texts: list[str]) -> list[bool]:
+    """Whether each text can hold a secret: ``False`` only when `find_secrets` finds nothing in it.
+
+    One pass over the whole list (polars' Aho-Corasick ``contains_any``) instead of ~40
+    substring scans per text: on LIMA 91 of 2,164 texts remain. A list that cannot be encoded as
+    UTF-8 (a lone surrogate) is answered ``True`` throughout, i.e. every text is checked fully.
+
+    >>> secret_candidates(["see the docs", "export API_KEY=abc", "AKIA..."])
+    [False, True, True]
+    """
+    try:
+        column = pl.Series(texts, dtype=pl.String)
+    except UnicodeEncodeError:
+        return [True] * len(texts)
+    exact = column.str.contains_any(_EXACT_GATES)
+    lower = column.str.contains_any(_LOWER_GATES, ascii_case_insensitive=True)
+    return (exact | lower).fill_null(False).to_list()
 
 
 def find_secrets(

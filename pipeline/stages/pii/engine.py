@@ -16,7 +16,7 @@ from pathlib import Path
 
 import spacy
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-from presidio_analyzer.nlp_engine import SpacyNlpEngine
+from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 from spacy.language import Language
 
@@ -118,6 +118,33 @@ def build_analyzer(
         supported_languages=[LANGUAGE],
         default_score_threshold=score_threshold,
     )
+
+
+class LazyNlpArtifacts:
+    """presidio's `NlpArtifacts` of `text`, made by the engine's spaCy pipeline on first use.
+
+    presidio's `AnalyzerEngine.analyze` runs the NLP pipeline on every text before any
+    recognizer, but pattern recognizers never read the artifacts: only the context enhancer
+    (on a finding of a recognizer with context words) and the NER recognizer do. Passed as
+    ``nlp_artifacts``, this object runs the pipeline only when one of them asks, so a window
+    without findings costs no tokenization; what presidio reads is the same object it would have
+    made (`test_lazy_nlp_artifacts_give_presidios_findings`). Not shared between threads.
+    """
+
+    __slots__ = ("_engine", "_real", "_text")
+
+    def __init__(self, engine: AnalyzerEngine, text: str) -> None:
+        self._engine = engine
+        self._text = text
+        self._real: NlpArtifacts | None = None
+
+    def __bool__(self) -> bool:  # `analyze` tests `if not nlp_artifacts` before making its own
+        return True
+
+    def __getattr__(self, name: str) -> object:
+        if self._real is None:
+            self._real = self._engine.nlp_engine.process_text(self._text, LANGUAGE)
+        return getattr(self._real, name)
 
 
 # `build_analyzer`, built once per process and arguments. A build sends its stages to every shard

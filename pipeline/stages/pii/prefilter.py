@@ -56,8 +56,17 @@ _NEAR_DIGITS = {
     "IBAN_CODE": (_TRIGGERS["IBAN_CODE"],),
     "IP_ADDRESS": (re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d"),),
     "CRYPTO": (_TRIGGERS["CRYPTO"],),
-    "DK_CPR": (_TRIGGERS["DK_CPR"],),
+    # `_TRIGGERS["DK_CPR"]` with its lookbehind moved after the first digit: a pattern that
+    # starts with a character class is searched by the regex engine's fast scan for that class.
+    "DK_CPR": (re.compile(r"[0-3](?<![\d-][0-3])\d[01]\d{3}[- ]?\d{4}(?![\d-])"),),
 }
+# Faster searches for the same spans (Python's `re` scans quickly only for a pattern that starts
+# with a character class; possessive quantifiers skip backtracking that cannot succeed, because
+# the classes around them are disjoint):
+# - `_DIGIT_RUN` = its optional ``+``/``(`` prefix, found by stepping back from `_RUN_CORE`;
+# - `_DIGIT_CLUSTER` = `_CLUSTER`.
+_RUN_CORE = re.compile(rf"\d(?:[{_PHONE_PUNCT}]*+\d){{3,}}")
+_CLUSTER = re.compile(rf"\d++(?:\D{{1,{2 * _DIGIT_REACH - 1}}}+\d++)*+")
 _ANYWHERE = {"EMAIL_ADDRESS": re.compile("@"), "IP_ADDRESS": re.compile(r":[0-9A-Fa-f]{0,4}:")}
 _NON_SPACE = re.compile(r"\S*")
 _DIGIT = re.compile(r"\d")
@@ -91,24 +100,29 @@ def _first_digit(text: str) -> int:
 
 def _trigger_spans(text: str, entities: frozenset[str]) -> list[tuple[int, int, str]]:
     spans = []
-    anywhere = [(e, p) for e, p in _ANYWHERE.items() if e in entities]
-    for entity, pattern in anywhere:
-        spans.extend((m.start(), m.end(), entity) for m in pattern.finditer(text))
+    for entity, pattern in _ANYWHERE.items():
+        if entity in entities:
+            spans.extend((m.start(), m.end(), entity) for m in pattern.finditer(text))
     first = _first_digit(text)
     if first < 0:  # every other trigger holds a digit
         return spans
-    digit_entities = [(e, n) for e, n in _MIN_DIGITS.items() if e in entities]
-    if digit_entities:
-        pos = first  # no digit run starts earlier than its prefix before the first digit
-        while pos and text[pos - 1] in _RUN_PREFIX:
-            pos -= 1
-        for match in _DIGIT_RUN.finditer(text, pos):
-            run = match.group()
-            digits = 4 if len(run) < 9 else sum(map(str.isdigit, run))  # the pattern has >= 4
-            spans.extend((match.start(), match.end(), e) for e, n in digit_entities if digits >= n)
+    phone = "PHONE_NUMBER" in entities
+    longer = [(e, n) for e, n in _MIN_DIGITS.items() if e in entities and e != "PHONE_NUMBER"]
+    if phone or longer:
+        floor = 0  # a run's prefix never reaches back into the previous run
+        for match in _RUN_CORE.finditer(text, first):
+            start, end = match.span()
+            while start > floor and text[start - 1] in _RUN_PREFIX:
+                start -= 1
+            floor = end
+            if phone:  # every run holds >= 4 digits
+                spans.append((start, end, "PHONE_NUMBER"))
+            if longer and end - match.start() >= 9:
+                digits = sum(map(str.isdigit, match.group()))
+                spans.extend((start, end, e) for e, n in longer if digits >= n)
     near = [(e, p) for e, patterns in _NEAR_DIGITS.items() if e in entities for p in patterns]
     if near:
-        for cluster in _DIGIT_CLUSTER.finditer(text, first):
+        for cluster in _CLUSTER.finditer(text, first):
             lo = max(0, cluster.start() - _DIGIT_REACH)
             hi = cluster.end() + _DIGIT_REACH  # a lookbehind sees before lo; a lookahead, < hi
             for entity, pattern in near:
@@ -137,16 +151,27 @@ def find_windows(text: str, entities: frozenset[str]) -> list[Window]:
         return []
     spans = sorted(_trigger_spans(text, entities & TRIGGERED_ENTITIES))
     windows: list[Window] = []
+    lo = hi = -1  # the open window, its entity types and phone runs
+    types: set[str] = set()
+    runs: list[tuple[int, int]] = []
     for start, end, entity in spans:
-        lo, hi = _widen(text, start, end)
-        runs = ((start, end),) if entity == "PHONE_NUMBER" else ()
-        if windows and lo <= windows[-1].end:
-            last = windows[-1]
-            windows[-1] = Window(
-                last.start, max(last.end, hi), last.entities | {entity}, last.phone_runs + runs
-            )
-        else:
-            windows.append(Window(lo, hi, frozenset({entity}), runs))
+        # A window reaching start - WINDOW_BEFORE overlaps this span's widened start, and one
+        # reaching end + WINDOW_AFTER its widened end (both widen to the same whitespace), so
+        # the span's own widening is needed only beyond them (spans of long digit lists).
+        if not (0 <= start - WINDOW_BEFORE <= hi):
+            new_lo, new_hi = _widen(text, start, end)
+            if new_lo > hi:
+                if hi >= 0:
+                    windows.append(Window(lo, hi, frozenset(types), tuple(runs)))
+                lo, hi, types, runs = new_lo, new_hi, set(), []
+            hi = max(hi, new_hi)
+        elif end + WINDOW_AFTER > hi:
+            hi = max(hi, _widen(text, start, end)[1])
+        types.add(entity)
+        if entity == "PHONE_NUMBER":
+            runs.append((start, end))
+    if hi >= 0:
+        windows.append(Window(lo, hi, frozenset(types), tuple(runs)))
     untriggered = entities - TRIGGERED_ENTITIES - SECRET_ENTITIES  # secrets: not presidio's
     if untriggered:
         windows.append(Window(0, len(text), untriggered))

@@ -9,7 +9,7 @@ import ipaddress
 import multiprocessing
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import NamedTuple
 
@@ -20,8 +20,8 @@ from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
 from pipeline.errors import ConfigError, InternalError
 from pipeline.stages.pii.config import PiiConfig
-from pipeline.stages.pii.credentials import SECRET_ENTITIES, find_secrets
-from pipeline.stages.pii.engine import LANGUAGE, shared_analyzer
+from pipeline.stages.pii.credentials import SECRET_ENTITIES, find_secrets, secret_candidates
+from pipeline.stages.pii.engine import LANGUAGE, LazyNlpArtifacts, shared_analyzer
 from pipeline.stages.pii.filters import UNFORMATTED_SCORE, has_context, phone_score, reject_reason
 from pipeline.stages.pii.phone_floor import PLUS_FLOOR, digit_floor
 from pipeline.stages.pii.prefilter import find_windows
@@ -188,23 +188,39 @@ class PiiScanner:
         if workers > 1 and len(todo) > _CHUNK:
             found = self._scan_in_pool(list(todo.values()), workers)
         else:
-            found = [self.analyze_text(t) for t in todo.values()]
+            found = self.analyze_texts(list(todo.values()))
         for key, findings in zip(todo, found, strict=True):
             known[key] = findings
             self._remember(key, findings)
         return [known[k] for k in keys]
 
-    def analyze_text(self, text: str, *, prune: bool | None = None) -> tuple[Finding, ...]:
+    def analyze_texts(
+        self, texts: list[str], gates: list[bool] | None = None
+    ) -> list[tuple[Finding, ...]]:
+        """`analyze_text` of every text (no cache); the secret patterns run only on the texts
+        that `secret_candidates` keeps (one pass over the list, or `gates` when given), with the
+        same findings."""
+        if gates is None:
+            gates = self._secret_gates(texts)
+        return [self.analyze_text(t, secrets=g) for t, g in zip(texts, gates, strict=True)]
+
+    def _secret_gates(self, texts: list[str]) -> list[bool]:
+        return secret_candidates(texts) if self._secrets else [False] * len(texts)
+
+    def analyze_text(
+        self, text: str, *, prune: bool | None = None, secrets: bool = True
+    ) -> tuple[Finding, ...]:
         """Return the kept findings of `text` (no cache): detect, then apply thresholds and rules.
 
         A finding is kept when its score reaches the entity's threshold, its value is not on the
         allow-list, and it is not a PHONE_NUMBER overlapping a more specific finding
         (`SPECIFIC_OVER_PHONE`). `prune` (default: when the phone threshold allows it) skips bare
-        digit runs that could only score below it (see `detect`).
+        digit runs that could only score below it (see `detect`). ``secrets=False`` skips the
+        secret patterns (for a text `secret_candidates` rejected: they would find nothing).
         """
         raw = [
             f
-            for f in self._judged(text, self._prune if prune is None else prune)
+            for f in self._judged(text, self._prune if prune is None else prune, secrets)
             if f.score >= self.config.threshold_for(f.entity_type)
         ]
         specific = [f for f in raw if f.entity_type in SPECIFIC_OVER_PHONE]
@@ -219,10 +235,10 @@ class PiiScanner:
         ]
         return tuple(kept)
 
-    def _judged(self, text: str, prune: bool) -> list[Finding]:
+    def _judged(self, text: str, prune: bool, secrets: bool = True) -> list[Finding]:
         """Raw findings minus the shape/context rejects of `filters`, phones re-scored."""
         judged = []
-        for f in self.detect(text, prune=prune):
+        for f in self.detect(text, prune=prune, secrets=secrets):
             if reject_reason(f.entity_type, text, f.start, f.end) is not None:
                 continue
             if f.entity_type == "PHONE_NUMBER":
@@ -230,7 +246,9 @@ class PiiScanner:
             judged.append(f)
         return judged
 
-    def detect(self, text: str, *, prune: bool = False) -> tuple[Finding, ...]:
+    def detect(
+        self, text: str, *, prune: bool = False, secrets: bool = True
+    ) -> tuple[Finding, ...]:
         """Run presidio on the prefiltered windows of `text` and the secret patterns on the whole
         text; raw findings, sorted by position.
 
@@ -239,9 +257,11 @@ class PiiScanner:
         `analyze_text` prunes when the phone threshold is above that score, so its findings are
         the same either way (`test_pruning_bare_digit_runs_changes_no_kept_finding`).
         """
-        findings = {
-            Finding(e, start, end, 1.0) for e, start, end in find_secrets(text, self._secrets)
-        }
+        findings = (
+            {Finding(e, start, end, 1.0) for e, start, end in find_secrets(text, self._secrets)}
+            if secrets
+            else set()
+        )
         for window in find_windows(text, self._entities):
             piece = text[window.start : window.end]
             entities = window.entities
@@ -250,7 +270,10 @@ class PiiScanner:
                 entities = entities - {"PHONE_NUMBER"}
                 if not entities:
                     continue
-            for r in self._analyzer.analyze(piece, language=LANGUAGE, entities=sorted(entities)):
+            artifacts = LazyNlpArtifacts(self._analyzer, piece)
+            for r in self._analyzer.analyze(
+                piece, language=LANGUAGE, entities=sorted(entities), nlp_artifacts=artifacts
+            ):
                 start, end = window.start + r.start, window.start + r.end
                 findings.add(Finding(r.entity_type, start, end, round(float(r.score), 4)))
         return tuple(sorted(findings, key=lambda f: (f.start, f.end, f.entity_type)))
@@ -340,7 +363,10 @@ class PiiScanner:
                 # fork: the scanner is inherited, not pickled; spawn: the config is sent
                 initargs=(self if forking else self.config,),
             )
-        chunks = [texts[i : i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
+        gates = self._secret_gates(texts)  # here: polars must not run in a forked worker
+        chunks = [
+            (texts[i : i + _CHUNK], gates[i : i + _CHUNK]) for i in range(0, len(texts), _CHUNK)
+        ]
         return [f for part in self._pool.map(_scan_chunk, chunks) for f in part]
 
 
@@ -358,6 +384,6 @@ def _init_worker(source: PiiScanner | PiiConfig) -> None:
         _WORKER_SCANNER = PiiScanner(source, cache_size=0)
 
 
-def _scan_chunk(texts: Iterable[str]) -> list[tuple[Finding, ...]]:
+def _scan_chunk(chunk: tuple[list[str], list[bool]]) -> list[tuple[Finding, ...]]:
     scanner = _WORKER_SCANNER if _WORKER_SCANNER is not None else PiiScanner()
-    return [scanner.analyze_text(t) for t in texts]
+    return scanner.analyze_texts(*chunk)

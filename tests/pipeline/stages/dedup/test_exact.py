@@ -69,3 +69,51 @@ def test_shared_first_prompt_is_not_a_duplicate():
         [("r1", "s", "same prompt", "reply one", 0), ("r2", "s", "same prompt", "reply two", 1)]
     )
     assert tag_exact_duplicates(frame).get_column("exact_drop_rule").null_count() == 2
+
+
+def _reply_text_line_by_line(text: str) -> str:
+    """The definition `reply_text` is checked against: every line, as the docstring says."""
+    import re
+    import unicodedata
+
+    lines = []
+    for line in unicodedata.normalize("NFC", text).split("\n"):
+        indent, rest = re.match(r"^([ \t]*)(.*)$", line).groups()
+        lines.append(indent + re.sub(r"[ \t]+", " ", rest).rstrip())
+    return "\n".join(lines).strip("\n")
+
+
+def test_reply_text_fast_paths_equal_the_line_by_line_definition():
+    import random
+
+    from pipeline.stages.dedup.exact import reply_text
+
+    alphabet = [
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "\x0b",
+        "\x0c",
+        "\x1c",
+        "\x1d",
+        "\x1e",
+        "\x1f",
+        "\x85",
+        "\u00a0",
+        "\u2003",
+        "\u2028",
+        "a",
+        "B",
+        "é",
+        "e\u0301",
+        "1",
+        "-",
+        "İ",
+    ]
+    rng = random.Random(7)
+    for _ in range(50_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        assert reply_text(text) == _reply_text_line_by_line(text), repr(text)
+    for text in ("  if x:\n      return  1  \n", "a \nb", "a\n \n", " ", "x\u00a0", "\n\na b\n"):
+        assert reply_text(text) == _reply_text_line_by_line(text), repr(text)

@@ -83,3 +83,30 @@ def test_private_key_block_is_one_finding_from_begin_to_end():
     [(entity, start, end)] = find_secrets(text)
     assert entity == "PRIVATE_KEY"
     assert text[start:end].startswith("-----BEGIN") and text[start:end].endswith("KEY-----")
+
+
+def _case_variants(text: str) -> list[str]:
+    """`text` as written, upper- and title-cased, and with Kelvin signs / dotted capital I
+    (the non-ASCII letters whose lower case holds an ASCII letter) in place of k / i."""
+    return [
+        text,
+        text.upper(),
+        text.title(),
+        text.replace("k", "\u212a").replace("K", "\u212a"),
+        text.replace("i", "\u0130").replace("I", "\u0130"),
+    ]
+
+
+def test_secret_candidates_rejects_only_texts_without_secrets():
+    """The one-pass gate of `PiiScanner.analyze_texts`: a text it rejects has no finding."""
+    from pipeline.stages.pii.credentials import secret_candidates
+
+    texts = [text for _, text, _ in planted_cases()] + lookalike_negatives()
+    texts += ["password = 'Xk9#vL2q!z'", "TOKEN=ab12CD34ef56", "p\u212aey='Zq8#Lm2!xV4'"]
+    texts = [variant for text in texts for variant in _case_variants(text)]
+    gates = secret_candidates(texts)
+    assert sum(gates) < len(texts)  # it does reject some
+    for text, gate in zip(texts, gates, strict=True):
+        if not gate:
+            assert find_secrets(text) == [], text
+    assert secret_candidates(["a\ud800b", "plain"]) == [True, True]  # not UTF-8: check fully

@@ -240,6 +240,79 @@ def test_trigger_search_near_digits_equals_the_whole_text_search():
         assert got == _whole_text_trigger_spans(text), text[:80]
 
 
+def test_fast_trigger_patterns_find_the_defining_patterns_spans():
+    """`_RUN_CORE` stepped back over ``+``/``(`` finds `_DIGIT_RUN`'s runs, `_CLUSTER` finds
+    `_DIGIT_CLUSTER`'s clusters, and the DK_CPR near-digit pattern finds the trigger's matches,
+    also with prefixes glued to runs and runs glued to each other."""
+    rng = random.Random(5)
+    pieces = [
+        "+",
+        "(",
+        "\uff0b",
+        "\uff08",
+        "++",
+        "(+",
+        "1",
+        "23",
+        "0",
+        "3",
+        "-",
+        " ",
+        ".",
+        ")",
+        "x",
+        "\n",
+        "4567",
+        "010203",
+        "-1234",
+        " " * 27,
+        "a" * 30,
+    ]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 80))) for _ in range(20_000)]
+    texts += _random_texts(5_000)
+    cpr = prefilter._NEAR_DIGITS["DK_CPR"][0]
+    for text in texts:
+        assert [m.span() for m in prefilter._CLUSTER.finditer(text)] == [
+            m.span() for m in prefilter._DIGIT_CLUSTER.finditer(text)
+        ], text
+        assert [m.span() for m in cpr.finditer(text)] == [
+            m.span() for m in prefilter._TRIGGERS["DK_CPR"].finditer(text)
+        ], text
+        runs = [s for s in prefilter._trigger_spans(text, frozenset({"PHONE_NUMBER"}))]
+        assert runs == [(*m.span(), "PHONE_NUMBER") for m in prefilter._DIGIT_RUN.finditer(text)]
+
+
+def _windows_span_by_span(text: str, entities: frozenset[str]) -> list[prefilter.Window]:
+    """The definition of `find_windows`: widen every trigger span, merge overlapping windows."""
+    windows: list[prefilter.Window] = []
+    spans = sorted(prefilter._trigger_spans(text, entities & prefilter.TRIGGERED_ENTITIES))
+    for start, end, entity in spans:
+        lo, hi = prefilter._widen(text, start, end)
+        runs = ((start, end),) if entity == "PHONE_NUMBER" else ()
+        if windows and lo <= windows[-1].end:
+            last = windows[-1]
+            windows[-1] = prefilter.Window(
+                last.start, max(last.end, hi), last.entities | {entity}, last.phone_runs + runs
+            )
+        else:
+            windows.append(prefilter.Window(lo, hi, frozenset({entity}), runs))
+    untriggered = entities - prefilter.TRIGGERED_ENTITIES - {"API_KEY", "CREDENTIAL", "PRIVATE_KEY"}
+    if untriggered:
+        windows.append(prefilter.Window(0, len(text), untriggered))
+    return windows
+
+
+def test_find_windows_equals_widening_every_span():
+    """`find_windows` skips widening spans inside the open window: same windows."""
+    rng = random.Random(3)
+    pieces = ["1234", "+", "(", "a@b", " ", "\n", "x" * 50, "word ", "192.168.1.1", "GB82", "::"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 200))) for _ in range(5_000)]
+    texts += _sample_texts()
+    for entities in (frozenset(PiiConfig().entities), frozenset({"PHONE_NUMBER", "URL"})):
+        for text in texts:
+            assert find_windows(text, entities) == _windows_span_by_span(text, entities), text
+
+
 def test_prefilter_windows_find_exactly_what_whole_text_analysis_finds(scanner):
     """Windowed detection loses nothing (and invents nothing) against presidio on whole texts."""
     entities = list(scanner.config.entities)
@@ -512,3 +585,26 @@ def test_pruning_bare_digit_runs_changes_no_kept_finding(scanner):
     ]
     for text in texts:
         assert scanner.analyze_text(text) == scanner.analyze_text(text, prune=False), text[:80]
+
+
+def test_lazy_nlp_artifacts_give_presidios_findings(monkeypatch):
+    """spaCy runs on a window only when presidio reads the artifacts (a finding to enhance);
+    the findings and scores are those of presidio's own eager call."""
+    scanner = PiiScanner(PiiConfig(actions={"IP_ADDRESS": "flag", "PHONE_NUMBER": "flag"}))
+    analyzer = scanner._analyzer
+    calls = []
+    real = analyzer.nlp_engine.process_text
+    monkeypatch.setattr(
+        analyzer.nlp_engine, "process_text", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    assert scanner.detect("In 2019 we sold 1500 units of part 4711.") == ()
+    assert calls == []
+    text = "the server ip is 8.8.4.4 and the gateway ip 9.9.9.9"
+    eager = {
+        (r.entity_type, r.start, r.end, round(float(r.score), 4))
+        for r in analyzer.analyze(text, language=LANGUAGE, entities=["IP_ADDRESS"])
+    }
+    calls.clear()
+    assert set(scanner.detect(text)) == eager
+    assert calls == [1]
+    assert any(score > 0.6 for *_, score in eager)  # the context word raised the score
