@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import phonenumbers
 import xxhash
@@ -130,13 +130,13 @@ class PiiConfig:
         if not self.actions:
             msg = "`actions` must name at least one entity type; got an empty mapping"
             raise ConfigError(msg)
-        for entity, action in self.actions:
+        for entity, action in self.action_items:
             if action not in ACTIONS:
                 msg = f"`actions[{entity}]` must be one of {', '.join(ACTIONS)}; got {action!r}"
                 raise ConfigError(msg)
         _check_score("score_threshold", self.score_threshold)
         entities = self.entities
-        for entity, value in self.thresholds:
+        for entity, value in self.threshold_items:
             if entity not in entities:
                 msg = f"`thresholds` keys must be in `actions` {sorted(entities)}; got {entity!r}"
                 raise ConfigError(msg)
@@ -161,22 +161,32 @@ class PiiConfig:
         _check_regions(self.regions)
 
     @property
+    def action_items(self) -> tuple[tuple[str, str], ...]:
+        """`actions` as stored after construction: sorted ``(entity type, action)`` pairs."""
+        return cast(tuple[tuple[str, str], ...], self.actions)
+
+    @property
+    def threshold_items(self) -> tuple[tuple[str, float], ...]:
+        """`thresholds` as stored after construction: sorted ``(entity type, score)`` pairs."""
+        return cast(tuple[tuple[str, float], ...], self.thresholds)
+
+    @property
     def entities(self) -> tuple[str, ...]:
         """The screened entity types, sorted."""
-        return tuple(entity for entity, _ in self.actions)
+        return tuple(entity for entity, _ in self.action_items)
 
     def action_for(self, entity: str) -> str:
         """Return the action configured for `entity`."""
-        return dict(self.actions)[entity]
+        return dict(self.action_items)[entity]
 
     def threshold_for(self, entity: str) -> float:
         """Return the minimum score for `entity`."""
-        return dict(self.thresholds).get(entity, self.score_threshold)
+        return dict(self.threshold_items).get(entity, self.score_threshold)
 
     @property
     def min_threshold(self) -> float:
         """The lowest threshold over all entities (presidio's global cut)."""
-        return min([self.score_threshold, *(v for _, v in self.thresholds)])
+        return min([self.score_threshold, *(v for _, v in self.threshold_items)])
 
     @property
     def slug(self) -> str:

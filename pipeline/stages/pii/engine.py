@@ -99,7 +99,8 @@ def build_analyzer(
     else:
         nlp = _load_model(nlp_model)
     engine = SpacyNlpEngine(models=[{"lang_code": LANGUAGE, "model_name": nlp_model or "blank_en"}])
-    engine.nlp = {LANGUAGE: nlp}  # injected: nothing is loaded from disk or network by presidio
+    # injected: nothing is loaded from disk or network by presidio (which declares it None)
+    engine.nlp = {LANGUAGE: nlp}  # type: ignore[assignment]
     registry = RecognizerRegistry(supported_languages=[LANGUAGE])
     registry.load_predefined_recognizers(nlp_engine=engine, languages=[LANGUAGE])
     if nlp_model is None:

@@ -99,7 +99,7 @@ def _first_digit(text: str) -> int:
 
 
 def _trigger_spans(text: str, entities: frozenset[str]) -> list[tuple[int, int, str]]:
-    spans = []
+    spans: list[tuple[int, int, str]] = []
     for entity, pattern in _ANYWHERE.items():
         if entity in entities:
             spans.extend((m.start(), m.end(), entity) for m in pattern.finditer(text))
@@ -135,8 +135,8 @@ def _widen(text: str, start: int, end: int) -> tuple[int, int]:
     hi = min(len(text), end + WINDOW_AFTER)
     while lo > 0 and not text[lo - 1].isspace():
         lo -= 1
-    hi = _NON_SPACE.match(text, hi).end()
-    return lo, hi
+    rest = _NON_SPACE.match(text, hi)  # never None: `\S*` matches the empty string
+    return lo, rest.end() if rest else hi
 
 
 def find_windows(text: str, entities: frozenset[str]) -> list[Window]:
