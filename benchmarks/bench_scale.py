@@ -9,7 +9,9 @@ with an email or phone number. The holdout has 2,000 items.
 
 The build runs the product's own path: the Prefect flow `mixgate-build` with Prefect's
 `DaskTaskRunner` on a 2-worker `LocalCluster` (`--runner dask`, the default), exactly as
-`mixgate build SPEC --runner dask --no-cache` does; per-shard tasks (50,000 rows) go to the Dask
+`mixgate build SPEC --runner dask --no-cache` does, with its one temporary Prefect server
+(`flows.server`: the flow and both workers use it; until 2026-12-02 this benchmark let each
+Dask worker start a server of its own, three in all); per-shard tasks (50,000 rows) go to the Dask
 workers, the cross-source stages run in the flow process. `--runner pool` runs `run_build`
 in-process with a 2-process `ProcessPoolExecutor` instead (no Prefect; for profiling). The
 mixture size is fixed (`--total`, default 50,000 records) so that the pool size is the only
@@ -42,6 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -321,11 +324,24 @@ class PoolRunner:
         return results
 
 
+def _role(proc: psutil.Process, root: int) -> str:
+    """What a process of the build is: the flow, a Prefect server, a Dask worker or other."""
+    if proc.pid == root:
+        return "flow"
+    line = " ".join(proc.cmdline())
+    if "uvicorn" in line or "prefect.server" in line:
+        return "prefect server"
+    if "spawn_main" in line:
+        return "worker"  # Dask worker or pool worker (multiprocessing spawn)
+    return "other"
+
+
 class RssSampler:
     """Peak of the summed RSS of process `pid` and its descendants, sampled in a thread."""
 
     def __init__(self, pid: int, interval: float = 0.05) -> None:
         self.pid, self.interval, self.peak, self.peak_driver = pid, interval, 0, 0
+        self.cpu: dict[int, tuple[str, float]] = {}  # pid -> (role, last CPU seconds seen)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -343,10 +359,26 @@ class RssSampler:
             for child in children:
                 try:
                     total += child.memory_info().rss
+                    self._cpu(child)
                 except psutil.Error:
                     pass
+            self._cpu(root)
             self.peak, self.peak_driver = max(self.peak, total), max(self.peak_driver, driver)
             time.sleep(self.interval)
+
+    def _cpu(self, proc: psutil.Process) -> None:
+        """Remember `proc`'s CPU seconds (a process that ends loses < one interval of them)."""
+        with suppress(psutil.Error):
+            role = self.cpu.get(proc.pid, ("", 0.0))[0] or _role(proc, self.pid)
+            times = proc.cpu_times()
+            self.cpu[proc.pid] = (role, times.user + times.system)
+
+    def cpu_by_role(self) -> dict[str, float]:
+        """CPU seconds of the build's processes, summed by role (flow, Dask worker, ...)."""
+        roles: dict[str, float] = {}
+        for role, seconds in self.cpu.values():
+            roles[role] = round(roles.get(role, 0.0) + seconds, 1)
+        return dict(sorted(roles.items()))
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -362,7 +394,8 @@ def _summary(result: Any, seconds: float) -> dict[str, Any]:
     counts = result.manifest["counts"]["stages"]
     return {
         "seconds": round(seconds, 1),
-        "stage_seconds": run["stage_seconds"],
+        "stage_seconds": run["stage_seconds"],  # wall time inside the shard tasks
+        "stage_cpu_seconds": run.get("stage_cpu_seconds"),  # CPU time of the same
         "dropped": {st: sum(v["dropped"] for v in per.values()) for st, per in counts.items()},
         "sampled": result.manifest["slices"]["total"]["actual"],
     }
@@ -377,14 +410,24 @@ def run_dask(spec: Path, out: Path) -> dict[str, Any]:
         ("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120"),
     ):
         os.environ.setdefault(key, value)
+    from flows.server import start_server, using_server
+
+    server = start_server()  # as `mixgate build` does: before the imports and the plan
     from flows.build import run_build_flow
     from pipeline.output.publish import read_manifest
 
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    version_dir = run_build_flow(
-        str(spec), out=str(out), version=None, runner="dask", use_cache=False
-    )
+    try:
+        # the flow and both Dask workers talk to this one server (`PREFECT_API_URL` is in the
+        # workers' environment); without it every worker started a Prefect server of its own
+        with using_server(server):
+            version_dir = run_build_flow(
+                str(spec), out=str(out), version=None, runner="dask", use_cache=False
+            )
+    finally:
+        if server is not None:
+            server.stop()
     seconds = time.perf_counter() - t0
 
     class _Result:  # the fields `_summary` reads
@@ -450,6 +493,7 @@ def measure(n: int, args: argparse.Namespace) -> dict[str, Any]:
         "driver_bytes_per_record": round(rss.peak_driver / n),
         # user + sys of the build's process tree (every reaped descendant), load-independent-ish
         "cpu_seconds": round(cpu, 1),
+        "cpu_by_process": rss.cpu_by_role(),  # sampled every 50 ms (psutil), by role
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }

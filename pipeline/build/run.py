@@ -387,7 +387,8 @@ def _finish(
         "host": socket.gethostname(),
         "python": platform.python_version(),
         "runner": runner_name,
-        "stage_seconds": _stage_seconds(outcomes),
+        "stage_seconds": _stage_seconds([o.seconds for o in outcomes]),
+        "stage_cpu_seconds": _stage_seconds([o.cpu_seconds for o in outcomes]),
         "wall_seconds": _wall_seconds(runner, started),
         "startup_marks": _startup_marks(),
         "file_cache": cache.stats() if cache is not None else None,
@@ -429,9 +430,10 @@ def _startup_marks() -> dict[str, float]:
     return {str(k): float(v) for k, v in marks.items()} if isinstance(marks, dict) else {}
 
 
-def _stage_seconds(outcomes: list[FileOutcome]) -> dict[str, float]:
+def _stage_seconds(per_file: list[dict[str, float]]) -> dict[str, float]:
+    """Sum the per-file stage times (wall or CPU) over the files, stage by stage."""
     total: dict[str, float] = {}
-    for o in outcomes:
-        for stage, sec in o.seconds.items():
+    for seconds in per_file:
+        for stage, sec in seconds.items():
             total[stage] = round(total.get(stage, 0.0) + sec, 3)
     return total

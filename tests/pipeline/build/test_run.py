@@ -48,6 +48,14 @@ def test_run_json_is_the_only_file_with_wall_clock_and_host(demo_build):
     assert run["started_at"][:10] not in manifest_text
 
 
+def test_run_json_has_wall_and_cpu_seconds_of_every_per_file_stage(demo_build):
+    run = json.loads((demo_build.version_dir / "run.json").read_text())
+    stages = {"ingest", "license", "quality", "pii", "pool_prep"}
+    assert set(run["stage_seconds"]) == set(run["stage_cpu_seconds"]) == stages
+    assert all(v >= 0 for v in run["stage_cpu_seconds"].values())
+    assert sum(run["stage_cpu_seconds"].values()) > 0
+
+
 def test_verify_passes_then_fails_after_one_byte_changes(demo_build, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(demo_build.version_dir, copy)
