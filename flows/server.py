@@ -6,7 +6,8 @@ A `mixgate build` needs a Prefect API. Two cases:
   once Prefect is imported, e.g. under `prefect_test_harness`): the build uses it and starts
   nothing. This is the fastest start; docs/operations.md shows how to run one.
 - **Otherwise** the build starts Prefect's temporary server itself, the same command Prefect's
-  ephemeral mode runs (``uvicorn prefect.server.api.server:create_app`` with
+  ephemeral mode runs (``uvicorn prefect.server.api.server:create_app``, through
+  `flows.server_app`, with
   ``PREFECT__SERVER_EPHEMERAL=1``, so only the ephemeral services run), but *right after the spec
   check*, in the background: the server spends ~5 CPU-seconds importing its API and opening its
   database while this process imports Prefect and the library and plans the build (hashes every
@@ -46,6 +47,7 @@ from contextlib import closing, contextmanager, suppress
 from importlib.metadata import entry_points, version
 from pathlib import Path
 
+from flows.server_app import LAUNCH
 from pipeline.errors import ConfigError
 
 READY_FILE = "mixgate-db-ready.json"
@@ -239,10 +241,10 @@ class BackgroundServer:
         return subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "uvicorn",
+                "-c",
+                LAUNCH,  # uvicorn, with the garbage collector paused while the app is built
                 "--factory",
-                "prefect.server.api.server:create_app",
+                "flows.server_app:create_app",
                 "--host",
                 "127.0.0.1",
                 "--port",

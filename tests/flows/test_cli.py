@@ -117,3 +117,21 @@ def test_a_stop_signal_wrapped_by_a_library_is_an_interruption_not_a_bug(
     monkeypatch.setattr(pipeline.output.publish, "verify_version", interrupted_inside_a_library)
     assert main(["verify", str(tmp_path)]) == 130
     assert capsys.readouterr().err == "mixgate: interrupted\n"
+
+
+def test_start_up_pauses_the_garbage_collector_and_restores_it():
+    import gc
+
+    from flows.cli.build import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # a caller that had it off keeps it off
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
