@@ -211,6 +211,7 @@ def _prefect_server(root: Path, home: Path) -> tuple[subprocess.Popen, str]:
 def _mode_env(mode: str, home: Path, api_url: str | None, scratch: Path) -> dict[str, str]:
     """The environment of one run: `home` is the shared, warmed home; `scratch` a fresh path."""
     if mode in ("cold", "first"):  # a home nothing has used yet (and, for `first`, no template)
+        scratch.mkdir(parents=True, exist_ok=True)  # Prefect creates the home, not its parents
         return _env(scratch / "home", None, scratch / "templates" if mode == "first" else None)
     return _env(home, api_url if mode == "server" else None)
 
@@ -258,7 +259,7 @@ def main() -> int:
         for name, root in roots.items():  # warm each home (migrations), untimed
             _run(
                 root,
-                ["build", args.spec, "--out", str(work / "warm"), "--quiet"],
+                ["build", SPEC, "--out", str(work / "warm"), "--quiet"],  # demo: warms the home
                 _env(homes[name], None),
             )
             if "server" in modes:
