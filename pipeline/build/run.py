@@ -8,21 +8,18 @@ so Prefect (and Dask) see each stage as a task, and the result never depends on 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
-import platform
-import socket
 import time
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from pipeline.build.assemble import StageResults, assemble_manifest, run_info
 from pipeline.build.cache import KeyedStore
 from pipeline.build.config import BuildConfig
+from pipeline.build.plan import FileTask
 from pipeline.build.pool import run_pool_stage
 from pipeline.build.prepare import (  # noqa: F401 (load, holdout_entries: re-exported)
     BuildPlan,
@@ -46,16 +43,10 @@ from pipeline.errors import ConfigError, InternalError
 from pipeline.faults import fault_point
 from pipeline.output.lock import OnBusy, mixture_lock
 from pipeline.output.manifest import (
-    MANIFEST_FORMAT,
-    code_version,
-    count_records,
     dumps_canonical,
     fingerprint,
     frame_counts,
-    package_versions,
-    shift_table,
     slice_supply,
-    tag_counts,
 )
 from pipeline.output.publish import (
     check_version_label,
@@ -70,11 +61,11 @@ from pipeline.output.publish import (
 )
 from pipeline.output.splits import split_by_kind
 from pipeline.records.schemas import RECORD_COLUMNS
-from pipeline.spec import spec_canonical_json, spec_sha256
-from pipeline.stages import gate_stages, ledger_order
-from pipeline.stages.dedup.keeper import conflict_warnings, license_conflicts
+from pipeline.spec import MixtureSpec, spec_sha256
+from pipeline.stages import gate_stages
+from pipeline.stages.dedup.keeper import conflict_warnings
 from pipeline.stages.ingest import relative_path
-from pipeline.stages.sample import SliceResult, sample_mixture
+from pipeline.stages.sample import sample_mixture
 
 logger = logging.getLogger(__name__)
 
@@ -250,14 +241,7 @@ def _run_locked(
     plan = plan or plan_build(loaded, pinned=pinned)
     config, files, holdouts = plan.config, plan.files, plan.holdouts
     spec_hash = spec_sha256(loaded.raw)
-    print_ = fingerprint(
-        spec_hash,
-        [
-            {"source": f.source.name, "path": relative_path(f.path, f.base_dir), "sha256": f.sha256}
-            for f in files
-        ],
-        holdouts,
-    )
+    print_ = _fingerprint(spec_hash, plan)
     if skip_unchanged:
         latest = latest_version(mixture_dir)
         if latest is not None and read_manifest(latest).get("fingerprint") == print_:
@@ -266,44 +250,22 @@ def _run_locked(
     # CLI's Prefect server started)
     runner.seconds["plan"] = round(ahead + time.perf_counter() - t0, 3)
     with work_directory(mixture_dir, version) as work:
-        outcomes: list[FileOutcome] = run_file_stages(
+        results = _run_stages(
             files,
             spec=spec,
             config=config,
             runner=runner,
-            work_dir=work,
+            work=work,
             cache=cache,
             shard_rows=shard_rows,
         )
-        pool, ledger = combine_files(outcomes)
-        outcomes = [release_frames(o) for o in outcomes]  # the pool and ledger now hold the rows
-        spills = [spill for o in outcomes for spill in o.spills]
-        supply = sum_supply(outcomes)
-        pool = runner.call("rank_keepers", config.rank, pool)
-        ledgers = [ledger]
-        for decl in gate_stages("pool"):
-            pool, dropped = run_pool_stage(
-                pool, stage=decl.name, config=config, spills=spills, work_dir=work, runner=runner
-            )
-            ledgers.append(dropped)
-            supply[decl.name] = slice_supply(pool)
-        ledger = sort_ledger(pl.concat(ledgers, how="vertical"))
-        picked, slices = runner.call("sample", sample_mixture, pool, config=config.sampling)
-        pool_counts = frame_counts(pool)
-        del pool  # only its counts are needed now: free it before reading the sample back
-        sampled = runner.call("gather_records", gather_records, picked, spills=spills)
         return _finish(
             loaded,
+            results,
             out_dir=out_dir,
             version=version,
             runner=runner,
             runner_name=runner_name,
-            outcomes=outcomes,
-            pool_counts=pool_counts,
-            ledger=ledger,
-            sampled=sampled,
-            slices=slices,
-            supply=supply,
             config=config,
             print_=print_,
             spec_hash=spec_hash,
@@ -313,19 +275,23 @@ def _run_locked(
         )
 
 
+def _fingerprint(spec_hash: str, plan: BuildPlan) -> str:
+    """What decides the output: the spec's bytes, every input file's hash, the holdouts."""
+    inputs = [
+        {"source": f.source.name, "path": relative_path(f.path, f.base_dir), "sha256": f.sha256}
+        for f in plan.files
+    ]
+    return fingerprint(spec_hash, inputs, plan.holdouts)
+
+
 def _finish(
     loaded: LoadedSpec,
+    results: StageResults,
     *,
     out_dir: Path,
     version: str,
     runner: StageRunner,
     runner_name: str,
-    outcomes: list[FileOutcome],
-    pool_counts: dict[str, Any],
-    ledger: pl.DataFrame,
-    sampled: pl.DataFrame,
-    slices: list[SliceResult],
-    supply: dict[str, dict[str, int]],
     config: BuildConfig,
     print_: str,
     spec_hash: str,
@@ -334,106 +300,73 @@ def _finish(
     cache: KeyedStore | None,
 ) -> BuildResult:
     """Assemble the manifest and run info, and write the version."""
-    spec = loaded.spec
-    read = {s.name: 0 for s in spec.sources}
-    counted = dict(read)
-    for o in outcomes:
-        read[o.file.source] += o.file.records
-        counted[o.file.source] += o.file.records if o.file.counted is None else o.file.counted
-    inputs = [
-        {
-            "source": o.file.source,
-            "path": o.file.path,
-            "sha256": o.file.sha256,
-            "records": o.file.records,
-        }
-        for o in outcomes
-    ]
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "name": spec.name,
-        "version": version,
-        "fingerprint": print_,
-        "spec": {
-            "file": loaded.file,
-            "sha256": spec_hash,
-            "raw": loaded.raw.decode("utf-8"),
-            "parsed": json.loads(spec_canonical_json(spec)),
-        },
-        "inputs": inputs,
-        "holdouts": holdouts,
-        "code_version": code_version(),
-        "packages": package_versions(),
-        **config.evidence(),
-        "counts": {
-            **count_records(
-                read, ledger, pool_counts["by_source"], stages=ledger_order(), counted=counted
-            ),
-            **tag_counts(pool_counts, frame_counts(sampled)),
-        },
-        "license_conflicts": license_conflicts(ledger),
-        "slices": {
-            "shift": shift_table(supply, stages=ledger_order()),
-            "sampling": [asdict(s) for s in slices],
-            "total": {"target": spec.total, "actual": sampled.height},
-        },
-    }
+    manifest = assemble_manifest(
+        loaded,
+        results,
+        version=version,
+        config=config,
+        fingerprint=print_,
+        spec_hash=spec_hash,
+        holdouts=holdouts,
+    )
     for line in conflict_warnings(manifest["license_conflicts"]):
         logger.warning(line)
-    run_info = {
-        "started_at": datetime.fromtimestamp(started, UTC).isoformat(),
-        "finished_at": datetime.now(UTC).isoformat(),
-        "seconds": round(time.time() - started, 3),
-        "host": socket.gethostname(),
-        "python": platform.python_version(),
-        "runner": runner_name,
-        "stage_seconds": _stage_seconds([o.seconds for o in outcomes]),
-        "stage_cpu_seconds": _stage_seconds([o.cpu_seconds for o in outcomes]),
-        "wall_seconds": _wall_seconds(runner, started),
-        "startup_marks": _startup_marks(),
-        "file_cache": cache.stats() if cache is not None else None,
-        "spec_dir": os.path.abspath(loaded.base_dir),  # lets `rebuild` run from any directory
-    }
+    info = run_info(
+        loaded,
+        runner=runner,
+        runner_name=runner_name,
+        outcomes=results.outcomes,
+        started=started,
+        cache=cache,
+    )
     return runner.call(
         "write_version",
         write_version,
         loaded=loaded,
         out_dir=out_dir,
         version=version,
-        sampled=sampled,
-        ledger=ledger,
+        sampled=results.sampled,
+        ledger=results.ledger,
         manifest=manifest,
-        run_info=run_info,
+        run_info=info,
     )
 
 
-def _wall_seconds(runner: StageRunner, started: float) -> dict[str, float]:
-    """Wall time of every stage call (``TimedRunner``), and the start-up before the build: from
-    the `mixgate` process starting (``MIXGATE_STARTED_AT``, set by the CLI) to this build."""
-    seconds = dict(getattr(runner, "seconds", {}))
-    cli_started = os.environ.get("MIXGATE_STARTED_AT")
-    if cli_started:
-        try:
-            seconds = {"startup": round(started - float(cli_started), 3), **seconds}
-        except ValueError:
-            pass
-    return seconds
-
-
-def _startup_marks() -> dict[str, float]:
-    """When each start-up phase of the `mixgate` process ended, in seconds since it started
-    (``MIXGATE_STARTUP_MARKS``, set by the CLI: spec check, imports, Prefect API ready)."""
-    try:
-        marks = json.loads(os.environ.get("MIXGATE_STARTUP_MARKS") or "{}")
-    except ValueError:
-        return {}
-    return {str(k): float(v) for k, v in marks.items()} if isinstance(marks, dict) else {}
-
-
-def _stage_seconds(per_file: list[dict[str, float]]) -> dict[str, float]:
-    """Sum the per-file stage times (wall or CPU) over the files, stage by stage."""
-    total: dict[str, float] = {}
-    for seconds in per_file:
-        for stage, sec in seconds.items():
-            total[stage] = round(total.get(stage, 0.0) + sec, 3)
-    return total
+def _run_stages(
+    files: list[FileTask],
+    *,
+    spec: MixtureSpec,
+    config: BuildConfig,
+    runner: StageRunner,
+    work: Path,
+    cache: KeyedStore | None,
+    shard_rows: int,
+) -> StageResults:
+    """Per-file stages, pool stages, sample, and the sampled rows read back from the spills."""
+    outcomes: list[FileOutcome] = run_file_stages(
+        files,
+        spec=spec,
+        config=config,
+        runner=runner,
+        work_dir=work,
+        cache=cache,
+        shard_rows=shard_rows,
+    )
+    pool, ledger = combine_files(outcomes)
+    outcomes = [release_frames(o) for o in outcomes]  # the pool and ledger now hold the rows
+    spills = [spill for o in outcomes for spill in o.spills]
+    supply = sum_supply(outcomes)
+    pool = runner.call("rank_keepers", config.rank, pool)
+    ledgers = [ledger]
+    for decl in gate_stages("pool"):
+        pool, dropped = run_pool_stage(
+            pool, stage=decl.name, config=config, spills=spills, work_dir=work, runner=runner
+        )
+        ledgers.append(dropped)
+        supply[decl.name] = slice_supply(pool)
+    ledger = sort_ledger(pl.concat(ledgers, how="vertical"))
+    picked, slices = runner.call("sample", sample_mixture, pool, config=config.sampling)
+    pool_counts = frame_counts(pool)
+    del pool  # only its counts are needed now: free it before reading the sample back
+    sampled = runner.call("gather_records", gather_records, picked, spills=spills)
+    return StageResults(outcomes, pool_counts, ledger, sampled, slices, supply)
