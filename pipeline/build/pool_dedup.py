@@ -152,35 +152,10 @@ def tag_near_spilled(
         ``run_map(name, fn, items, **kwargs)``: runs per-shard tasks (`StageRunner.map`).
     """
     order = keeper_order(pool)
-    located = pool.select("spill_shard", "spill_row").with_row_index("_i")
-    by_shard = located.sort(["spill_shard", "spill_row"])
-    shard_ids = by_shard.get_column("spill_shard").to_numpy()
-    shard_rows = by_shard.get_column("spill_row").to_numpy().astype(np.int64)
-    # position of every pool row in shard order (the order the per-shard outputs are in)
-    position = np.empty(pool.height, dtype=np.int64)
-    position[by_shard.get_column("_i").to_numpy()] = np.arange(pool.height)
-    shards = np.unique(shard_ids)
-    bounds = np.searchsorted(shard_ids, shards), np.searchsorted(shard_ids, shards, side="right")
-    jobs = [
-        ShardRows(spills[int(s)], shard_rows[lo:hi], work_dir / f"near-{int(s):05d}")
-        for s, lo, hi in zip(shards.tolist(), *bounds, strict=True)
-    ]
+    jobs, position, starts = _shard_jobs(pool, spills, work_dir)
     sketch = sketch_for(int(pool.get_column("near_shingles").sum()))
-    total: np.ndarray | None = None
     groups = group_shards(jobs)
-    sketched = run_map("near_sketch", each_shard, groups, per_shard=sketch_shard, sketch=sketch)
-    for path in (p for paths in sketched for p in paths):
-        part = np.load(path)
-        if total is None:
-            total = part
-        else:
-            total += part
-        Path(path).unlink()
-    if total is None:  # the caller never passes an empty pool
-        raise InternalError("near-dedup: no shard produced a document-frequency sketch")
-    df_path = work_dir / "near-df.npy"
-    np.save(df_path, total)
-    del total
+    df_path = _document_frequency(groups, sketch=sketch, work_dir=work_dir, run_map=run_map)
     band_paths = [
         p
         for paths in run_map(
@@ -194,26 +169,11 @@ def tag_near_spilled(
         )
         for p in paths
     ]
-    nonempty_all = np.concatenate(
-        [
-            np.load(Path(p).with_name(Path(p).name.replace(".bands", ".nonempty")))
-            for p in band_paths
-        ]
-    )
     ranked_pos = position[order]  # shard-order position of each record in keeper order
-    nonempty = np.flatnonzero(nonempty_all[ranked_pos])
-    take = ranked_pos[nonempty]
-    bands = [np.load(p, mmap_mode="r") for p in band_paths]
-
-    def columns():
-        for b in range(bands[0].shape[0]):
-            yield np.concatenate([keys[b] for keys in bands])[take]
-
-    local = find_pairs_by_band(columns(), max_bucket=config.max_bucket)
-    pairs = nonempty[local]  # keeper-order indexes
+    pairs = _candidate_pairs(band_paths, ranked_pos, max_bucket=config.max_bucket)
     candidates = np.unique(pairs)
     sets = _candidate_sets(
-        candidates, ranked_pos, jobs, bounds[0], df_path=df_path, sketch=sketch, config=config
+        candidates, ranked_pos, jobs, starts, df_path=df_path, sketch=sketch, config=config
     )
     dup_local, score_local = select_keepers(
         sets, np.searchsorted(candidates, pairs), config.threshold, config.scope
@@ -230,6 +190,69 @@ def tag_near_spilled(
             dup_of[int(candidates[j])] = int(candidates[d])
             score[int(candidates[j])] = score_local[j]
     return with_near_columns(pool, order, dup_of, score)
+
+
+def _shard_jobs(
+    pool: pl.DataFrame, spills: Sequence[SpillRef], work_dir: Path
+) -> tuple[list[ShardRows], np.ndarray, np.ndarray]:
+    """One job per shard with its spilled rows; each pool row's position in shard order; where
+    each shard's rows start in that order."""
+    located = pool.select("spill_shard", "spill_row").with_row_index("_i")
+    by_shard = located.sort(["spill_shard", "spill_row"])
+    shard_ids = by_shard.get_column("spill_shard").to_numpy()
+    shard_rows = by_shard.get_column("spill_row").to_numpy().astype(np.int64)
+    # position of every pool row in shard order (the order the per-shard outputs are in)
+    position = np.empty(pool.height, dtype=np.int64)
+    position[by_shard.get_column("_i").to_numpy()] = np.arange(pool.height)
+    shards = np.unique(shard_ids)
+    bounds = np.searchsorted(shard_ids, shards), np.searchsorted(shard_ids, shards, side="right")
+    jobs = [
+        ShardRows(spills[int(s)], shard_rows[lo:hi], work_dir / f"near-{int(s):05d}")
+        for s, lo, hi in zip(shards.tolist(), *bounds, strict=True)
+    ]
+    return jobs, position, bounds[0]
+
+
+def _document_frequency(
+    groups: list[tuple[ShardRows, ...]], *, sketch: SketchConfig, work_dir: Path, run_map: Mapper
+) -> Path:
+    """Sum the shards' document-frequency sketches (template guard) into one file; its path."""
+    total: np.ndarray | None = None
+    sketched = run_map("near_sketch", each_shard, groups, per_shard=sketch_shard, sketch=sketch)
+    for path in (p for paths in sketched for p in paths):
+        part = np.load(path)
+        if total is None:
+            total = part
+        else:
+            total += part
+        Path(path).unlink()
+    if total is None:  # the caller never passes an empty pool
+        raise InternalError("near-dedup: no shard produced a document-frequency sketch")
+    df_path = work_dir / "near-df.npy"
+    np.save(df_path, total)
+    return df_path
+
+
+def _candidate_pairs(
+    band_paths: list[str], ranked_pos: np.ndarray, *, max_bucket: int
+) -> np.ndarray:
+    """Candidate pairs (keeper-order indexes) from the shards' band keys, band by band."""
+    nonempty_all = np.concatenate(
+        [
+            np.load(Path(p).with_name(Path(p).name.replace(".bands", ".nonempty")))
+            for p in band_paths
+        ]
+    )
+    nonempty = np.flatnonzero(nonempty_all[ranked_pos])
+    take = ranked_pos[nonempty]
+    bands = [np.load(p, mmap_mode="r") for p in band_paths]
+
+    def columns():
+        for b in range(bands[0].shape[0]):
+            yield np.concatenate([keys[b] for keys in bands])[take]
+
+    local = find_pairs_by_band(columns(), max_bucket=max_bucket)
+    return nonempty[local]
 
 
 def _candidate_sets(
