@@ -36,7 +36,7 @@ from pipeline.stages import STAGES
 from pipeline.stages.decontam.holdouts import HoldoutFile, collect_items, read_holdout_file
 from pipeline.stages.decontam.match import HoldoutIndex, tag_contamination
 from pipeline.stages.dedup.exact import content_keys, tag_exact_duplicates
-from pipeline.stages.dedup.lsh import optimal_bands
+from pipeline.stages.dedup.lsh import BandPlan, optimal_bands
 from pipeline.stages.dedup.near import NearDedupConfig
 from pipeline.stages.ingest import relative_path
 from pipeline.stages.license import LicensePolicy, rank_keepers, tag_license
@@ -44,7 +44,7 @@ from pipeline.stages.pii import PiiScanner, redact_pii, tag_pii
 from pipeline.stages.pii.config import PiiConfig
 from pipeline.stages.quality import GATE_ORDER, QualityConfig, tag_quality
 from pipeline.stages.sample import SamplingConfig
-from pipeline.stages.tagging import build_tagger, tag_slices
+from pipeline.stages.tagging import Tagger, build_tagger, tag_slices
 
 Stage = Callable[..., pl.DataFrame]
 
@@ -175,9 +175,42 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
     holdout_files = read_spec_holdouts(spec, base_dir=base_dir)
     items = collect_items(holdout_files)
     index = HoldoutIndex.build(items, config=dedup.decontam) if items else None
-    # The bound function of each declared gate stage (`pipeline.stages.STAGES`), by its name;
-    # None: the stage has nothing to do (no holdouts to decontaminate against).
-    stages: dict[str, Stage | None] = {
+    stages = _stage_functions(policy, quality, scanner, pii_sources, dedup, index)
+    configured = {
+        "license": policy.rule_id,
+        "quality": ",".join(rule for rule, _ in GATE_ORDER),
+        "intent_tagger": tagger.intent_rules.id,
+        "difficulty_tagger": tagger.difficulty_rules.id,
+    }
+    rules = {k: v or configured[k] for decl in STAGES for k, v in decl.rule_ids().items()}
+    details = _details(
+        tagger, pii, pii_sources, dedup, plan=plan, items=len(items), holdout_files=holdout_files
+    )
+    return BuildConfig(
+        check_label=partial(check_label_in, allowed=allowed),
+        tag=partial(tag_slices, tagger=tagger),
+        stages={name: fn for name, fn in stages.items() if fn is not None},
+        rank=partial(rank_keepers, priorities={s.name: s.priority for s in spec.sources}),
+        sampling=_sampling(spec),
+        rules=rules,
+        details=details,
+        near=dedup.near,
+        reading=reading,
+        holdout_files=tuple(holdout_files),
+    )
+
+
+def _stage_functions(
+    policy: LicensePolicy,
+    quality: QualityConfig,
+    scanner: PiiScanner,
+    pii_sources: dict[str, PiiConfig],
+    dedup: DedupSection,
+    index: HoldoutIndex | None,
+) -> dict[str, Stage | None]:
+    """The bound function of each declared gate stage (`pipeline.stages.STAGES`), by its name;
+    None: the stage has nothing to do (no holdouts to decontaminate against)."""
+    return {
         "license": partial(tag_license, policy=policy),
         "quality": partial(tag_quality, config=quality),
         "pii": partial(
@@ -193,14 +226,20 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
             else None
         ),
     }
-    configured = {
-        "license": policy.rule_id,
-        "quality": ",".join(rule for rule, _ in GATE_ORDER),
-        "intent_tagger": tagger.intent_rules.id,
-        "difficulty_tagger": tagger.difficulty_rules.id,
-    }
-    rules = {k: v or configured[k] for decl in STAGES for k, v in decl.rule_ids().items()}
-    details: dict[str, Any] = {
+
+
+def _details(
+    tagger: Tagger,
+    pii: PiiConfig,
+    pii_sources: dict[str, PiiConfig],
+    dedup: DedupSection,
+    *,
+    plan: BandPlan,
+    items: int,
+    holdout_files: list[HoldoutFile],
+) -> dict[str, Any]:
+    """The manifest's account of the configured stages: tagger, PII, near-dedup bands, holdouts."""
+    return {
         "tagging": tagger.manifest_entry(),
         "pii": pii_manifest_entry(pii)
         | (
@@ -219,19 +258,7 @@ def build_config(spec: MixtureSpec, *, base_dir: Path) -> BuildConfig:
         "decontam": {
             "slug": dedup.decontam.slug,
             "threshold": dedup.decontam.threshold,
-            "holdout_items": len(items),
+            "holdout_items": items,
             "holdout_files": [f.summary() for f in holdout_files],
         },
     }
-    return BuildConfig(
-        check_label=partial(check_label_in, allowed=allowed),
-        tag=partial(tag_slices, tagger=tagger),
-        stages={name: fn for name, fn in stages.items() if fn is not None},
-        rank=partial(rank_keepers, priorities={s.name: s.priority for s in spec.sources}),
-        sampling=_sampling(spec),
-        rules=rules,
-        details=details,
-        near=dedup.near,
-        reading=reading,
-        holdout_files=tuple(holdout_files),
-    )
