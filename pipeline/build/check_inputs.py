@@ -197,28 +197,7 @@ def probe_source(
     records = [r for f in probe.files for r in f.records]
     present = list(dict.fromkeys(k for r in records for k in r))
     if records:
-        for name in source.fields:
-            if name not in present:
-                problems.append(
-                    _missing_field(
-                        doc, ("sources", index, "fields", name), name, present, "mapped field"
-                    )
-                )
-        generator = source.generator
-        if (
-            generator is not None
-            and not isinstance(generator, str)
-            and generator.field not in present
-        ):
-            problems.append(
-                _missing_field(
-                    doc,
-                    ("sources", index, "generator", "field"),
-                    generator.field,
-                    present,
-                    "generator field",
-                )
-            )
+        problems += _field_problems(doc, index, source, present)
     problems += _label_problems(doc, index, source, present, records, taxonomy)
     if any(p.severity == "error" for p in problems):
         return probe, problems
@@ -248,6 +227,32 @@ def probe_source(
         for sample, part in zip(probe.files, rows, strict=True):
             _count_slices(probe.counts, part, sample.scale, tagger)
     return probe, problems
+
+
+def _field_problems(
+    doc: SpecDocument, index: int, source: SourceSpec, present: list[str]
+) -> list[Problem]:
+    """A mapped field or the generator field that no sampled record has."""
+    problems: list[Problem] = []
+    for name in source.fields:
+        if name not in present:
+            problems.append(
+                _missing_field(
+                    doc, ("sources", index, "fields", name), name, present, "mapped field"
+                )
+            )
+    generator = source.generator
+    if generator is not None and not isinstance(generator, str) and generator.field not in present:
+        problems.append(
+            _missing_field(
+                doc,
+                ("sources", index, "generator", "field"),
+                generator.field,
+                present,
+                "generator field",
+            )
+        )
+    return problems
 
 
 def _canonical_rows(

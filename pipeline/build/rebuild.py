@@ -112,17 +112,7 @@ def rebuild_version(
     if not _relocated:  # a relocated tree holds exactly the recorded files by construction
         check_input_sets(loaded, pinned)
     plan = plan_build(loaded, pinned=pinned)  # holdouts read and hashed once, for both
-    actual = plan.holdouts
-    if len(actual) != len(manifest["holdouts"]):
-        msg = (
-            f"the holdouts now have {len(actual)} file(s); the version was built with "
-            f"{len(manifest['holdouts'])}"
-        )
-        raise InputChangedError(msg)
-    for recorded, now in zip(manifest["holdouts"], actual, strict=True):
-        if recorded["sha256"] != now["sha256"]:  # same content at another path is the same holdout
-            msg = f"holdout file changed since the version was built: {now['path']}"
-            raise InputChangedError(msg)
+    _check_holdouts(manifest["holdouts"], plan.holdouts)
     return run_build(
         loaded,
         out_dir=out_dir,
@@ -132,3 +122,17 @@ def rebuild_version(
         shard_rows=shard_rows,
         plan=plan,
     )
+
+
+def _check_holdouts(recorded: list[dict[str, Any]], actual: list[dict[str, Any]]) -> None:
+    """Raise `InputChangedError` unless the holdouts have the recorded number and contents."""
+    if len(actual) != len(recorded):
+        msg = (
+            f"the holdouts now have {len(actual)} file(s); the version was built with "
+            f"{len(recorded)}"
+        )
+        raise InputChangedError(msg)
+    for entry, now in zip(recorded, actual, strict=True):
+        if entry["sha256"] != now["sha256"]:  # same content at another path is the same holdout
+            msg = f"holdout file changed since the version was built: {now['path']}"
+            raise InputChangedError(msg)

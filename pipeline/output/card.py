@@ -90,7 +90,31 @@ def render_card(
         f"(seed {parsed['seed']}, {manifest['slices']['total']['actual']} records).",
         "",
     ]
-    lines += ["## Configs", ""]
+    lines += _configs_section(config_rows)
+    lines += _sources_section(manifest)
+    lines += ["", "## Licenses in the mixture", ""]
+    lines += _table([LICENSE, "records"], [[k, v] for k, v in sorted(licenses.items())])
+    lines += ["", "## Filters", ""]
+    lines += _table(["stage", "rule", "reason", "records dropped"], _filter_rows(manifest))
+    lines += _contamination_section(manifest)
+    lines += [
+        "",
+        "## Reproduce",
+        "",
+        f"Seed {parsed['seed']}, code {manifest.get('code_version', '')}, fingerprint "
+        f"`{manifest['fingerprint'][:16]}`. Every file's sha256 is in `manifest.json`.",
+        "",
+        "```sh",
+        "mixgate rebuild path/to/this/version --out /tmp/again",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _configs_section(config_rows: dict[str, int]) -> list[str]:
+    """The two configs, their records and formats, and how to load them."""
+    lines = ["## Configs", ""]
     lines += _table(
         ["config", "records", "format"],
         [
@@ -116,7 +140,13 @@ def render_card(
         "```",
         "",
     ]
-    lines += ["## Sources", ""]
+    return lines
+
+
+def _sources_section(manifest: dict[str, Any]) -> list[str]:
+    """Each source's kind, license, records read and records kept after the filters."""
+    lines = ["## Sources", ""]
+    parsed = manifest["spec"]["parsed"]
     recon = manifest["counts"]["reconciliation"]
     sources = {s["name"]: s for s in parsed["sources"]}
     lines += _table(
@@ -132,11 +162,12 @@ def render_card(
             for n, r in recon.items()
         ],
     )
-    lines += ["", "## Licenses in the mixture", ""]
-    lines += _table([LICENSE, "records"], [[k, v] for k, v in sorted(licenses.items())])
-    lines += ["", "## Filters", ""]
-    lines += _table(["stage", "rule", "reason", "records dropped"], _filter_rows(manifest))
-    lines += ["", "## Contamination", ""]
+    return lines
+
+
+def _contamination_section(manifest: dict[str, Any]) -> list[str]:
+    """The holdouts the mixture was checked against, or that none were declared."""
+    lines = ["", "## Contamination", ""]
     holdouts = manifest.get("holdouts", [])
     if holdouts:
         lines.append(
@@ -149,19 +180,7 @@ def render_card(
         )
     else:
         lines.append("No holdouts were declared: this mixture was not checked for contamination.")
-    lines += [
-        "",
-        "## Reproduce",
-        "",
-        f"Seed {parsed['seed']}, code {manifest.get('code_version', '')}, fingerprint "
-        f"`{manifest['fingerprint'][:16]}`. Every file's sha256 is in `manifest.json`.",
-        "",
-        "```sh",
-        "mixgate rebuild path/to/this/version --out /tmp/again",
-        "```",
-        "",
-    ]
-    return "\n".join(lines)
+    return lines
 
 
 def _filter_rows(manifest: dict[str, Any]) -> list[list[Any]]:

@@ -164,16 +164,7 @@ def sample_mixture(
     targets = list(quotas)
     short = [i for i, (t, c) in enumerate(zip(targets, caps, strict=True)) if c < t]
     if short and config.shortfall == "error":
-        details = ", ".join(
-            f"{config.slices[i][0]}/{config.slices[i][1]} needs {targets[i]} has {caps[i]}"
-            + _cap_note(orders[i], targets[i], synth_caps[i], config)
-            for i in short
-        )
-        msg = (
-            f"{len(short)} slice(s) cannot be filled ({details}); set `sampling.shortfall` to "
-            "`redistribute` or `allow_short`, raise `sampling.max_repeats`, or add data"
-        )
-        raise ShortfallError(msg)
+        raise _shortfall_error(short, targets, caps, orders, synth_caps, config)
     if short and config.shortfall == "redistribute":
         targets = _redistribute(targets, caps, weights)
     else:
@@ -201,25 +192,51 @@ def sample_mixture(
                 max_repeat=int(repeat.max()) + 1 if len(repeat) else 0,
             )
         )
-    picked_ids = np.concatenate(ids).tolist()
-    picked_repeats = np.concatenate(repeats).tolist()
-    picked = pl.DataFrame(
-        {
-            "record_id": picked_ids,
-            "sample_repeat": picked_repeats,
-            "_order": [
-                _order_key(config.seed, rid, rep)
-                for rid, rep in zip(picked_ids, picked_repeats, strict=True)
-            ],
-        },
-        schema={"record_id": pl.String, "sample_repeat": pl.UInt32, "_order": pl.UInt64},
-    )
+    picked = _picked_frame(ids, repeats, config.seed)
     sampled = (
         picked.join(pool, on="record_id", how="left")
         .sort(["_order", "record_id", "sample_repeat"])
         .drop("_order")
     )
     return sampled, results
+
+
+def _shortfall_error(
+    short: list[int],
+    targets: list[int],
+    caps: list[int],
+    orders: list[_SliceOrder],
+    synth_caps: list[int | None],
+    config: SamplingConfig,
+) -> ShortfallError:
+    """The one-line error naming every slice that cannot be filled and what would fill it."""
+    details = ", ".join(
+        f"{config.slices[i][0]}/{config.slices[i][1]} needs {targets[i]} has {caps[i]}"
+        + _cap_note(orders[i], targets[i], synth_caps[i], config)
+        for i in short
+    )
+    msg = (
+        f"{len(short)} slice(s) cannot be filled ({details}); set `sampling.shortfall` to "
+        "`redistribute` or `allow_short`, raise `sampling.max_repeats`, or add data"
+    )
+    return ShortfallError(msg)
+
+
+def _picked_frame(ids: list[np.ndarray], repeats: list[np.ndarray], seed: int) -> pl.DataFrame:
+    """The picked record ids with their repeat number and seeded output order (``_order``)."""
+    picked_ids = np.concatenate(ids).tolist()
+    picked_repeats = np.concatenate(repeats).tolist()
+    return pl.DataFrame(
+        {
+            "record_id": picked_ids,
+            "sample_repeat": picked_repeats,
+            "_order": [
+                _order_key(seed, rid, rep)
+                for rid, rep in zip(picked_ids, picked_repeats, strict=True)
+            ],
+        },
+        schema={"record_id": pl.String, "sample_repeat": pl.UInt32, "_order": pl.UInt64},
+    )
 
 
 def _cap_note(order: _SliceOrder, target: int, cap: int | None, config: SamplingConfig) -> str:

@@ -192,44 +192,57 @@ def audit_files(
     findings: list[dict[str, Any]] = []
     records = 0
     for path in data_paths:
-        rows: list[tuple[int, dict[str, Any]]] = []
-        fields: list[tuple[int, str, str]] = []
-        for row, record in iter_rows(Path(path)):
-            if isinstance(record, RowError):
-                continue
-            rows.append((row, record))
-            fields.extend((len(rows) - 1, name, text) for name, text in iter_string_leaves(record))
-        records += len(rows)
-        ids: dict[int, str] = {}  # record ids are hashed only for the records with a finding
-        for f in match_fields(fields, index=index, config=config, workers=workers):
-            row, record = rows[f.record]
-            if f.record not in ids:
-                ids[f.record] = raw_record_id(record)
-            findings.append(
-                {
-                    "data_file": str(path),
-                    "data_row": row,
-                    "record_id": ids[f.record],
-                    "field": f.field,
-                    "holdout_file": f.holdout_file,
-                    "holdout_row": f.holdout_row,
-                    "holdout_turn": f.turn,
-                    "score": round(f.score, 4),
-                    "method": f.method,
-                }
-            )
-    findings.sort(
-        key=lambda f: (
-            f["data_file"],
-            f["data_row"],
-            f["field"],
-            f["holdout_file"],
-            f["holdout_row"],
-            -1 if f["holdout_turn"] is None else f["holdout_turn"],
-        )
-    )
+        file_findings, file_records = _audit_file(path, index=index, config=config, workers=workers)
+        findings += file_findings
+        records += file_records
+    findings.sort(key=_finding_order)
     return AuditReport(
         findings, summarize_findings(findings, index=index, records=records, config=config)
+    )
+
+
+def _audit_file(
+    path: Path, *, index: HoldoutIndex, config: DecontamConfig, workers: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The findings of one data file, and its number of readable records."""
+    findings: list[dict[str, Any]] = []
+    rows: list[tuple[int, dict[str, Any]]] = []
+    fields: list[tuple[int, str, str]] = []
+    for row, record in iter_rows(Path(path)):
+        if isinstance(record, RowError):
+            continue
+        rows.append((row, record))
+        fields.extend((len(rows) - 1, name, text) for name, text in iter_string_leaves(record))
+    ids: dict[int, str] = {}  # record ids are hashed only for the records with a finding
+    for f in match_fields(fields, index=index, config=config, workers=workers):
+        row, record = rows[f.record]
+        if f.record not in ids:
+            ids[f.record] = raw_record_id(record)
+        findings.append(
+            {
+                "data_file": str(path),
+                "data_row": row,
+                "record_id": ids[f.record],
+                "field": f.field,
+                "holdout_file": f.holdout_file,
+                "holdout_row": f.holdout_row,
+                "holdout_turn": f.turn,
+                "score": round(f.score, 4),
+                "method": f.method,
+            }
+        )
+    return findings, len(rows)
+
+
+def _finding_order(f: dict[str, Any]) -> tuple[Any, ...]:
+    """Findings sort by data file, row and field, then holdout file, row and turn."""
+    return (
+        f["data_file"],
+        f["data_row"],
+        f["field"],
+        f["holdout_file"],
+        f["holdout_row"],
+        -1 if f["holdout_turn"] is None else f["holdout_turn"],
     )
 
 
