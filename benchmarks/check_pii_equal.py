@@ -73,8 +73,11 @@ def screen(out: Path) -> None:
             for f in found
         ]
         result[label] = findings
-        print(f"  {label}: {len(texts)} texts, {len(findings)} findings, "
-              f"{time.process_time() - cpu:.1f} s CPU", flush=True)
+        print(
+            f"  {label}: {len(texts)} texts, {len(findings)} findings, "
+            f"{time.process_time() - cpu:.1f} s CPU",
+            flush=True,
+        )
     (out / "findings.json").write_text(json.dumps(result))
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from bench_pii_real import lima_frame
@@ -116,8 +119,10 @@ def main() -> None:
         for label in mine:
             a = {tuple(f) for f in mine[label]}
             b = {tuple(f) for f in theirs[label]}
-            print(f"{label}: {len(a)} findings here, {len(b)} in ref; "
-                  f"only here {len(a - b)}, only in ref {len(b - a)}")
+            print(
+                f"{label}: {len(a)} findings here, {len(b)} in ref; "
+                f"only here {len(a - b)}, only in ref {len(b - a)}"
+            )
             for f in sorted(a ^ b)[:10]:
                 print("   ", "here" if f in a else "ref ", f[:3], f[3:])
             failed |= a != b or len(mine[label]) != len(theirs[label])
