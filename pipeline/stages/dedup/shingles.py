@@ -199,14 +199,14 @@ def _word_bytes(texts: Sequence[str]) -> tuple[bytes, np.ndarray]:
     Layout: NUL, then every text followed by NUL, then 8 NUL of padding (so a uint64 can be
     read at any token start). ASCII bytes are classified by the byte table; in non-ASCII texts
     the non-word characters are replaced by spaces first, so every non-ASCII byte left belongs
-    to a word character. A batch of ASCII texts is encoded as it is: the token tables fold
-    capitals, and a NUL inside a text is a non-word byte like the space that replaces it.
+    to a word character. ASCII texts are encoded as they are: the token tables fold capitals,
+    and a NUL inside a text is a non-word byte like the space that replaces it elsewhere.
     """
     joined = _SEPARATOR.join(["", *texts, _PADDING])
     if joined.isascii():
         sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         return joined.encode("ascii"), sizes
-    normalized = [_normalize_for_words(t) for t in texts]
+    normalized = [t if t.isascii() else _normalize_for_words(t) for t in texts]
     non_ascii = [i for i, t in enumerate(normalized) if not t.isascii()]
     sizes = np.array([len(t) for t in normalized], dtype=np.int64)
     if non_ascii:
