@@ -35,11 +35,11 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/mixgate build mixtures/demo.yaml --out out
 
-# The suite and the docstring examples of the library (`--doctest-modules`), on TEST_WORKERS
+# The suite and the docstring examples of pipeline/ and flows/ (`--doctest-modules`), on TEST_WORKERS
 # processes (pytest-xdist; each starts its own session Prefect server and demo build).
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -n $(TEST_WORKERS) --doctest-modules tests pipeline
+	$(PY) -m pytest -n $(TEST_WORKERS) --doctest-modules tests pipeline flows
 
 # ruff (lint + format check) over the code, mypy over the library (pyproject.toml: [tool.*]).
 lint: $(STAMP)
