@@ -24,6 +24,8 @@ import numpy as np
 
 from pipeline.errors import ConfigError
 from pipeline.stages.decontam.index import (
+    HASH_BITS,
+    PRESENCE_BITS,
     DecontamConfig,
     HoldoutIndex,
     HoldoutItem,
@@ -39,9 +41,9 @@ logger = logging.getLogger(__name__)
 
 RULE_ID = "decontam_v2"
 REASON = "contaminated"
-_HASH_BITS = 52  # shingle hashes from `compute_shingle_sets` are 52-bit
-_PRESENCE_BITS = 22
 _MAX_PAIRS = 8_000_000  # postings expanded at once; bounds memory per chunk of fields
+# fields shingled at once (in full batches), then matched in chunks of `_MAX_PAIRS`; a few MB
+_SHINGLE_FIELDS = 4096
 
 __all__ = [
     "REASON",
@@ -70,13 +72,12 @@ class Finding(NamedTuple):
 
 
 def _count_pairs(
-    field_sets: ShingleSets, post_hash: np.ndarray, post_item: np.ndarray, n_items: int
+    field_sets: ShingleSets, index: HoldoutIndex
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (field, item, shared shingle count) for every pair sharing a posting."""
-    # a 2**22-bit presence map of the postings' top bits rules out most field shingles cheaply
-    present = np.zeros(1 << _PRESENCE_BITS, dtype=bool)
-    present[post_hash >> np.uint64(_HASH_BITS - _PRESENCE_BITS)] = True
-    maybe = np.flatnonzero(present[field_sets.hashes >> np.uint64(_HASH_BITS - _PRESENCE_BITS)])
+    post_hash, post_item, n_items = index.post_hash, index.post_item, len(index.items)
+    shift = np.uint64(HASH_BITS - PRESENCE_BITS)
+    maybe = np.flatnonzero(index.presence[field_sets.hashes >> shift])
     needles = field_sets.hashes[maybe]
     lo = np.searchsorted(post_hash, needles, side="left")
     hi = np.searchsorted(post_hash, needles, side="right")
@@ -129,15 +130,20 @@ def find_contamination(
     texts = [text for _, _, text in fields]
     rule = config.rule
     budget = max(1, _MAX_PAIRS // index.max_postings)
-    n_items = len(index.items)
-    for lo, hi in _chunks(np.array([len(t) // 4 + 1 for t in texts]), budget):
-        sets = compute_shingle_sets(texts[lo:hi], config=config.shingles)
-        f_idx, i_idx, shared = _count_pairs(sets, index.post_hash, index.post_item, n_items)
-        worth = shared >= index.need[i_idx]
-        for f, i in zip(f_idx[worth].tolist(), i_idx[worth].tolist(), strict=True):
-            verdict = rule.judge(index.items[i].text, texts[lo + f])
-            if verdict is not None:
-                findings.append(_finding(fields[lo + f], index.items[i], *verdict))
+    units = np.array([len(t) // 4 + 1 for t in texts])
+    for start in range(0, len(texts), _SHINGLE_FIELDS):
+        block = compute_shingle_sets(texts[start : start + _SHINGLE_FIELDS], config=config.shingles)
+        for lo, hi in _chunks(units[start : start + _SHINGLE_FIELDS], budget):
+            sets = ShingleSets(
+                block.hashes[block.offsets[lo] : block.offsets[hi]],
+                block.offsets[lo : hi + 1] - block.offsets[lo],
+            )
+            f_idx, i_idx, shared = _count_pairs(sets, index)
+            worth = shared >= index.need[i_idx]
+            for f, i in zip(f_idx[worth].tolist(), i_idx[worth].tolist(), strict=True):
+                verdict = rule.judge(index.items[i].text, texts[start + lo + f])
+                if verdict is not None:
+                    findings.append(_finding(fields[start + lo + f], index.items[i], *verdict))
     return findings
 
 

@@ -258,3 +258,29 @@ def test_count_bound_never_exceeds_the_alignment_distance():
         pattern = [rng.choice(vocab) for _ in range(rng.randint(1, 12))]
         text = [rng.choice(vocab) for _ in range(rng.randint(0, 30))]
         assert _excess(Counter(pattern), Counter(text)) <= semiglobal_distance(pattern, text)
+
+
+def test_findings_do_not_depend_on_how_fields_are_blocked_and_the_index_pickles_lean(
+    monkeypatch,
+):
+    import pickle
+
+    import pipeline.stages.decontam.match as match
+
+    item = "A quiet ferry leaves the golden pier at 3 o'clock carrying 41 pilots every winter."
+    rng = random.Random(5)
+    vocab = "river market garden station harbour library valley bridge".split()
+    fields = [
+        (i, "messages[0].content", " ".join(rng.choices(vocab, k=30)) + (item if i % 7 else ""))
+        for i in range(60)
+    ]
+    index = _index(item, "Another holdout question about bridges and rivers in the valley?")
+    whole = find_contamination(fields, index=index, config=CONFIG)
+    monkeypatch.setattr(match, "_SHINGLE_FIELDS", 7)  # blocks that cut the fields unevenly
+    assert find_contamination(fields, index=index, config=CONFIG) == whole
+    assert len(whole) == sum(1 for i in range(60) if i % 7)
+    # the presence map is built where it is used, not shipped with the index to every task
+    assert "presence" in index.__dict__
+    shipped = pickle.loads(pickle.dumps(index))
+    assert "presence" not in shipped.__dict__
+    assert find_contamination(fields, index=shipped, config=CONFIG) == whole
