@@ -51,7 +51,8 @@ def _configs():
 
 def screen(out: Path) -> None:
     """Write this process's checkout findings (and the stage frame) under `out`."""
-    from pipeline.io import RowError, iter_rows
+    from pipeline.io.limits import RowError
+    from pipeline.io.readers import iter_rows
     from pipeline.stages.pii import PiiScanner
     from pipeline.tools.scan_pii import iter_raw_fields
 

