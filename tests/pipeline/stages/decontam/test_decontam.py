@@ -269,7 +269,7 @@ def test_findings_do_not_depend_on_how_fields_are_blocked_and_the_index_pickles_
 
     item = "A quiet ferry leaves the golden pier at 3 o'clock carrying 41 pilots every winter."
     rng = random.Random(5)
-    vocab = "river market garden station harbour library valley bridge".split()
+    vocab = ["river", "market", "garden", "station", "harbour", "library", "valley", "bridge"]
     fields = [
         (i, "messages[0].content", " ".join(rng.choices(vocab, k=30)) + (item if i % 7 else ""))
         for i in range(60)
