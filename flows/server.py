@@ -1,33 +1,23 @@
 """Which Prefect API a build talks to, and a temporary server started early, in the background.
 
-A `mixgate build` needs a Prefect API. Two cases:
-
 - **A server is configured** (``PREFECT_API_URL`` in the environment, or in Prefect's settings
   once Prefect is imported, e.g. under `prefect_test_harness`): the build uses it and starts
   nothing. This is the fastest start; docs/operations.md shows how to run one.
-- **Otherwise** the build starts Prefect's temporary server itself, the same command Prefect's
-  ephemeral mode runs (``uvicorn prefect.server.api.server:create_app``, through
-  `flows.server_app`, with
-  ``PREFECT__SERVER_EPHEMERAL=1``, so only the ephemeral services run), but *right after the spec
-  check*, in the background: the server spends ~5 CPU-seconds importing its API and opening its
-  database while this process imports Prefect and the library and plans the build (hashes every
-  input, reads the holdouts, builds the stage engines). Prefect's own ephemeral mode would
-  start it only at the flow's first API call, after all of that. The flow then runs with
-  ``PREFECT_API_URL`` pointing at it, and the server stops when the command ends; it carries the
-  CLI's run id, so the watchdog (`flows.reaper`) reaps it after a ``kill -9`` too.
+- **Otherwise** the build starts Prefect's temporary server itself, Prefect's ephemeral server
+  (uvicorn, ``prefect.server.api.server:create_app`` through `flows.server_app`,
+  ``PREFECT__SERVER_EPHEMERAL=1``), *right after the spec check*, in the background: it spends
+  ~4 CPU-seconds importing its API and opening its database while this process imports Prefect
+  and the library and plans the build; Prefect's own ephemeral mode would start it only at the
+  flow's first API call. The flow runs with ``PREFECT_API_URL`` pointing at it; it stops when
+  the command ends, and carries the CLI's run id, so `flows.reaper` reaps it after a ``kill -9``.
 
-Warm database: the first start in a ``PREFECT_HOME`` runs Prefect's migrations and registers its
-block types; the build then records the schema revision, Prefect's version and the installed
-Prefect collections it saw (``mixgate-db-ready.json``), and later starts that match skip the
-migration check and the block registration (``PREFECT_SERVER_DATABASE_MIGRATE_ON_START``,
-``PREFECT_SERVER_REGISTER_BLOCKS_ON_START``; the registration's memo alone imports every
-collection, i.e. prefect-dask and distributed, ~1 CPU-s).
-
-Fresh ``PREFECT_HOME``: the migrations cost ~6 CPU-s. A database Prefect migrated once in this
-environment is kept as a template (``<venv>/share/mixgate/prefect-<version>.db``, written by
-``make venv`` through ``python -m flows.server``, or by the first start on a fresh database, as
-it was before any flow ran) and copied into a home that has no database yet; that home is then
-warm from its first start.
+Warm database: the first start in a ``PREFECT_HOME`` migrates and registers block types; the
+build records the revision, Prefect's version and the installed collections
+(``mixgate-db-ready.json``), and later starts that match skip the migration check and the block
+registration (whose memo alone imports every collection: prefect-dask, distributed).
+A fresh home (no database) gets a copy of a template Prefect migrated once in this environment
+(``<venv>/share/mixgate/prefect-<version>.db``: ``make venv`` runs ``python -m flows.server``, and
+the first start on a fresh database keeps one, before any flow ran) and is warm from the start.
 """
 
 from __future__ import annotations
