@@ -27,7 +27,7 @@ def test_dask_build_equals_serial_build_byte_for_byte(
     # Both builds must see one code version even if the tree is edited while the suite runs:
     # the Dask build takes the one the session's serial build recorded.
     frozen = demo_build.manifest["code_version"]
-    for module in ("pipeline.output.manifest", "pipeline.build.run", "pipeline.build.shards"):
+    for module in ("pipeline.output.manifest", "pipeline.build.assemble", "pipeline.build.shards"):
         monkeypatch.setattr(f"{module}.code_version", lambda: frozen)
     # shard_rows=20 makes every non-empty demo file (26-176 rows) two to nine tasks, spread over
     # both workers (25 tasks; shard boundaries themselves are the hypothesis property's job)
