@@ -11,38 +11,27 @@
   flow's first API call. The flow runs with ``PREFECT_API_URL`` pointing at it; it stops when
   the command ends, and carries the CLI's run id, so `flows.reaper` reaps it after a ``kill -9``.
 
-Warm database: the first start in a ``PREFECT_HOME`` migrates and registers block types; the
-build records the revision, Prefect's version and the installed collections
-(``mixgate-db-ready.json``), and later starts that match skip the migration check and the block
-registration (whose memo alone imports every collection: prefect-dask, distributed).
-A fresh home (no database) gets a copy of a template Prefect migrated once in this environment
-(``<venv>/share/mixgate/prefect-<version>.db``: ``make venv`` runs ``python -m flows.server``, and
-the first start on a fresh database keeps one, before any flow ran) and is warm from the start.
+Warm database: a home whose database is migrated, or a fresh home seeded from this
+environment's template, starts without migrations or block registration (`flows.prefect_home`).
 """
 
 from __future__ import annotations
 
 import http.client
-import json
 import os
-import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager, suppress
-from importlib.metadata import entry_points, version
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from flows import prefect_home as home
 from flows.server_app import LAUNCH
 from pipeline.errors import ConfigError
 
-READY_FILE = "mixgate-db-ready.json"
-TEMPLATES_ENV = "MIXGATE_PREFECT_TEMPLATES"  # where template databases live (default: the venv)
-_DB_URL_VARS = ("PREFECT_API_DATABASE_CONNECTION_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL")
 _FALSE = ("0", "false", "no", "off")
 
 
@@ -65,118 +54,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _prefect_home() -> Path:
-    return Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect").expanduser()
-
-
-def _users_database() -> bool:
-    """True when the user chose Prefect's database (then Prefect alone manages it)."""
-    return any(os.environ.get(v) for v in _DB_URL_VARS)
-
-
-def _schema_revision(db: Path) -> str | None:
-    """The alembic revision recorded in Prefect's SQLite database, or None."""
-    if not db.is_file():
-        return None
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-    except sqlite3.Error:
-        return None
-    return str(row[0]) if row else None
-
-
-def _collections() -> list[str]:
-    """The installed Prefect collections (their blocks are registered at a server's start)."""
-    found = {
-        f"{ep.dist.name}=={ep.dist.version}"
-        for ep in entry_points(group="prefect.collections")
-        if ep.dist
-    }
-    return sorted(found)
-
-
-def _ready_marker() -> dict[str, object] | None:
-    """What the warm-database marker must say: Prefect's version, the DB's revision and the
-    collections whose blocks were registered."""
-    if _users_database():
-        return None  # a database of the user's choosing: leave migrations to Prefect
-    revision = _schema_revision(_prefect_home() / "prefect.db")
-    if not revision:
-        return None
-    return {"prefect": version("prefect"), "revision": revision, "collections": _collections()}
-
-
-def _database_is_warm() -> bool:
-    marker = _ready_marker()
-    try:
-        recorded = json.loads((_prefect_home() / READY_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return marker is not None and recorded == marker
-
-
-def _mark_database_warm() -> None:
-    marker = _ready_marker()
-    if marker is None:
-        return
-    path = _prefect_home() / READY_FILE
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    with suppress(OSError):
-        tmp.write_text(json.dumps(marker, sort_keys=True), encoding="utf-8")
-        tmp.replace(path)
-
-
-def template_path() -> Path:
-    """The template database for this environment's Prefect version."""
-    root = os.environ.get(TEMPLATES_ENV) or Path(sys.prefix) / "share" / "mixgate"
-    return Path(root) / f"prefect-{version('prefect')}.db"
-
-
-def _seed_from_template() -> bool:
-    """Copy the template into a home that has no database yet; True if it did.
-
-    The copy is linked into place, so a database another process created meanwhile is never
-    replaced; the home is then marked warm (the template was migrated and its blocks registered).
-    """
-    if _users_database():
-        return False
-    template, db = template_path(), _prefect_home() / "prefect.db"
-    if db.exists() or db.with_name("prefect.db-wal").exists() or not template.is_file():
-        return False
-    tmp = db.with_name(f".prefect.db.{os.getpid()}")
-    try:
-        db.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        shutil.copyfile(template, tmp)
-        os.link(tmp, db)
-    except OSError:
-        return False
-    finally:
-        with suppress(OSError):
-            tmp.unlink()
-    _mark_database_warm()
-    return True
-
-
-def _save_template(db: Path) -> None:
-    """Keep a copy of a database Prefect just migrated (no flow has run yet) as the template."""
-    template = template_path()
-    if template.exists() or _schema_revision(db) is None:
-        return
-    tmp = template.with_name(f".{template.name}.{os.getpid()}")
-    try:
-        template.parent.mkdir(parents=True, exist_ok=True)
-        with (
-            closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as src,
-            closing(sqlite3.connect(tmp)) as dst,
-        ):
-            src.backup(dst)
-        os.replace(tmp, template)
-    except (OSError, sqlite3.Error):
-        with suppress(OSError):
-            tmp.unlink()
-
-
 # What a temporary server serving one build does not need (the user's environment wins):
 # automations (triggers and their actions evaluate every event; a server that lives for one
 # build has none to run), and one database transaction per task-run event (the recorder writes
@@ -185,11 +62,6 @@ ONE_BUILD_SETTINGS = {
     "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
-}
-_WARM_SETTINGS = {  # the database is migrated and the block types registered already
-    "PREFECT_SERVER_DATABASE_MIGRATE_ON_START": "false",
-    "PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "false",
-    "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
 }
 
 
@@ -200,7 +72,7 @@ def server_env(*, warm: bool) -> dict[str, str]:
     env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
     env.pop("PREFECT_API_URL", None)
     if warm:
-        env.update(_WARM_SETTINGS)
+        env.update(home.WARM_SETTINGS)
     return env
 
 
@@ -212,10 +84,10 @@ class BackgroundServer:
         self.api_url = f"http://127.0.0.1:{self.port}/api"
         self.started = time.perf_counter()
         self.ready_after: float | None = None
-        db = _prefect_home() / "prefect.db"
-        self.seeded = _seed_from_template()
-        self.fresh = not self.seeded and not db.exists() and not _users_database()
-        self.warm = self.seeded or _database_is_warm()
+        db = home.prefect_home() / "prefect.db"
+        self.seeded = home.seed_from_template()
+        self.fresh = not self.seeded and not db.exists() and not home.users_database()
+        self.warm = self.seeded or home.database_is_warm()
         env = server_env(warm=self.warm)
         self.timeout = startup_timeout or float(
             os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or 120
@@ -276,9 +148,9 @@ class BackgroundServer:
             if self.healthy():
                 self.ready_after = time.perf_counter() - self.started
                 if self.fresh:
-                    _save_template(_prefect_home() / "prefect.db")
+                    home.save_template(home.prefect_home() / "prefect.db")
                 if not self.warm:
-                    _mark_database_warm()
+                    home.mark_database_warm()
                 return self.api_url
             time.sleep(0.05)
         detail = self._failure()
@@ -373,14 +245,14 @@ def prepare_template() -> Path | None:
     """Migrate a database once, in a temporary home, and keep it as this environment's template
     (``make venv`` runs this): a first build in a fresh ``PREFECT_HOME`` then skips the
     migrations. Returns the template, or None when the user chose Prefect's database."""
-    if _users_database():
+    if home.users_database():
         return None
-    template = template_path()
+    template = home.template_path()
     if template.is_file():
         return template
     before = os.environ.get("PREFECT_HOME")
-    with tempfile.TemporaryDirectory(prefix="mixgate-prefect-home-") as home:
-        os.environ["PREFECT_HOME"] = home
+    with tempfile.TemporaryDirectory(prefix="mixgate-prefect-home-") as scratch:
+        os.environ["PREFECT_HOME"] = scratch
         try:
             started = BackgroundServer()
             try:

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from flows import prefect_home as home
 from flows import server
 from tests.conftest import ROOT
 
@@ -22,74 +23,74 @@ def _db_at(home, revision: str | None) -> None:
 
 def test_a_fresh_home_is_not_warm(tmp_path, monkeypatch):
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
-    assert not server._database_is_warm()
-    server._mark_database_warm()  # no database yet: nothing recorded
-    assert not (tmp_path / server.READY_FILE).exists()
+    assert not home.database_is_warm()
+    home.mark_database_warm()  # no database yet: nothing recorded
+    assert not (tmp_path / home.READY_FILE).exists()
 
 
 def test_the_marker_holds_only_for_the_revision_and_prefect_version_it_saw(tmp_path, monkeypatch):
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
-    for name in server._DB_URL_VARS:
+    for name in home.DB_URL_VARS:
         monkeypatch.delenv(name, raising=False)
     _db_at(tmp_path, "abc123")
-    server._mark_database_warm()
-    assert server._database_is_warm()
-    recorded = json.loads((tmp_path / server.READY_FILE).read_text())
+    home.mark_database_warm()
+    assert home.database_is_warm()
+    recorded = json.loads((tmp_path / home.READY_FILE).read_text())
     assert recorded["revision"] == "abc123"
     with sqlite3.connect(tmp_path / "prefect.db") as conn:  # a newer Prefect migrated it
         conn.execute("UPDATE alembic_version SET version_num = 'def456'")
-    assert not server._database_is_warm()
+    assert not home.database_is_warm()
     (tmp_path / "prefect.db").unlink()  # the database was deleted
-    assert not server._database_is_warm()
+    assert not home.database_is_warm()
 
 
 def test_a_database_of_the_users_choosing_is_left_to_prefect(tmp_path, monkeypatch):
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
     _db_at(tmp_path, "abc123")
-    server._mark_database_warm()
+    home.mark_database_warm()
     monkeypatch.setenv("PREFECT_SERVER_DATABASE_CONNECTION_URL", "postgresql+asyncpg://x/y")
-    assert not server._database_is_warm()
+    assert not home.database_is_warm()
 
 
 def test_a_fresh_home_gets_a_copy_of_the_template_and_starts_warm(tmp_path, monkeypatch):
-    home, templates = tmp_path / "home", tmp_path / "templates"
-    monkeypatch.setenv("PREFECT_HOME", str(home))
-    monkeypatch.setenv(server.TEMPLATES_ENV, str(templates))
-    for name in server._DB_URL_VARS:
+    fresh, templates = tmp_path / "home", tmp_path / "templates"
+    monkeypatch.setenv("PREFECT_HOME", str(fresh))
+    monkeypatch.setenv(home.TEMPLATES_ENV, str(templates))
+    for name in home.DB_URL_VARS:
         monkeypatch.delenv(name, raising=False)
-    assert not server._seed_from_template()  # no template yet: Prefect migrates
+    assert not home.seed_from_template()  # no template yet: Prefect migrates
     templates.mkdir()
     _db_at(templates, "abc123")
-    (templates / "prefect.db").rename(server.template_path())
-    assert server._seed_from_template()
-    assert (home / "prefect.db").read_bytes() == server.template_path().read_bytes()
-    assert server._database_is_warm()  # migrated and blocks registered: nothing to redo
-    recorded = json.loads((home / server.READY_FILE).read_text())
-    assert recorded["revision"] == "abc123" and recorded["collections"] == server._collections()
-    with sqlite3.connect(home / "prefect.db") as conn:  # the home's runs are its own
+    (templates / "prefect.db").rename(home.template_path())
+    assert home.seed_from_template()
+    assert (fresh / "prefect.db").read_bytes() == home.template_path().read_bytes()
+    assert home.database_is_warm()  # migrated and blocks registered: nothing to redo
+    recorded = json.loads((fresh / home.READY_FILE).read_text())
+    assert recorded["revision"] == "abc123" and recorded["collections"] == home.collections()
+    with sqlite3.connect(fresh / "prefect.db") as conn:  # the home's runs are its own
         conn.execute("CREATE TABLE runs (id TEXT)")
-    assert not server._seed_from_template()  # never over an existing database
-    assert "runs" not in server.template_path().read_bytes().decode("latin-1")
+    assert not home.seed_from_template()  # never over an existing database
+    assert "runs" not in home.template_path().read_bytes().decode("latin-1")
 
 
 def test_a_template_is_kept_only_from_a_migrated_database(tmp_path, monkeypatch):
-    monkeypatch.setenv(server.TEMPLATES_ENV, str(tmp_path / "templates"))
+    monkeypatch.setenv(home.TEMPLATES_ENV, str(tmp_path / "templates"))
     (tmp_path / "empty").mkdir()
     _db_at(tmp_path / "empty", None)
-    server._save_template(tmp_path / "empty" / "prefect.db")
-    assert not server.template_path().exists()
+    home.save_template(tmp_path / "empty" / "prefect.db")
+    assert not home.template_path().exists()
     _db_at(tmp_path, "abc123")
-    server._save_template(tmp_path / "prefect.db")
-    assert server._schema_revision(server.template_path()) == "abc123"
+    home.save_template(tmp_path / "prefect.db")
+    assert home.schema_revision(home.template_path()) == "abc123"
 
 
 def test_a_database_of_the_users_choosing_gets_no_template(tmp_path, monkeypatch):
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv(server.TEMPLATES_ENV, str(tmp_path))
+    monkeypatch.setenv(home.TEMPLATES_ENV, str(tmp_path))
     _db_at(tmp_path, "abc123")
-    (tmp_path / "prefect.db").rename(server.template_path())
+    (tmp_path / "prefect.db").rename(home.template_path())
     monkeypatch.setenv("PREFECT_API_DATABASE_CONNECTION_URL", "postgresql+asyncpg://x/y")
-    assert not server._seed_from_template()
+    assert not home.seed_from_template()
     assert not (tmp_path / "home" / "prefect.db").exists()
 
 
@@ -120,17 +121,17 @@ def test_a_configured_api_url_starts_no_server():
 def test_the_background_server_answers_and_stops(tmp_path, monkeypatch):
     """A first start without a template migrates, and keeps the database as the template."""
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv(server.TEMPLATES_ENV, str(tmp_path / "templates"))
+    monkeypatch.setenv(home.TEMPLATES_ENV, str(tmp_path / "templates"))
     started = server.BackgroundServer()
     assert not started.warm and started.fresh
     try:
         url = started.wait_ready()
         assert url.startswith("http://127.0.0.1:") and started.healthy()
-        assert (tmp_path / "home" / server.READY_FILE).is_file()  # the next start skips migrations
+        assert (tmp_path / "home" / home.READY_FILE).is_file()  # the next start skips migrations
     finally:
         started.stop()
     assert not started.healthy()
-    revision = server._schema_revision(tmp_path / "home" / "prefect.db")
-    assert revision and server._schema_revision(server.template_path()) == revision
+    revision = home.schema_revision(tmp_path / "home" / "prefect.db")
+    assert revision and home.schema_revision(home.template_path()) == revision
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "other-home"))  # a fresh home starts warm
-    assert server._seed_from_template() and server._database_is_warm()
+    assert home.seed_from_template() and home.database_is_warm()
