@@ -10,9 +10,12 @@ run: its CLI interleaved with this one's, its build stage right after (separate 
 
 CLI: ``mixgate scan-pii lima.json.gz --workers N`` run as a subprocess, as a user times it from
 the shell (interpreter start, imports, engine building and pool start included), N = 1 and 2
-interleaved with a run on LIMA's first record alone (the start-up), median of `repeats`. CPU =
-user + sys of the process tree (the CLI and its pool). "after start-up" = 1,029 records over
-the difference of the two medians: the screening rate a larger file approaches.
+interleaved with a run on LIMA's first record alone (the start-up), median of `repeats`, on
+LIMA as published (1,029 records) and on `COPIES` copies of it, each text marked with its copy
+number so that no two records are equal (on 1,029 records the ~2 s start-up leaves the rate
+after it within the noise). CPU = user + sys of the process tree (the CLI and its pool).
+"after start-up" = records over the difference of the two medians: the rate a larger file
+approaches.
 
 Build stage: the build's own PII stage function (`BuildConfig.stages["pii"]`: tag, redact,
 pre-redaction dedup key) on LIMA as ingested and tagged by a build (`bench_pii_real.lima_frame`),
@@ -44,6 +47,7 @@ sys.path.insert(0, str(CHECKOUT))
 
 LIMA = ROOT.parent / "shared" / "datasets" / "lima" / "lima.json.gz"
 LIMA_RECORDS = 1029
+COPIES = 10
 
 
 def _load() -> str:
@@ -76,26 +80,46 @@ def _one_record_file() -> Path:
     return path
 
 
+def _copies_file() -> Path:
+    """LIMA `COPIES` times, every text of copy k ending in " [copy k]" (no two records equal)."""
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"mixgate-bench-pii-lima-x{COPIES}.json"
+    records = json.loads(gzip.decompress(LIMA.read_bytes()))
+    marked = [
+        {
+            **r,
+            "instruction": f"{r['instruction']} [copy {k}]",
+            "output": f"{r['output']} [copy {k}]",
+        }
+        for k in range(COPIES)
+        for r in records
+    ]
+    path.write_text(json.dumps(marked))
+    return path
+
+
 def cli_throughput(repeats: int, roots: list[Path]) -> None:
-    """Print records/s (wall), records per CPU-second and load for --workers 1 and 2, and the
-    rate after start-up: LIMA's records over (LIMA run - 1-record run), medians."""
-    one = _one_record_file()
-    runs: dict[tuple[Path, int], list[tuple[float, float]]] = {}
+    """Print records/s (wall), records per CPU-second and load for --workers 1 and 2 on LIMA and
+    on its copies, and the rate after start-up: records over (run - 1-record run), medians."""
+    one, copies = _one_record_file(), _copies_file()
+    inputs = {"LIMA": (LIMA, LIMA_RECORDS), f"LIMA x{COPIES}": (copies, LIMA_RECORDS * COPIES)}
+    runs: dict[tuple[Path, str, int], list[tuple[float, float]]] = {}
     for _ in range(repeats):
         for root in roots:  # interleaved: every variant sees the same background load
-            runs.setdefault((root, 0), []).append(run_cli(1, root, one))
-            for workers in (1, 2):
-                runs.setdefault((root, workers), []).append(run_cli(workers, root))
-    for (root, workers), figures in runs.items():
+            runs.setdefault((root, "", 0), []).append(run_cli(1, root, one))
+            for name, (data, _) in inputs.items():
+                for workers in (1, 2):
+                    runs.setdefault((root, name, workers), []).append(run_cli(workers, root, data))
+    for (root, name, workers), figures in runs.items():
         if workers == 0:
             wall = statistics.median(w for w, _ in figures)
             cpu = statistics.median(c for _, c in figures)
             print(f"[{root.name}] scan-pii start-up (1 record): {wall:.2f} s wall, {cpu:.2f} s CPU")
             continue
-        _report(f"[{root.name}] scan-pii CLI --workers {workers}", LIMA_RECORDS, figures)
-        start = statistics.median(w for w, _ in runs[(root, 0)])
+        records = inputs[name][1]
+        _report(f"[{root.name}] scan-pii CLI --workers {workers}, {name}", records, figures)
+        start = statistics.median(w for w, _ in runs[(root, "", 0)])
         scan = statistics.median(w for w, _ in figures) - start
-        print(f"    after start-up: {LIMA_RECORDS / scan:,.0f} records/s wall ({scan:.2f} s)")
+        print(f"    after start-up: {records / scan:,.0f} records/s wall ({scan:.2f} s)")
 
 
 def _report(label: str, records: int, figures: list[tuple[float, float]]) -> None:
