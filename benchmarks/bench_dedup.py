@@ -47,8 +47,9 @@ from pipeline.stages.decontam.match import (  # noqa: E402
     HoldoutItem,
     find_contamination,
 )
-from pipeline.stages.dedup.minhash import MinHashConfig, compute_shingle_sets, compute_signatures  # noqa: E402
+from pipeline.stages.dedup.minhash import compute_signatures  # noqa: E402
 from pipeline.stages.dedup.near import NearDedupConfig, tag_near_duplicates  # noqa: E402
+from pipeline.stages.dedup.shingles import MinHashConfig, compute_shingle_sets  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 SEED = 20261127

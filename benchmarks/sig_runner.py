@@ -83,7 +83,8 @@ def rensa_flat(texts):
 
 def mixgate(workers):
     def run(texts):
-        from pipeline.stages.dedup.minhash import MinHashConfig, text_signatures
+        from pipeline.stages.dedup.minhash import text_signatures
+        from pipeline.stages.dedup.shingles import MinHashConfig
 
         return text_signatures(texts, config=MinHashConfig(), workers=workers)
 
@@ -92,11 +93,8 @@ def mixgate(workers):
 
 def mixgate_sets(texts):
     """The path before issue 15: every shingle set first, then signatures."""
-    from pipeline.stages.dedup.minhash import (
-        MinHashConfig,
-        compute_shingle_sets,
-        compute_signatures,
-    )
+    from pipeline.stages.dedup.minhash import compute_signatures
+    from pipeline.stages.dedup.shingles import MinHashConfig, compute_shingle_sets
 
     config = MinHashConfig()
     return compute_signatures(compute_shingle_sets(texts, config=config), config=config)

@@ -9,7 +9,7 @@ naming the full key path and the value received, e.g.
 ``dedup.near.threshold: must be a number (got '0.8')``. `section_schema` is the JSON Schema of
 a section, for `mixgate spec-schema`.
 
->>> from pipeline.stages.dedup.minhash import MinHashConfig
+>>> from pipeline.stages.dedup.shingles import MinHashConfig
 >>> config_from_mapping(MinHashConfig, {"n": 3}, where="dedup.near.minhash").n
 3
 >>> config_from_mapping(MinHashConfig, {"nn": 3}, where="dedup.near.minhash")

@@ -30,7 +30,7 @@ import polars as pl
 from pipeline.build.spill import SpillRef, load_shingles
 from pipeline.errors import InternalError
 from pipeline.stages.dedup.lsh import compute_band_keys
-from pipeline.stages.dedup.minhash import ShingleSets, compute_signatures
+from pipeline.stages.dedup.minhash import compute_signatures
 from pipeline.stages.dedup.near import (
     NearDedupConfig,
     band_plan,
@@ -43,6 +43,7 @@ from pipeline.stages.dedup.near import (
     sketch_for,
     with_near_columns,
 )
+from pipeline.stages.dedup.shingles import ShingleSets
 from pipeline.stages.dedup.sketch import SketchConfig
 
 logger = logging.getLogger(__name__)

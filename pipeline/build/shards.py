@@ -35,8 +35,8 @@ from pipeline.output.manifest import code_version, slice_supply
 from pipeline.records.schemas import LEDGER_SCHEMA, empty_ledger, empty_records, ledger_frame
 from pipeline.spec import MixtureSpec, SourceSpec, spec_section
 from pipeline.stages import STAGES, gate_stages, ledger_order
-from pipeline.stages.dedup.minhash import ShingleSets
 from pipeline.stages.dedup.near import record_shingle_sets
+from pipeline.stages.dedup.shingles import ShingleSets
 from pipeline.stages.gate import apply_gate
 from pipeline.stages.ingest import (
     INGEST_STAGE,

@@ -30,8 +30,8 @@ import pyarrow.parquet as pq
 from pipeline.faults import fault_point
 from pipeline.stages import STAGES
 from pipeline.stages.dedup.exact import content_keys
-from pipeline.stages.dedup.minhash import ShingleSets
 from pipeline.stages.dedup.near import record_shingle_sets
+from pipeline.stages.dedup.shingles import ShingleSets
 
 NARROW_COLUMNS = ("record_id", "source", "kind", "license", "intent", "difficulty")
 NARROW_EXTRAS = tuple(sorted(c for s in STAGES for c in s.carried))  # counted in the manifest

@@ -28,7 +28,7 @@ import xxhash
 from pipeline.errors import ConfigError
 from pipeline.stages.decontam.evidence import MatchRule
 from pipeline.stages.decontam.holdouts import HoldoutFile, HoldoutItem, collect_items
-from pipeline.stages.dedup.minhash import MinHashConfig, compute_shingle_sets
+from pipeline.stages.dedup.shingles import MinHashConfig, compute_shingle_sets
 
 HASH_BITS = 52  # shingle hashes from `compute_shingle_sets` are 52-bit
 PRESENCE_BITS = 22  # `HoldoutIndex.presence`: 2**22 booleans (4 MB)

@@ -32,7 +32,7 @@ from pipeline.stages.decontam.index import (
     load_holdout_index,
     shingle_slug,
 )
-from pipeline.stages.dedup.minhash import ShingleSets, compute_shingle_sets
+from pipeline.stages.dedup.shingles import ShingleSets, compute_shingle_sets
 
 if TYPE_CHECKING:
     import polars as pl

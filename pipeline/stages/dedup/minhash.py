@@ -1,8 +1,7 @@
 """MinHash signatures of shingle sets and of raw texts, vectorized over batches of documents.
 
 The shingles (tokens, token hashes, n-gram hashes, exact sets) are defined in
-`pipeline.stages.dedup.shingles`; their names are re-exported here for the callers that need
-both.
+`pipeline.stages.dedup.shingles`, and callers import them from there.
 
 Signatures use multiply-shift hashing ``(a*h mod 2**64) >> 32`` (Dietzfelbinger) with random
 odd ``a`` (PCG64 raw output: stable across numpy versions) and one ``np.minimum.reduceat`` per
@@ -22,33 +21,10 @@ import numpy as np
 from pipeline.errors import InternalError
 from pipeline.stages.dedup.shingles import (
     BATCH_DOCS,
-    UNITS,
     MinHashConfig,
     ShingleSets,
     batch_shingles,
-    compute_shingle_sets,
-    concat_shingle_sets,
-    exact_jaccard,
-    filter_shingle_sets,
-    shingle_set,
-    unique_per_doc,
 )
-
-__all__ = [
-    "EMPTY_SLOT",
-    "UNITS",
-    "MinHashConfig",
-    "ShingleSets",
-    "compute_shingle_sets",
-    "compute_signatures",
-    "concat_shingle_sets",
-    "estimate_jaccard",
-    "exact_jaccard",
-    "filter_shingle_sets",
-    "shingle_set",
-    "text_signatures",
-    "unique_per_doc",
-]
 
 EMPTY_SLOT = np.uint32(0xFFFFFFFF)  # signature value of an empty shingle set
 _SIG_BLOCK = 1 << 17  # shingle hashes per signature block (1 MiB: one 512-document batch)

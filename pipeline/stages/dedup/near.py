@@ -44,11 +44,11 @@ from pipeline.stages.dedup.lsh import (
     find_candidate_pairs,
     optimal_bands,
 )
-from pipeline.stages.dedup.minhash import (
+from pipeline.stages.dedup.minhash import compute_signatures
+from pipeline.stages.dedup.shingles import (
     MinHashConfig,
     ShingleSets,
     compute_shingle_sets,
-    compute_signatures,
     concat_shingle_sets,
     exact_jaccard,
     filter_shingle_sets,

@@ -12,13 +12,11 @@ from datasketch import MinHash
 
 from pipeline.stages.dedup.minhash import (
     EMPTY_SLOT,
-    MinHashConfig,
-    compute_shingle_sets,
     compute_signatures,
     estimate_jaccard,
-    exact_jaccard,
     text_signatures,
 )
+from pipeline.stages.dedup.shingles import MinHashConfig, compute_shingle_sets, exact_jaccard
 from tests.conftest import SHARED
 
 

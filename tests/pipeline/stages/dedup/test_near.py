@@ -12,13 +12,13 @@ import polars as pl
 import pytest
 
 from pipeline.errors import ConfigError, InternalError
-from pipeline.stages.dedup.minhash import MinHashConfig
 from pipeline.stages.dedup.near import (
     RULE_ID,
     NearDedupConfig,
     record_shingle_sets,
     tag_near_duplicates,
 )
+from pipeline.stages.dedup.shingles import MinHashConfig
 from pipeline.stages.gate import apply_gate
 from tests.conftest import SHARED
 
