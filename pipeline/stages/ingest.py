@@ -151,10 +151,23 @@ def _generator(source: SourceSpec, raw: Mapping[str, Any]) -> str | Reject | Non
     return value
 
 
-def canonical_row(
-    raw: Mapping[str, Any], *, source: SourceSpec, check: LabelCheck
-) -> dict[str, Any] | Reject:
-    """Return the canonical fields of one raw record (no provenance), or why it fails."""
+_CONTENT_COLUMNS = (
+    "record_id",
+    "messages",
+    "chosen",
+    "rejected",
+    "intent",
+    "difficulty",
+    "generator",
+)
+Content = tuple[
+    str, list[dict[str, str]], str | None, str | None, str | None, str | None, str | None
+]
+"""The per-record columns of a canonical record, in `_CONTENT_COLUMNS` order."""
+
+
+def _content(raw: Mapping[str, Any], *, source: SourceSpec, check: LabelCheck) -> Content | Reject:
+    """Return the per-record canonical fields of one raw record, or why it fails."""
     mapped = apply_field_map(raw, source.fields, source.kind)
     content = canonicalize(mapped, kind=source.kind)
     if isinstance(content, Reject):
@@ -162,24 +175,27 @@ def canonical_row(
     generator = _generator(source, mapped)
     if isinstance(generator, Reject):
         return generator
-    labels = {}
-    for axis, spec in (("intent", source.intent), ("difficulty", source.difficulty)):
-        label = _label(spec, raw, axis=axis, source=source.name, check=check)
-        if isinstance(label, Reject):
-            return label
-        labels[axis] = label
-    return {
-        "record_id": compute_record_id(content.messages, content.chosen, content.rejected),
-        "source": source.name,
-        "kind": source.kind,
-        "messages": content.messages,
-        "chosen": content.chosen,
-        "rejected": content.rejected,
-        "intent": labels["intent"],
-        "difficulty": labels["difficulty"],
-        "license": source.license,
-        "generator": generator,
-    }
+    intent = _label(source.intent, raw, axis="intent", source=source.name, check=check)
+    if isinstance(intent, Reject):
+        return intent
+    difficulty = _label(source.difficulty, raw, axis="difficulty", source=source.name, check=check)
+    if isinstance(difficulty, Reject):
+        return difficulty
+    messages, chosen, rejected = content
+    record_id = compute_record_id(messages, chosen, rejected)
+    return record_id, messages, chosen, rejected, intent, difficulty, generator
+
+
+def canonical_row(
+    raw: Mapping[str, Any], *, source: SourceSpec, check: LabelCheck
+) -> dict[str, Any] | Reject:
+    """Return the canonical fields of one raw record (no provenance), or why it fails."""
+    fields = _content(raw, source=source, check=check)
+    if isinstance(fields, Reject):
+        return fields
+    row = dict(zip(_CONTENT_COLUMNS, fields, strict=True))
+    row.update(source=source.name, kind=source.kind, license=source.license)
+    return {name: row[name] for name in RECORD_SCHEMA if name != "provenance"}
 
 
 def file_issue(source: str, file: str, reason: str, **detail: Any) -> dict[str, Any]:
@@ -197,7 +213,7 @@ def file_issue(source: str, file: str, reason: str, **detail: Any) -> dict[str, 
 
 def _ingest_row(
     raw: dict[str, Any] | RowError, *, source: SourceSpec, check: LabelCheck
-) -> tuple[dict[str, Any] | Reject, str]:
+) -> tuple[Content | Reject, str]:
     """Canonicalize one read row; any failure of one record is a `Reject`, never an exception.
 
     Label errors (`ConfigError`) are about the spec, not the record: they still stop the build.
@@ -205,11 +221,26 @@ def _ingest_row(
     if isinstance(raw, RowError):
         return Reject(raw.reason), READ_RULE
     try:
-        return canonical_row(raw, source=source, check=check), SCHEMA_RULE
+        return _content(raw, source=source, check=check), SCHEMA_RULE
     except MixgateError:
         raise
     except Exception as exc:
         return Reject(f"record_error:{type(exc).__name__}"), SCHEMA_RULE
+
+
+def _memo(check: LabelCheck) -> LabelCheck:
+    """`check` remembered per file: a label check is a pure function of its arguments, and most
+    sources give every record the same label (an error is raised again, never remembered)."""
+    seen: dict[tuple[str, str, str, str], str] = {}
+
+    def remembered(value: str, axis: str, source: str, field: str) -> str:
+        key = (value, axis, source, field)
+        label = seen.get(key)
+        if label is None:
+            label = seen[key] = check(value, axis, source, field)
+        return label
+
+    return remembered
 
 
 def ingest_file(
@@ -232,9 +263,11 @@ def ingest_file(
     rel = relative_path(path, base_dir)
     sha = sha256 or file_sha256(path)
     start, stop = rows or (0, None)
-    records: list[dict[str, Any]] = []
+    kept: list[Content] = []
+    kept_rows: list[int] = []
     rejects: list[dict[str, Any]] = []
     count = 0
+    check = _memo(check)
     try:
         for row, raw in iter_rows(path, start=start, stop=stop, limits=limits):
             count += 1
@@ -251,18 +284,46 @@ def ingest_file(
                     }
                 )
                 continue
-            result["provenance"] = {
-                "source": source.name,
-                "file": rel,
-                "file_sha256": sha,
-                "row": row,
-            }
-            records.append(result)
+            kept.append(result)
+            kept_rows.append(row)
     except FileReadError as exc:
         if limits.on_file_error == "fail":
             raise
         rejects.append(file_issue(source.name, rel, exc.reason))
     if count == 0 and rows is None and not any(r["row"] is None for r in rejects):
         rejects.append(file_issue(source.name, rel, "empty_file"))
-    frame = pl.DataFrame(records, schema=RECORD_SCHEMA) if records else empty_records()
+    provenance = {"source": source.name, "file": rel, "file_sha256": sha}
+    frame = _records_frame(kept, kept_rows, source=source, provenance=provenance)
     return IngestResult(frame, ledger_frame(rejects), InputFile(source.name, rel, sha, count))
+
+
+def _records_frame(
+    kept: list[Content], rows: list[int], *, source: SourceSpec, provenance: dict[str, str]
+) -> pl.DataFrame:
+    """Build the records frame (`RECORD_SCHEMA`) column by column through Arrow: a third of the
+    CPU of `pl.DataFrame(list_of_dicts)` (no dict per record; source, kind, license and the
+    provenance's file are constant columns)."""
+    import pyarrow as pa  # here, not at the top: `mixgate check` starts faster
+
+    if not kept:
+        return empty_records()
+    n = len(kept)
+    text = pa.large_string()
+    content = dict(zip(_CONTENT_COLUMNS, zip(*kept, strict=True), strict=True))
+    constant = {"source": source.name, "kind": source.kind, "license": source.license}
+    columns: dict[str, Any] = {}
+    for name in RECORD_SCHEMA:
+        if name == "messages":
+            turn = pa.struct([("role", text), ("content", text)])
+            columns[name] = pa.array(content[name], type=pa.large_list(turn))
+        elif name == "provenance":
+            fields = [pa.array([provenance[f]] * n, type=text) for f in provenance]
+            fields.append(pa.array(rows, type=pa.int64()))
+            columns[name] = pa.StructArray.from_arrays(fields, names=[*provenance, "row"])
+        elif name in constant:
+            columns[name] = pa.array([constant[name]] * n, type=text)
+        else:
+            columns[name] = pa.array(content[name], type=text)
+    frame = pl.from_arrow(pa.table(columns))
+    assert isinstance(frame, pl.DataFrame)
+    return frame

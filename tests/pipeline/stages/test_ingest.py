@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 import pytest
 
 from pipeline.build.config import check_label_in
@@ -111,3 +112,76 @@ def test_tagger_labels_only_what_the_source_left_empty():
     assert set(frame.get_column("tag_intent_source").unique()) == {"source"}
     assert set(frame.get_column("tag_difficulty_source").unique()) == {"tagger"}
     assert frame.get_column("tag_difficulty_rule").null_count() == 0
+
+
+ODD_TEXT = [
+    "",
+    "plain",
+    "e\u0301 \u00e9 \ufb01 \u212a",
+    "\u05e9\u05dc\u05d5\u05dd \u202e rtl",
+    "emoji \U0001f600 \U0001f468\u200d\U0001f469\u200d\U0001f467",
+    "line\u2028sep \x85 \u00a0",
+    'q"uote\\ \t\n',
+    "x" * 70_000,
+]
+
+
+def _dict_frame(path, source, base_dir, sha):
+    """The frame as ingest first built it: one dict per record, `pl.DataFrame(dicts)` (oracle)."""
+    from pipeline.io.readers import iter_rows
+    from pipeline.records.canonical import Reject
+    from pipeline.records.schemas import RECORD_SCHEMA
+    from pipeline.stages.ingest import canonical_row
+
+    records = []
+    for row, raw in iter_rows(path):
+        result = canonical_row(raw, source=source, check=_check) if isinstance(raw, dict) else None
+        if result is None or isinstance(result, Reject):
+            continue
+        result["provenance"] = {
+            "source": source.name,
+            "file": path.name,
+            "file_sha256": sha,
+            "row": row,
+        }
+        records.append(result)
+    return pl.DataFrame(records, schema=RECORD_SCHEMA)
+
+
+@pytest.mark.parametrize("kind", ["sft", "preference", "synthetic"])
+def test_records_frame_equals_the_frame_built_from_dicts(tmp_path, kind):
+    rows = []
+    for i, text in enumerate(ODD_TEXT):
+        rows += [
+            {
+                "prompt": text or "p",
+                "response": f"r{i} {text}",
+                "model": text or None,
+                "cat": "arith",
+            },
+            {
+                "messages": [
+                    {"role": "user", "content": f"u {text}"},
+                    {"from": "gpt", "value": text},
+                ]
+            },
+            {"prompt": f"p {text}", "chosen": f"c{i} {text}", "rejected": f"d{i}"},
+            {"prompt": None, "response": text},  # a reject between kept rows
+        ]
+    path = tmp_path / "src.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{bad\n")
+    source = SourceSpec(
+        name="s",
+        kind=kind,
+        path="src.jsonl",
+        license="MIT",
+        intent={"field": "cat", "map": {"arith": "math"}},
+        difficulty="multi_step",
+        **({"generator": {"field": "model"}} if kind == "synthetic" else {}),
+    )
+    result = ingest_file(path, source=source, base_dir=tmp_path, check=_check, sha256="f" * 64)
+    expected = _dict_frame(path, source, tmp_path, "f" * 64)
+    assert result.records.height > 0 and result.ledger.height > 0
+    assert result.records.schema == expected.schema
+    assert result.records.equals(expected, null_equal=True)
+    assert result.records.to_dicts() == expected.to_dicts()
