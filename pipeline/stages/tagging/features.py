@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from pipeline.records.text import normalize_text
 
 SEGMENT_KINDS = ("first_user", "later_user", "system", "reply")
 
-_FENCE = re.compile(r"```")
 _FENCED_BLOCK = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _SIGNATURE = re.compile(
     r"^\s*(?:def \w+\s*\(|class \w+\s*[(:]|(?:async )?function \w+\s*\(|#include\s*<"
@@ -44,6 +44,11 @@ _EQUATION = re.compile(
 _NUMBER = re.compile(r"(?<![\w.])\$?\d+(?:[.,]\d+)*%?")
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]\s|[-*•]\s|step \d+)", re.IGNORECASE | re.MULTILINE)
 _WORD = re.compile(r"\w+")
+# Exact prefilters: every match of a pattern holds a character of its ``_NEEDS`` class (same
+# engine, same flags, so also exact on non-ASCII text); most prose skips the costly scan.
+_EQUATION_NEEDS = re.compile(r"[\d^=<>|≤≥]", re.IGNORECASE)  # one per branch of _EQUATION
+_NUMBER_NEEDS = re.compile(r"\d")
+_LIST_ITEM_NEEDS = re.compile(r"[\d\-*•]", re.IGNORECASE | re.MULTILINE)  # `step \d+`: a digit
 
 FEATURE_NAMES = (
     "code_blocks",
@@ -64,18 +69,32 @@ FEATURE_NAMES = (
 
 @dataclass(frozen=True)
 class Segment:
-    """One piece of a conversation: its kind, raw text, words (space-joined) and word n-grams."""
+    """One piece of a conversation: its kind, raw text and normalized words.
+
+    `words` (space-joined) and `ngrams` (word n-grams up to `max_n`) are derived on first use:
+    the tagger finds its phrases from `tokens` (`pipeline.stages.tagging.index`), and the n-gram
+    set stays the readable reference (`score_rules`) it is tested against.
+    """
 
     kind: str
     text: str
-    words: str
-    ngrams: frozenset[str]
+    tokens: tuple[str, ...]
+    max_n: int
 
     @classmethod
     def from_text(cls, kind: str, text: str, *, max_n: int) -> Segment:
-        """Build a segment, indexing its word n-grams up to `max_n` words."""
-        tokens = tokenize(text)
-        return cls(kind, text, " ".join(tokens), ngram_set(tokens, max_n))
+        """Build a segment whose word n-grams go up to `max_n` words."""
+        return cls(kind, text, tuple(tokenize(text)), max_n)
+
+    @cached_property
+    def words(self) -> str:
+        """The tokens joined by single spaces (what a prefix keyword such as ``summar*`` scans)."""
+        return " ".join(self.tokens)
+
+    @cached_property
+    def ngrams(self) -> frozenset[str]:
+        """Every run of 1 to `max_n` consecutive tokens (`ngram_set`)."""
+        return ngram_set(self.tokens, self.max_n)
 
 
 def tokenize(text: str) -> list[str]:
@@ -127,10 +146,17 @@ def strip_code(text: str) -> str:
     return _CODE_LINE_WITH_BREAK.sub("", text)
 
 
+def _count(pattern: re.Pattern[str], text: str, needs: re.Pattern[str]) -> int:
+    """``len(pattern.findall(text))``, skipping the scan when `text` lacks what any match needs."""
+    return len(pattern.findall(text)) if needs.search(text) else 0
+
+
 def compute_features(segments: Sequence[Segment]) -> dict[str, int]:
     """Return the named integer features (see `FEATURE_NAMES`) of a conversation.
 
     Equations, numbers, questions and list items are counted in the prose only (code removed).
+    The counts are those of the plain ``findall`` calls; the ``_NEEDS`` prefilters only skip
+    texts where a pattern cannot match (tests/pipeline/stages/tagging/test_fast_path.py).
     """
     prompts = [s.text for s in segments if s.kind != "reply"]
     users = [s for s in segments if s.kind in ("first_user", "later_user")]
@@ -140,15 +166,15 @@ def compute_features(segments: Sequence[Segment]) -> dict[str, int]:
     every_text = "\n".join(s.text for s in segments)
     first = next((s.text for s in users if s.kind == "first_user"), "")
     return {
-        "code_blocks": len(_FENCE.findall(every_text)) // 2,
+        "code_blocks": every_text.count("```") // 2,  # = len(re.findall("```", every_text)) // 2
         "code_lines": len(_CODE_LINE.findall(every_text)),
         "code_signatures": len(_SIGNATURE.findall(every_text)),
-        "equations": len(_EQUATION.findall(prompt_text)),
-        "reply_equations": max((len(_EQUATION.findall(r)) for r in replies), default=0),
-        "numbers": len(_NUMBER.findall(prompt_text)),
+        "equations": _count(_EQUATION, prompt_text, _EQUATION_NEEDS),
+        "reply_equations": max((_count(_EQUATION, r, _EQUATION_NEEDS) for r in replies), default=0),
+        "numbers": _count(_NUMBER, prompt_text, _NUMBER_NEEDS),
         "prompt_questions": prompt_text.count("?"),
-        "prompt_steps": len(_LIST_ITEM.findall(prompt_text)),
-        "reply_steps": max((len(_LIST_ITEM.findall(r)) for r in replies), default=0),
+        "prompt_steps": _count(_LIST_ITEM, prompt_text, _LIST_ITEM_NEEDS),
+        "reply_steps": max((_count(_LIST_ITEM, r, _LIST_ITEM_NEEDS) for r in replies), default=0),
         "prompt_chars": len(raw_prompt),
         "context_chars": len(every_text),
         "first_prompt_words": len(_WORD.findall(first)),

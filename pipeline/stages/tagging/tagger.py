@@ -18,6 +18,7 @@ import polars as pl
 
 from pipeline.errors import ConfigError
 from pipeline.stages.tagging.features import Segment, compute_features, split_segments
+from pipeline.stages.tagging.index import Fired, PhraseScanner, RuleIndex
 from pipeline.stages.tagging.rules import (
     BUILTIN_DIFFICULTY_RULES,
     BUILTIN_INTENT_RULES,
@@ -97,10 +98,17 @@ class Tagger:
     taxonomy: Taxonomy = field(default_factory=Taxonomy)
     config: TaggerConfig = field(default_factory=TaggerConfig)
     _max_ngram: int = field(init=False, repr=False, compare=False)
+    _scanner: PhraseScanner = field(init=False, repr=False, compare=False)
+    _intent_index: RuleIndex = field(init=False, repr=False, compare=False)
+    _difficulty_index: RuleIndex = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ngram = max(self.intent_rules.max_ngram, self.difficulty_rules.max_ngram)
         object.__setattr__(self, "_max_ngram", ngram)
+        phrases = self.intent_rules.phrases | self.difficulty_rules.phrases
+        object.__setattr__(self, "_scanner", PhraseScanner(phrases))
+        object.__setattr__(self, "_intent_index", RuleIndex(self.intent_rules))
+        object.__setattr__(self, "_difficulty_index", RuleIndex(self.difficulty_rules))
         for name, rules, kind, allowed in (
             ("intent_rules", self.intent_rules, "intent", self.taxonomy.intents),
             ("difficulty_rules", self.difficulty_rules, "difficulty", self.taxonomy.difficulties),
@@ -140,21 +148,41 @@ class Tagger:
     def tag_record(
         self, messages: Sequence[Mapping[str, str]], chosen: str | None = None
     ) -> TagResult:
-        """Return the intent and difficulty of one conversation (`chosen` counts as a reply)."""
+        """Return the intent and difficulty of one conversation (`chosen` counts as a reply).
+
+        Rules are scored by the indexed `RuleIndex.score`; `tag_record_reference` is the same
+        with `score_rules`, the readable definition the tests hold this one to.
+        """
         segments = split_segments(messages, chosen, max_n=self._max_ngram)
         features = compute_features(segments)
+        found = [self._scanner.find(segment.tokens) for segment in segments]
+        return self._result(
+            self._intent_index.score(segments, found, features),
+            self._difficulty_index.score(segments, found, features),
+        )
+
+    def tag_record_reference(
+        self, messages: Sequence[Mapping[str, str]], chosen: str | None = None
+    ) -> TagResult:
+        """`tag_record` through `score_rules` (every rule meets every segment's n-grams)."""
+        segments = split_segments(messages, chosen, max_n=self._max_ngram)
+        features = compute_features(segments)
+        return self._result(
+            score_rules(self.intent_rules, segments, features),
+            score_rules(self.difficulty_rules, segments, features),
+        )
+
+    def _result(self, intent_fired: Fired, difficulty_fired: Fired) -> TagResult:
         intent = _decide(
             self.intent_rules,
-            segments,
-            features,
+            intent_fired,
             self.taxonomy.intents,
             FALLBACK_INTENT,
             self.config.intent_floor,
         )
         difficulty = _decide(
             self.difficulty_rules,
-            segments,
-            features,
+            difficulty_fired,
             self.taxonomy.difficulties,
             FALLBACK_DIFFICULTY,
             self.config.difficulty_floor,
@@ -203,17 +231,12 @@ def score_rules(
 
 
 def _decide(
-    rules: RuleSet,
-    segments: Sequence[Segment],
-    features: Mapping[str, int],
-    order: Sequence[str],
-    fallback: str,
-    floor: float,
+    rules: RuleSet, fired: Fired, order: Sequence[str], fallback: str, floor: float
 ) -> _Decision:
-    """Score every label, pick the best one, or fall back below `floor`."""
+    """Sum the `fired` rules per label, pick the best one, or fall back below `floor`."""
     scores: dict[str, float] = {}
     best: dict[str, tuple[float, str]] = {}
-    for label, rule_id, contribution in score_rules(rules, segments, features):
+    for label, rule_id, contribution in fired:
         scores[label] = scores.get(label, 0.0) + contribution
         if contribution > best.get(label, (0.0, ""))[0]:
             best[label] = (contribution, rule_id)
@@ -233,26 +256,31 @@ def tag_slices(frame: pl.DataFrame, *, tagger: Tagger) -> pl.DataFrame:
     """Fill null `intent` / `difficulty` with the tagger's labels and add the ``tag_`` columns.
 
     Source-provided labels are kept as they are (``tag_*_source`` = ``source``, rule and
-    confidence null); tagged ones record the deciding rule and its confidence.
+    confidence null); tagged ones record the deciding rule and its confidence. Only rows with
+    a null label are converted to Python and tagged.
     """
-    columns: dict[str, list[Any]] = {name: [] for name in ("intent", "difficulty", *TAG_COLUMNS)}
-    rows = frame.select("messages", "chosen", "intent", "difficulty").iter_rows()
-    for messages, chosen, intent, difficulty in rows:
-        needs_tag = intent is None or difficulty is None
-        result = tagger.tag_record(messages, chosen) if needs_tag else None
-        for prefix, given in (("intent", intent), ("difficulty", difficulty)):
-            if given is not None or result is None:
-                values = (given, None, None, SOURCE_LABEL)
-            else:
-                values = (
-                    getattr(result, prefix),
-                    getattr(result, f"{prefix}_rule"),
-                    getattr(result, f"{prefix}_confidence"),
-                    TAGGER_LABEL,
-                )
-            for suffix, value in zip(("", "_rule", "_confidence", "_source"), values, strict=True):
-                name = prefix + suffix if suffix == "" else f"tag_{prefix}{suffix}"
-                columns[name].append(value)
+    given = {"intent": frame["intent"].to_list(), "difficulty": frame["difficulty"].to_list()}
+    needs = [a is None or b is None for a, b in zip(given["intent"], given["difficulty"])]
+    results: dict[int, TagResult] = {}
+    if any(needs):
+        part = frame.select("messages", "chosen").filter(pl.Series(needs, dtype=pl.Boolean))
+        rows = zip(part["messages"].to_list(), part["chosen"].to_list(), strict=True)
+        todo = [i for i, need in enumerate(needs) if need]
+        results = {
+            i: tagger.tag_record(messages, chosen) for i, (messages, chosen) in zip(todo, rows)
+        }
+    columns: dict[str, list[Any]] = {}
+    for prefix, labels in given.items():
+        labels, rule, confidence = list(labels), [None] * len(needs), [None] * len(needs)
+        source = [SOURCE_LABEL] * len(needs)
+        for i, result in results.items():
+            if labels[i] is None:
+                labels[i] = getattr(result, prefix)
+                rule[i] = getattr(result, f"{prefix}_rule")
+                confidence[i] = getattr(result, f"{prefix}_confidence")
+                source[i] = TAGGER_LABEL
+        columns |= {prefix: labels, f"tag_{prefix}_rule": rule}
+        columns |= {f"tag_{prefix}_confidence": confidence, f"tag_{prefix}_source": source}
     return frame.with_columns(
         pl.Series("intent", columns["intent"], dtype=pl.String),
         pl.Series("difficulty", columns["difficulty"], dtype=pl.String),
