@@ -28,6 +28,7 @@ import xxhash
 from pipeline.errors import ConfigError
 from pipeline.stages.decontam.evidence import MatchRule
 from pipeline.stages.decontam.holdouts import HoldoutFile, HoldoutItem, collect_items
+from pipeline.stages.decontam.screen import ItemTable, item_table
 from pipeline.stages.dedup.shingles import MinHashConfig, compute_shingle_sets
 
 HASH_BITS = 52  # shingle hashes from `compute_shingle_sets` are 52-bit
@@ -127,10 +128,21 @@ class HoldoutIndex:
         return present
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the presence map (4 MB; rebuilt in ~1 ms where it is used)."""
+        """Pickle without the presence map (4 MB; rebuilt in ~1 ms where it is used) and the
+        item table (filled where it is used)."""
         state = dict(self.__dict__)
         state.pop("presence", None)
+        state.pop("_item_table", None)
         return state
+
+    def item_table(self, rule: MatchRule) -> ItemTable:
+        """Return the screen's description of the items (`pipeline.stages.decontam.screen`),
+        kept with the index so each item is described once per process, not per shard."""
+        table = self.__dict__.get("_item_table")
+        if table is None or table.rule != rule:
+            table = item_table([it.text for it in self.items], rule)
+            self.__dict__["_item_table"] = table  # a cache, as `cached_property` stores one
+        return table
 
     @cached_property
     def max_postings(self) -> int:

@@ -10,14 +10,16 @@ the item's ``need`` shingles (a bound no true match can fall below), and the rul
 (`pipeline.stages.decontam.evidence`) decides on the two texts: **exact** for items under 8
 words, **aligned** (at most 10% of the words edited) for longer ones, and **containment** >=
 0.55 with no long gap for items of 30 words or more. Containment is asymmetric (a short item
-inside a long field), which Jaccard LSH cannot find; the postings can.
+inside a long field), which Jaccard LSH cannot find; the postings can. Before the rule, the
+candidates of each field are screened at once (`pipeline.stages.decontam.screen`): a candidate
+is skipped only where the rule provably rejects it, so the findings are the same.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -32,6 +34,7 @@ from pipeline.stages.decontam.index import (
     load_holdout_index,
     shingle_slug,
 )
+from pipeline.stages.decontam.screen import ItemTable, worth_judging
 from pipeline.stages.dedup.shingles import ShingleSets, compute_shingle_sets
 
 if TYPE_CHECKING:
@@ -73,29 +76,43 @@ class Finding(NamedTuple):
 
 def _count_pairs(
     field_sets: ShingleSets, index: HoldoutIndex
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (field, item, shared shingle count) for every pair sharing a posting."""
-    post_hash, post_item, n_items = index.post_hash, index.post_item, len(index.items)
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Yield (field, item, shared shingle count) for every pair sharing a posting, fields in
+    order, a chunk of fields at a time: at most `_MAX_PAIRS` postings are expanded at once (a
+    single field may need more). Chunks are cut by the postings each field really hits, so a
+    block of fields that hits few of them is one chunk (cutting by the most a field could hit
+    made ~60-field chunks, and their fixed cost was most of this step)."""
     shift = np.uint64(HASH_BITS - PRESENCE_BITS)
     maybe = np.flatnonzero(index.presence[field_sets.hashes >> shift])
     needles = field_sets.hashes[maybe]
-    lo = np.searchsorted(post_hash, needles, side="left")
-    hi = np.searchsorted(post_hash, needles, side="right")
-    counts = hi - lo
+    lo = np.searchsorted(index.post_hash, needles, side="left")
+    counts = np.searchsorted(index.post_hash, needles, side="right") - lo
     hit = counts > 0
-    if not hit.any():
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
     lo, counts, fields = lo[hit], counts[hit], field_sets.doc_ids()[maybe[hit]]
+    per_field = np.bincount(fields, weights=counts, minlength=len(field_sets)).astype(np.int64)
+    for first, last in _chunks(per_field, _MAX_PAIRS):
+        a, b = np.searchsorted(fields, [first, last])
+        if b > a:
+            yield _expand(lo[a:b], counts[a:b], fields[a:b], index)
+
+
+def _expand(
+    lo: np.ndarray, counts: np.ndarray, fields: np.ndarray, index: HoldoutIndex
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (field, item, shared) of the posting runs ``lo[k]:lo[k] + counts[k]`` of `fields`."""
+    n_items = len(index.items)
     total = int(counts.sum())
     first = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
-    items = post_item[first + np.arange(total)].astype(np.int64)
+    items = index.post_item[first + np.arange(total)].astype(np.int64)
     keys, shared = np.unique(np.repeat(fields, counts) * n_items + items, return_counts=True)
     return keys // n_items, keys % n_items, shared
 
 
 def _chunks(sizes: np.ndarray, budget: int) -> Iterable[tuple[int, int]]:
-    """Yield [lo, hi) ranges of fields whose shingle total stays within `budget` (at least 1)."""
+    """Yield [lo, hi) ranges of fields whose total size stays within `budget` (at least 1)."""
+    if int(sizes.sum()) <= budget:  # the usual case: one chunk, no loop
+        yield 0, len(sizes)
+        return
     lo, acc = 0, 0
     for i, size in enumerate(sizes.tolist()):
         if acc and acc + size > budget:
@@ -107,7 +124,11 @@ def _chunks(sizes: np.ndarray, budget: int) -> Iterable[tuple[int, int]]:
 
 
 def find_contamination(
-    fields: Sequence[tuple[int, str, str]], *, index: HoldoutIndex, config: DecontamConfig
+    fields: Sequence[tuple[int, str, str]],
+    *,
+    index: HoldoutIndex,
+    config: DecontamConfig,
+    screen: bool = True,
 ) -> list[Finding]:
     """Return every (field, holdout item) pair the match rule accepts.
 
@@ -119,6 +140,9 @@ def find_contamination(
         The holdout index (built with the same config, see `HoldoutIndex.shingle_slug`).
     config
         Shingling and the match rule.
+    screen
+        Skip the candidates `pipeline.stages.decontam.screen` proves the rule rejects (the
+        same findings; False judges every candidate, the tests' oracle).
     """
     if index.shingle_slug != shingle_slug(config):
         msg = (
@@ -129,22 +153,39 @@ def find_contamination(
     findings: list[Finding] = []
     texts = [text for _, _, text in fields]
     rule = config.rule
-    budget = max(1, _MAX_PAIRS // index.max_postings)
-    units = np.array([len(t) // 4 + 1 for t in texts])
+    table = index.item_table(rule) if screen else None
     for start in range(0, len(texts), _SHINGLE_FIELDS):
         block = compute_shingle_sets(texts[start : start + _SHINGLE_FIELDS], config=config.shingles)
-        for lo, hi in _chunks(units[start : start + _SHINGLE_FIELDS], budget):
-            sets = ShingleSets(
-                block.hashes[block.offsets[lo] : block.offsets[hi]],
-                block.offsets[lo : hi + 1] - block.offsets[lo],
-            )
-            f_idx, i_idx, shared = _count_pairs(sets, index)
+        for f_idx, i_idx, shared in _count_pairs(block, index):
             worth = shared >= index.need[i_idx]
-            for f, i in zip(f_idx[worth].tolist(), i_idx[worth].tolist(), strict=True):
-                verdict = rule.judge(index.items[i].text, texts[start + lo + f])
+            pairs = (f_idx[worth] + start, i_idx[worth], shared[worth])
+            for f, i in _judged_pairs(pairs, texts, index, table):
+                verdict = rule.judge(index.items[i].text, texts[f])
                 if verdict is not None:
-                    findings.append(_finding(fields[start + lo + f], index.items[i], *verdict))
+                    findings.append(_finding(fields[f], index.items[i], *verdict))
     return findings
+
+
+def _judged_pairs(
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    texts: Sequence[str],
+    index: HoldoutIndex,
+    table: ItemTable | None,
+) -> Iterable[tuple[int, int]]:
+    """Yield the (field, item) candidates worth judging, in order: all of them without a
+    `table`, else per field the ones `pipeline.stages.decontam.screen.worth_judging` cannot
+    rule out (the same findings, see there)."""
+    f_idx, i_idx, shared = pairs
+    if table is None or len(f_idx) == 0:
+        yield from zip(f_idx.tolist(), i_idx.tolist(), strict=True)
+        return
+    cuts = np.flatnonzero(f_idx[1:] != f_idx[:-1]) + 1
+    for lo, hi in zip([0, *cuts.tolist()], [*cuts.tolist(), len(f_idx)], strict=True):
+        f = int(f_idx[lo])
+        items = i_idx[lo:hi]
+        keep = worth_judging(table, texts[f], items, shared[lo:hi], index.sizes)
+        for i in items[keep].tolist():
+            yield f, i
 
 
 def _finding(

@@ -278,6 +278,8 @@ def test_findings_do_not_depend_on_how_fields_are_blocked_and_the_index_pickles_
     whole = find_contamination(fields, index=index, config=CONFIG)
     monkeypatch.setattr(match, "_SHINGLE_FIELDS", 7)  # blocks that cut the fields unevenly
     assert find_contamination(fields, index=index, config=CONFIG) == whole
+    monkeypatch.setattr(match, "_MAX_PAIRS", 40)  # chunks of a few fields (or one, over budget)
+    assert find_contamination(fields, index=index, config=CONFIG) == whole
     assert len(whole) == sum(1 for i in range(60) if i % 7)
     # the presence map is built where it is used, not shipped with the index to every task
     assert "presence" in index.__dict__
