@@ -27,16 +27,10 @@ from pipeline.stages.decontam.match import (
 from pipeline.stages.decontam.screen import item_table, worth_judging
 from pipeline.stages.dedup.shingles import compute_shingle_sets
 from tests.conftest import SHARED
+from tests.pipeline.stages.decontam.test_labels import HOLDOUTS
 
 CONFIG = DecontamConfig()
 RULE = CONFIG.rule
-HOLDOUTS = (
-    "fastchat_bench/mt_bench_question.jsonl",
-    "fastchat_bench/vicuna_bench_question.jsonl",
-    "self_instruct/user_oriented_instructions.jsonl",
-    "humaneval/HumanEval.jsonl.gz",
-    "gsm8k/test.jsonl",
-)
 # words with odd unicode: NFKC/casefold changes, combining marks, RTL, emoji, separators, NUL
 WORDS = [
     "the", "The", "of", "answer", "ﬁle", "Straße", "STRASSE", "e\u0301te", "été", "שלום",
