@@ -310,9 +310,14 @@ def secret_candidates(texts: list[str]) -> list[bool]:
         column = pl.Series(texts, dtype=pl.String)
     except UnicodeEncodeError:
         return [True] * len(texts)
-    exact = column.str.contains_any(_EXACT_GATES)
-    lower = column.str.contains_any(_LOWER_GATES, ascii_case_insensitive=True)
-    return (exact | lower).fill_null(False).to_list()
+    return secret_gate(column).to_list()
+
+
+def secret_gate(texts: pl.Series) -> pl.Series:
+    """`secret_candidates` of a text column (null texts: ``False``)."""
+    exact = texts.str.contains_any(_EXACT_GATES)
+    lower = texts.str.contains_any(_LOWER_GATES, ascii_case_insensitive=True)
+    return (exact | lower).fill_null(False)
 
 
 def find_secrets(

@@ -1,6 +1,6 @@
 """The fewest digits a text must hold for phonenumbers to find a *valid* number in a region.
 
-The phone pre-check (`PiiScanner._phone_candidate`) runs phonenumbers' matcher once per region
+The phone pre-check (`phone_check.PhoneCheck`) runs phonenumbers' matcher once per region
 on every digit run that survives the prefilter; on real text nearly all of them are years,
 amounts and version strings that no region accepts, so each costs one matcher run per region.
 A region can be skipped without running its matcher when no candidate holds enough digits:

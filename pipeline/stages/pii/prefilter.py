@@ -23,7 +23,10 @@ analysis give the same findings on real and synthetic data.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import NamedTuple
+
+import polars as pl
 
 from pipeline.stages.pii.credentials import SECRET_ENTITIES
 
@@ -128,6 +131,29 @@ def _trigger_spans(text: str, entities: frozenset[str]) -> list[tuple[int, int, 
             for entity, pattern in near:
                 spans.extend((m.start(), m.end(), entity) for m in pattern.finditer(text, lo, hi))
     return spans
+
+
+@cache
+def _trigger_chars() -> list[str]:
+    """``@``, ``:`` and every character `re` reads as ``\\d`` (`str.isdecimal`; 660 in Python
+    3.11), taken from this interpreter's Unicode data on first use (~0.07 s of CPU)."""
+    return ["@", ":", *(c for c in map(chr, range(0x110000)) if c.isdecimal())]
+
+
+def trigger_gate(texts: pl.Series) -> pl.Series:
+    """Whether each text can hold a trigger: ``False`` only where `find_windows` finds no
+    triggered window (null texts: ``False``).
+
+    Every trigger match holds ``@`` (EMAIL_ADDRESS), ``:`` (the IPv6 trigger) or a ``\\d``
+    digit: a digit run, ``[A-Za-z]{2}\\d\\d``, a dotted quad, ``[13]`` + 25 characters, a CPR
+    number. One literal search for those characters over the whole column (polars'
+    Aho-Corasick: substring tests, no regex dialect involved) replaces `_trigger_spans` on the
+    ~99 % of synthetic texts and ~58 % of LIMA's that hold none of them.
+
+    >>> trigger_gate(pl.Series(["no candidates", "call 555", "a@b", "\u0663", None])).to_list()
+    [False, True, True, True, False]
+    """
+    return texts.str.contains_any(_trigger_chars()).fill_null(False)
 
 
 def _widen(text: str, start: int, end: int) -> tuple[int, int]:

@@ -13,38 +13,26 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import NamedTuple, cast
 
-import phonenumbers
-import phonenumbers.re_util
+import polars as pl
 import xxhash
-from phonenumbers.phonenumbermatcher import _PATTERN as _PHONE_CANDIDATE
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-from pipeline.errors import ConfigError, InternalError
+from pipeline.errors import ConfigError
 from pipeline.stages.pii.config import PiiConfig
-from pipeline.stages.pii.credentials import SECRET_ENTITIES, find_secrets, secret_candidates
+from pipeline.stages.pii.credentials import (
+    SECRET_ENTITIES,
+    find_secrets,
+    secret_candidates,
+    secret_gate,
+)
 from pipeline.stages.pii.engine import LANGUAGE, LazyNlpArtifacts, shared_analyzer
-from pipeline.stages.pii.filters import UNFORMATTED_SCORE, has_context, phone_score, reject_reason
-from pipeline.stages.pii.phone_floor import PLUS_FLOOR, digit_floor
-from pipeline.stages.pii.prefilter import find_windows
+from pipeline.stages.pii.filters import UNFORMATTED_SCORE, phone_score, reject_reason
+from pipeline.stages.pii.phone_check import PhoneCheck
+from pipeline.stages.pii.prefilter import TRIGGERED_ENTITIES, find_windows, trigger_gate
 from pipeline.stages.pii.recognizers import SPECIFIC_OVER_PHONE
 
 _CHUNK = 128  # texts per task sent to a worker process
-_PHONE_MARGIN = 24  # characters around a digit run given to the phone pre-check
-_PHONE_SLICE_CACHE = 100_000  # pre-check results remembered (slices are short)
-
-
-_EXTENSION = re.compile(r"[ \t]*(?:ext|x|#|e)", re.IGNORECASE)
-
-
-def _bare_without_context(text: str, start: int, end: int) -> bool:
-    """Whether the digit run ``text[start:end]`` is digits only, not followed by an extension,
-    with no phone context word near: every phone match inside it scores `UNFORMATTED_SCORE`."""
-    return (
-        text[start:end].isdigit()
-        and not _EXTENSION.match(text, end)
-        and not has_context(text, start, end)
-    )
 
 
 def _text_key(text: str) -> int:
@@ -124,16 +112,11 @@ class PiiScanner:
         phone = [r for r in self._analyzer.registry.recognizers if isinstance(r, PhoneRecognizer)]
         # Without an NER model, PhoneRecognizer is the only source of PHONE_NUMBER findings, so a
         # window where its matcher finds nothing need not be sent to presidio for that type.
-        self._phone = phone[0] if len(phone) == 1 and self.config.nlp_model is None else None
-        self._floors = (
-            [(r, digit_floor(r)) for r in self._phone.supported_regions]
-            if self._phone is not None
-            and (self._phone.leniency or 0) >= phonenumbers.Leniency.VALID
-            else None
+        self._phone = (
+            PhoneCheck(phone[0]) if len(phone) == 1 and self.config.nlp_model is None else None
         )
         self._prune = self.config.threshold_for("PHONE_NUMBER") > UNFORMATTED_SCORE
         self._cache: dict[int, tuple[Finding, ...]] = {}
-        self._phone_slices: dict[str, bool] = {}
         self._pool: ProcessPoolExecutor | None = None
         self._pool_workers = 0
 
@@ -153,7 +136,8 @@ class PiiScanner:
     def clear_cache(self) -> None:
         """Forget cached findings and phone pre-check results (in this process)."""
         self._cache.clear()
-        self._phone_slices.clear()
+        if self._phone is not None:
+            self._phone.clear()
 
     def close(self) -> None:
         """Shut down the worker pool, if one was started."""
@@ -176,8 +160,13 @@ class PiiScanner:
     ) -> list[tuple[Finding, ...]]:
         """Return the findings of every text, in order; uses `workers` processes when > 1."""
         workers = self.workers if workers is None else workers
-        keys = [_text_key(t) for t in texts]
-        known: dict[int, tuple[Finding, ...]] = {}  # taken now: remembering may evict entries
+        try:
+            maybe = self.may_find(pl.Series(texts, dtype=pl.String)).to_list()
+        except UnicodeEncodeError:  # a lone surrogate: every text is scanned
+            maybe = [True] * len(texts)
+        # -1 (no hash is negative): a text `may_find` rules out, with no findings
+        keys = [_text_key(t) if m else -1 for t, m in zip(texts, maybe, strict=True)]
+        known: dict[int, tuple[Finding, ...]] = {-1: ()}  # taken now: remembering may evict
         todo: dict[int, str] = {}
         for key, text in zip(keys, texts, strict=True):
             if key in known or key in todo:
@@ -195,6 +184,16 @@ class PiiScanner:
             known[key] = findings
             self._remember(key, findings)
         return [known[k] for k in keys]
+
+    def may_find(self, texts: pl.Series) -> pl.Series:
+        """Whether each text of a column can hold a finding: ``False`` only where
+        `analyze_text` finds nothing, as no trigger (`trigger_gate`) and no secret gate
+        (`secret_gate`) is in it; a text to be analysed whole (an entity type without a
+        trigger, e.g. PERSON) is always ``True``. One pass over the column, no Python objects."""
+        if self._entities - TRIGGERED_ENTITIES:
+            return pl.repeat(True, texts.len(), dtype=pl.Boolean, eager=True)
+        gate = trigger_gate(texts)
+        return gate | secret_gate(texts) if self._secrets else gate
 
     def analyze_texts(
         self, texts: list[str], gates: list[bool] | None = None
@@ -268,7 +267,11 @@ class PiiScanner:
             piece = text[window.start : window.end]
             entities = window.entities
             runs = window.phone_runs
-            if "PHONE_NUMBER" in entities and not self._phone_candidate(text, runs, prune=prune):
+            if (
+                "PHONE_NUMBER" in entities
+                and self._phone is not None
+                and not self._phone.candidate(text, runs, prune=prune)
+            ):
                 entities = entities - {"PHONE_NUMBER"}
                 if not entities:
                     continue
@@ -282,58 +285,6 @@ class PiiScanner:
                 start, end = window.start + r.start, window.start + r.end
                 findings.add(Finding(r.entity_type, start, end, round(float(r.score), 4)))
         return tuple(sorted(findings, key=lambda f: (f.start, f.end, f.entity_type)))
-
-    def _phone_candidate(
-        self, text: str, runs: tuple[tuple[int, int], ...], *, prune: bool = False
-    ) -> bool:
-        """Whether presidio's PhoneRecognizer can match around one of the digit `runs`.
-
-        Runs presidio's own matcher loop (same regions and leniency) on each run plus
-        `_PHONE_MARGIN` characters either side: a phone match lies within its digit run and a few
-        characters (a leading ``(`` or ``+``, an extension), and the matcher's checks look only at
-        the characters next to a candidate. Results are cached by slice (years, versions repeat).
-        """
-        if self._phone is None:
-            return True
-        for start, end in runs:
-            if prune and _bare_without_context(text, start, end):
-                continue
-            piece = text[max(0, start - _PHONE_MARGIN) : end + _PHONE_MARGIN]
-            hit = self._phone_slices.get(piece)
-            if hit is None:
-                hit = any(
-                    phonenumbers.PhoneNumberMatcher(
-                        piece, region, leniency=cast(int, self._phone.leniency)
-                    ).has_next()
-                    for region in self._regions_to_match(piece)
-                )
-                if len(self._phone_slices) >= _PHONE_SLICE_CACHE:
-                    self._phone_slices.clear()
-                self._phone_slices[piece] = hit
-            if hit:
-                return True
-        return False
-
-    def _regions_to_match(self, piece: str) -> list[str]:
-        """The phone regions in which `piece` can hold a valid number: a region is skipped when
-        every phonenumbers candidate in `piece` has fewer digits (and letters, read as vanity
-        digits) than the fewest a valid number needs there (`phone_floor`). Same result as
-        matching every region (test_phone_floor.py), at a third of the matcher runs on LIMA."""
-        if self._phone is None:
-            raise InternalError("phone regions asked of a scanner without a phone matcher")
-        if self._floors is None:
-            return list(self._phone.supported_regions)
-        most = most_plus = 0
-        for m in _PHONE_CANDIDATE.finditer(piece):
-            candidate = m.group()
-            count = sum(c.isdigit() or c.isalpha() for c in candidate)
-            if "+" in candidate or "\uff0b" in candidate:
-                most_plus = max(most_plus, count)
-            else:
-                most = max(most, count)
-        if most_plus >= PLUS_FLOOR:
-            return list(self._phone.supported_regions)
-        return [region for region, floor in self._floors if max(most, most_plus) >= floor]
 
     def _allowed(self, entity: str, value: str) -> bool:
         if value in self._allow_values or any(p.fullmatch(value) for p in self._allow_patterns):
@@ -376,9 +327,6 @@ class PiiScanner:
 
 
 _START_METHODS = multiprocessing.get_all_start_methods()
-# phonenumbers compiles its metadata patterns through `re.compile` on every use; this keeps them
-# (its own switch, as its Java original's RegexCache): ~3 % of the scan on LIMA, same matches.
-phonenumbers.re_util.enable_pattern_cache()
 # One scanner per worker process, set once by the pool initializer.
 _WORKER_SCANNER: PiiScanner | None = None
 

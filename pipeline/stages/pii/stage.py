@@ -142,11 +142,14 @@ def tag_pii(frame: pl.DataFrame, *, scanner: PiiScanner) -> pl.DataFrame:
 def _pii_columns(frame: pl.DataFrame, scanner: PiiScanner) -> pl.DataFrame:
     """Return the ``pii_`` columns of `frame` (one batch of rows).
 
-    Findings are rare, so the findings column is built from flat per-finding lists and
-    per-row offsets (pyarrow), and only rows with a finding get Python objects (for their
-    decision and JSON detail); every other row costs its text's scan and nothing more.
+    Findings are rare, so only the texts that `PiiScanner.may_find` keeps (one pass over the
+    column: most texts hold no digit, ``@`` or secret gate) become Python strings and are
+    scanned; the findings column is built from flat per-finding lists and per-row offsets
+    (pyarrow), and only rows with a finding get Python objects (for their decision and JSON
+    detail).
     """
     fields = _text_fields(frame)
+    fields = fields.filter(scanner.may_find(fields.get_column("text")))
     texts = fields.get_column("text").to_list()
     hits = [(i, found) for i, found in enumerate(scanner.scan_texts(texts)) if found]
     rows = fields.get_column(_ROW).gather([i for i, _ in hits]).to_list() if hits else []
