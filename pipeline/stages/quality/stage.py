@@ -12,23 +12,13 @@ Columns added (a gate that is switched off leaves its column null):
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import polars as pl
 
-from pipeline.stages.quality.checks import (
-    Failure,
-    any_of,
-    check_empty_reply,
-    check_lengths,
-    check_repetition,
-    check_same_pair,
-    check_tool_calls,
-    find_refusal,
-    iter_record_texts,
-)
+from pipeline.stages.quality.checks import Failure
 from pipeline.stages.quality.config import QualityConfig
+from pipeline.stages.quality.gates import run_gates
 
 # Fixed order: the first failing gate names the drop. Cheapest and least debatable first.
 GATE_ORDER = (
@@ -42,46 +32,57 @@ GATE_ORDER = (
 _BOOL_COLUMNS = ("quality_empty_reply", "quality_same_pair", "quality_refusal")
 
 
-def _run_gates(
-    record: dict[str, Any],
-    config: QualityConfig,
-    refusals: list[re.Pattern[str]],
-    any_refusal: re.Pattern[str] | None,
-) -> dict[str, Failure | None]:
-    texts = list(iter_record_texts(record))
-    is_pair = record.get("chosen") is not None and record.get("rejected") is not None
-    return {
-        "empty_reply_v1": check_empty_reply(texts) if config.empty_reply else None,
-        "same_pair_v1": check_same_pair(record) if config.same_pair and is_pair else None,
-        "tool_call_v1": check_tool_calls(texts, config.tool_calls)
-        if config.tool_calls is not None
-        else None,
-        "length_bounds_v1": check_lengths(texts, config.lengths) if config.lengths else None,
-        "repetition_v1": check_repetition(texts, config.repetition) if config.repetition else None,
-        "refusal_v1": find_refusal(texts, refusals, any_refusal) if refusals else None,
-    }
-
-
-def _column_value(
-    rule: str, column: str, failure: Failure | None, config: QualityConfig, is_pair: bool
-) -> Any:
+def _gate_columns(
+    failures: dict[str, dict[int, Failure]], config: QualityConfig, is_pair: list[bool]
+) -> dict[str, list[Any]]:
+    """The per-gate columns: null where the gate is off, else a flag or the reason code."""
     enabled = {
         "empty_reply_v1": config.empty_reply,
-        "same_pair_v1": config.same_pair and is_pair,
         "tool_call_v1": config.tool_calls is not None,
         "length_bounds_v1": bool(config.lengths),
         "repetition_v1": config.repetition is not None,
         "refusal_v1": bool(config.refusal_patterns),
-    }[rule]
-    if not enabled:
-        return None
-    if column in _BOOL_COLUMNS:
-        return failure is not None
-    return failure.reason if failure else None
+    }
+    out: dict[str, list[Any]] = {}
+    for rule, column in GATE_ORDER:
+        if rule == "same_pair_v1":
+            values: list[Any] = (
+                [False if pair else None for pair in is_pair]
+                if config.same_pair
+                else [None] * len(is_pair)
+            )
+        else:
+            values = [False if enabled[rule] and column in _BOOL_COLUMNS else None] * len(is_pair)
+        for row, failure in failures.get(rule, {}).items():
+            values[row] = True if column in _BOOL_COLUMNS else failure.reason
+        out[column] = values
+    return out
+
+
+def _drop_columns(
+    failures: dict[str, dict[int, Failure]], config: QualityConfig, size: int
+) -> tuple[list[str | None], list[str | None], list[str | None]]:
+    """Rule, reason and JSON detail of each row's first droppable failure in `GATE_ORDER`."""
+    rules: list[str | None] = [None] * size
+    reasons: list[str | None] = [None] * size
+    details: list[str | None] = [None] * size
+    for rule, _ in GATE_ORDER:
+        if rule == "refusal_v1" and not config.drop_refusals:
+            continue
+        for row, failure in failures.get(rule, {}).items():
+            if rules[row] is None:
+                rules[row], reasons[row] = rule, failure.reason
+                details[row] = json.dumps(
+                    {"rule": rule, **failure._asdict()}, sort_keys=True, separators=(",", ":")
+                )
+    return rules, reasons, details
 
 
 def tag_quality(frame: pl.DataFrame, *, config: QualityConfig) -> pl.DataFrame:
     """Add the per-gate ``quality_`` columns and the gate columns (first failure in `GATE_ORDER`).
+
+    Each gate walks the frame's texts as flat lists (`frame_texts`) and records the first
+    failure per row; rows without one, nearly all, cost no per-row Python beyond that walk.
 
     Parameters
     ----------
@@ -90,34 +91,20 @@ def tag_quality(frame: pl.DataFrame, *, config: QualityConfig) -> pl.DataFrame:
     config
         Which gates run and their limits.
     """
-    refusals = [re.compile(p, re.IGNORECASE) for p in config.refusal_patterns]
-    any_refusal = any_of(refusals)
-    columns = [c for c in ("messages", "chosen", "rejected") if c in frame.columns]
-    out: dict[str, list[Any]] = {column: [] for _, column in GATE_ORDER}
-    rules, reasons, details = [], [], []
-    for record in frame.select(columns).iter_rows(named=True):
-        failures = _run_gates(record, config, refusals, any_refusal)
-        is_pair = record.get("chosen") is not None and record.get("rejected") is not None
-        first: tuple[str, Failure] | None = None
-        for rule, column in GATE_ORDER:
-            failure = failures[rule]
-            out[column].append(_column_value(rule, column, failure, config, is_pair))
-            droppable = rule != "refusal_v1" or config.drop_refusals
-            if first is None and failure is not None and droppable:
-                first = (rule, failure)
-        rules.append(first[0] if first else None)
-        reasons.append(first[1].reason if first else None)
-        details.append(
-            json.dumps(
-                {"rule": first[0], **first[1]._asdict()}, sort_keys=True, separators=(",", ":")
-            )
-            if first
-            else None
-        )
+    failures = run_gates(frame, config)
+    columns = [c for c in ("chosen", "rejected") if c in frame.columns]
+    is_pair = (
+        frame.select(pl.all_horizontal(pl.col(c).is_not_null() for c in columns))
+        .to_series()
+        .to_list()
+        if len(columns) == 2
+        else [False] * len(frame)
+    )
+    rules, reasons, details = _drop_columns(failures, config, len(frame))
     return frame.with_columns(
         *(
             pl.Series(column, values, dtype=pl.Boolean if column in _BOOL_COLUMNS else pl.String)
-            for column, values in out.items()
+            for column, values in _gate_columns(failures, config, is_pair).items()
         ),
         pl.Series("quality_drop_rule", rules, dtype=pl.String),
         pl.Series("quality_drop_reason", reasons, dtype=pl.String),
