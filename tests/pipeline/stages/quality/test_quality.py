@@ -386,40 +386,12 @@ def test_refusal_prefilter_names_the_same_first_pattern():
 
 
 def test_repetition_reason_matches_the_plain_definition():
-    """The zip n-grams and the no-repeat shortcut give the reference implementation's answer."""
+    """The fast paths give the plain definition's answer (tests/.../reference.py, c73e8a6)."""
     import random
-    from collections import Counter
 
-    from pipeline.stages.quality.checks import _WORD, repetition_reason
+    from pipeline.stages.quality.checks import repetition_reason
     from pipeline.stages.quality.config import RepetitionLimits
-
-    def reference_dup_chars(words, n):
-        seen, chars, i = set(), 0, 0
-        while i + n <= len(words):
-            gram = tuple(words[i : i + n])
-            if gram in seen:
-                chars, i = chars + sum(map(len, gram)) + n - 1, i + n
-            else:
-                seen.add(gram)
-                i += 1
-        return chars
-
-    def reference(text, limits):  # n-gram part only; lines are unchanged
-        words, size = _WORD.findall(text.lower()), len(text)
-        if len(words) < limits.min_words:
-            return None
-        for n, limit in limits.top_ngram_max_frac:
-            grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-            if grams:
-                gram, count = grams.most_common(1)[0]
-                frac = (sum(map(len, gram)) + n - 1) * count / size if count > 1 else 0.0
-                if frac > limit:
-                    return f"top_{n}gram_frac", frac, limit
-        for n, limit in limits.dup_ngram_max_frac:
-            frac = reference_dup_chars(words, n) / size
-            if frac > limit:
-                return f"dup_{n}gram_frac", frac, limit
-        return None
+    from tests.pipeline.stages.quality.reference import repetition_reason as reference
 
     rng = random.Random(5)
     vocab = [
