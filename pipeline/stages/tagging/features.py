@@ -30,6 +30,12 @@ _CODE_LINE_FORMS = (
     r"[ \t]{4,}\S+[ \t]*=[ \t]*\S.*",
 )
 _CODE_LINE = re.compile("^(?:" + "|".join(_CODE_LINE_FORMS) + ")$", re.MULTILINE)
+# what a line matching the first form starts with (after [ \t]*): a literal prefix of each keyword
+_CODE_LINE_STARTS = (
+    "def ", "class ", "import ", "from ", "#include", "return", "public ", "private ",
+    "function", "const ", "let ", "var ", "for", "while", "if", "print(", "console.", "SELECT",
+    ">>> ",
+)  # fmt: skip
 _CODE_LINE_WITH_BREAK = re.compile("^(?:" + "|".join(_CODE_LINE_FORMS) + ")$\n?", re.MULTILINE)
 _TOKEN = re.compile(r"\w+(?:[-'’.]\w+)*[+#]*")
 _EQUATION = re.compile(
@@ -44,6 +50,7 @@ _EQUATION = re.compile(
 _NUMBER = re.compile(r"(?<![\w.])\$?\d+(?:[.,]\d+)*%?")
 _LIST_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]\s|[-*•]\s|step \d+)", re.IGNORECASE | re.MULTILINE)
 _WORD = re.compile(r"\w+")
+_JOINED_TOKEN = re.compile(r"[-'’.+#]")  # a token holding one of these is more than one \w+ run
 # Exact prefilters: every match of a pattern holds a character of its ``_NEEDS`` class (same
 # engine, same flags, so also exact on non-ASCII text); most prose skips the costly scan.
 _EQUATION_NEEDS = re.compile(r"[\d^=<>|≤≥]", re.IGNORECASE)  # one per branch of _EQUATION
@@ -92,6 +99,24 @@ class Segment:
         return " ".join(self.tokens)
 
     @cached_property
+    def lowered(self) -> str:
+        """``text.lower()``, what literal prefilters look in."""
+        return self.text.lower()
+
+    @cached_property
+    def runs(self) -> set[str] | None:
+        """The lowercased ``\\w+`` runs of an ASCII text (None otherwise): whole-word filters.
+
+        Each run lies whole in one token, so without a token holding ``-'.+#`` the runs are
+        the tokens themselves.
+        """
+        if not self.text.isascii():
+            return None
+        if _JOINED_TOKEN.search(self.words):
+            return set(_WORD.findall(self.words))
+        return set(self.tokens)
+
+    @cached_property
     def ngrams(self) -> frozenset[str]:
         """Every run of 1 to `max_n` consecutive tokens (`ngram_set`)."""
         return ngram_set(self.tokens, self.max_n)
@@ -100,9 +125,14 @@ class Segment:
 def tokenize(text: str) -> list[str]:
     """Split normalized (NFKC, casefolded) text into words; ``c++``, ``don't`` stay whole.
 
+    An ASCII text skips `normalize_text`'s whitespace collapse: tokens never hold whitespace,
+    so they are those of ``text.lower()``.
+
     >>> tokenize("Write C++ code, don't stop!")
     ['write', 'c++', 'code', "don't", 'stop']
     """
+    if text.isascii():
+        return _TOKEN.findall(text.lower())
     return _TOKEN.findall(normalize_text(text).replace("’", "'"))
 
 
@@ -143,7 +173,19 @@ def strip_code(text: str) -> str:
     """
     if "```" in text:
         text = _FENCED_BLOCK.sub("", text)
-    return _CODE_LINE_WITH_BREAK.sub("", text)
+    return _CODE_LINE_WITH_BREAK.sub("", text) if _may_have_code_lines(text) else text
+
+
+def _may_have_code_lines(text: str) -> bool:
+    """False only if no line of `text` can match `_CODE_LINE` (an exact prefilter).
+
+    The second and third forms need one of ``;{}=``; the first needs a line that starts, after
+    spaces and tabs, with a keyword of `_CODE_LINE_STARTS` (``^`` is a line start: after "\\n").
+    A regex scan costs ~15 ns per character even where it fails at once; prose skips it.
+    """
+    if ";" in text or "{" in text or "}" in text or "=" in text:
+        return True
+    return any(line.lstrip(" \t").startswith(_CODE_LINE_STARTS) for line in text.split("\n"))
 
 
 def _count(pattern: re.Pattern[str], text: str, needs: re.Pattern[str]) -> int:
@@ -167,7 +209,9 @@ def compute_features(segments: Sequence[Segment]) -> dict[str, int]:
     first = next((s.text for s in users if s.kind == "first_user"), "")
     return {
         "code_blocks": every_text.count("```") // 2,  # = len(re.findall("```", every_text)) // 2
-        "code_lines": len(_CODE_LINE.findall(every_text)),
+        "code_lines": len(_CODE_LINE.findall(every_text))
+        if _may_have_code_lines(every_text)
+        else 0,
         "code_signatures": len(_SIGNATURE.findall(every_text)),
         "equations": _count(_EQUATION, prompt_text, _EQUATION_NEEDS),
         "reply_equations": max((_count(_EQUATION, r, _EQUATION_NEEDS) for r in replies), default=0),

@@ -8,7 +8,8 @@ built once per rule set:
 - `PhraseScanner` finds the phrases a token sequence holds by walking from the tokens that
   start a phrase (a set lookup per token), not by building every n-gram;
 - `RuleIndex` maps each phrase to the rules that list it, so a keyword rule is only visited
-  when one of its phrases was found; regex and prefix rules run as `Rule.hits` does.
+  when one of its phrases was found; regex and prefix rules run as `Rule.hits` does, a regex
+  with whole words (`pipeline.stages.tagging.wordfilter`) only on ASCII text holding one.
 
 The fired list (rule order, contributions, rounding) is the reference's; tests prove it equal
 on real prompts and generated text (tests/pipeline/stages/tagging/test_fast_path.py).
@@ -24,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pipeline.stages.tagging.features import Segment
 from pipeline.stages.tagging.rules import RuleSet
+from pipeline.stages.tagging.wordfilter import whole_words
 
 Fired = list[tuple[str, str, float]]
 
@@ -76,7 +78,7 @@ class RuleIndex:
                 by_phrase.setdefault(phrase, []).append(i)
         self.by_phrase = {p: tuple(ids) for p, ids in by_phrase.items()}
         self.scanned = tuple(  # regex and prefix-keyword rules: they look at the text itself
-            (i, rule, rule._prefilters)
+            (i, rule, *rule._prefilters, whole_words(rule.pattern) if rule.pattern else None)
             for i, rule in enumerate(rules.rules)
             if rule.pattern is not None or rule.prefix_pattern is not None
         )
@@ -99,23 +101,31 @@ class RuleIndex:
                 for i in self.by_phrase.get(phrase, ()):
                     if kind in rules[i].segments:
                         _add(strength, hits, i, weight, {phrase})
-            lowered = None
-            for i, rule, (pattern_filter, prefix_filter) in self.scanned:
-                if kind not in rule.segments:
-                    continue
-                if rule.pattern is not None:
-                    if lowered is None:
-                        lowered = segment.text.lower()
-                    if not pattern_filter.may_match(segment.text, lowered):  # type: ignore[union-attr]
-                        continue
-                    match = rule.pattern.search(segment.text)
-                    if match:
-                        _add(strength, hits, i, weight, {match.group(0).casefold()})
-                elif prefix_filter.may_match(segment.words):  # type: ignore[union-attr]
-                    words = rule.prefix_pattern.findall(segment.words)  # type: ignore[union-attr]
-                    if words:
-                        _add(strength, hits, i, weight, set(words))
+            self._scan(segment, weight, strength, hits)
         return self._fired(strength, hits, features)
+
+    def _scan(
+        self, segment: Segment, weight: float, strength: dict[int, float], hits: dict[int, set[str]]
+    ) -> None:
+        """Run the regex and prefix-keyword rules on one segment (as `Rule.hits` does)."""
+        text, kind = segment.text, segment.kind
+        lowered, words = segment.lowered, segment.runs
+        for i, rule, pattern_filter, prefix_filter, needed in self.scanned:
+            if kind not in rule.segments:
+                continue
+            if rule.pattern is not None:
+                if needed is not None and words is not None:
+                    if words.isdisjoint(needed):
+                        continue
+                elif not pattern_filter.may_match(text, lowered):  # type: ignore[union-attr]
+                    continue
+                match = rule.pattern.search(text)
+                if match:
+                    _add(strength, hits, i, weight, {match.group(0).casefold()})
+            elif prefix_filter.may_match(segment.words):  # type: ignore[union-attr]
+                found = rule.prefix_pattern.findall(segment.words)  # type: ignore[union-attr]
+                if found:
+                    _add(strength, hits, i, weight, set(found))
 
     def _fired(
         self, strength: dict[int, float], hits: dict[int, set[str]], features: Mapping[str, int]

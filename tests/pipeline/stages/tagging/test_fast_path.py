@@ -28,6 +28,7 @@ from pipeline.stages.tagging import features as F
 from pipeline.stages.tagging.features import compute_features, split_segments
 from pipeline.stages.tagging.index import PhraseScanner
 from pipeline.stages.tagging.tagger import SOURCE_LABEL, TAG_COLUMNS, TAGGER_LABEL, score_rules
+from pipeline.stages.tagging.wordfilter import whole_words
 from tests.conftest import SHARED
 
 Messages = list[dict[str, Any]]
@@ -38,13 +39,18 @@ def tagger() -> Tagger:
     return Tagger.builtin()
 
 
+def reference_strip_code(text: str) -> str:
+    """strip_code before its prefilter: both substitutions always run."""
+    return F._CODE_LINE_WITH_BREAK.sub("", F._FENCED_BLOCK.sub("", text))
+
+
 def reference_features(segments: Any) -> dict[str, int]:
     """compute_features before the prefilters: every count is a plain ``findall``."""
     prompts = [s.text for s in segments if s.kind != "reply"]
     users = [s for s in segments if s.kind in ("first_user", "later_user")]
-    replies = [F.strip_code(s.text) for s in segments if s.kind == "reply"]
+    replies = [reference_strip_code(s.text) for s in segments if s.kind == "reply"]
     raw_prompt = "\n".join(prompts)
-    prompt_text = F.strip_code(raw_prompt)
+    prompt_text = reference_strip_code(raw_prompt)
     every_text = "\n".join(s.text for s in segments)
     first = next((s.text for s in users if s.kind == "first_user"), "")
     return {
@@ -94,6 +100,10 @@ def assert_same_as_reference(tagger: Tagger, messages: Messages, chosen: str | N
     segments = split_segments(messages, chosen, max_n=tagger._max_ngram)
     features = compute_features(segments)
     assert features == reference_features(segments)
+    for segment in segments:
+        assert F.strip_code(segment.text) == reference_strip_code(segment.text)
+        if segment.runs is not None:
+            assert segment.runs == set(re.findall(r"\w+", segment.text.lower()))
     found = [tagger._scanner.find(s.tokens) for s in segments]
     phrases = tagger.intent_rules.phrases | tagger.difficulty_rules.phrases
     assert found == [set(s.ngrams & phrases) for s in segments]
@@ -222,6 +232,22 @@ ODD = [
     "?",
     ",",
     ".",
+    "  return x",
+    "\tif (x)",
+    "for\n(",
+    "x;",
+    "{",
+    "import os",
+    "from a import b",
+    ">>> 1",
+    "SELECT 1",
+    "class A:",
+    "    x = 1",
+    "\r\n",
+    "write-up",
+    "pencils",
+    "_write",
+    "WRITE",
 ]
 
 
@@ -264,6 +290,42 @@ def test_fast_path_equals_the_reference_on_a_huge_text(tagger):
     words = _rule_words(tagger)
     huge = "\n".join(f"{words[i % len(words)]} {i} = {i}+1 ```" for i in range(3_000))
     assert_same_as_reference(tagger, [_user(huge), {"role": "assistant", "content": huge}], huge)
+
+
+WORD_PATTERNS = [
+    r"\b(write|create|come up with|pen)\b[^.?!\n]{0,40}\b(poem|app)\b",
+    r"\bwhat (would|will) happen\b|\bwhat if\b|\bif\b[^.]{3,8},",
+    r"(?-i:\bDAN\b)",
+    r"\b(do you (like|x)|your (a|b))\b",
+    r"\bw(rite|hat)\b",
+    r"\b(a|b)\b",
+    r"\bwrite\w*",
+    r"\bwrite_",
+    r"^\W*(hi|what.s up)\b",
+]
+
+
+def test_whole_words_are_sound_on_ascii_text(tagger):
+    patterns = [re.compile(p, re.IGNORECASE | re.MULTILINE) for p in WORD_PATTERNS]
+    patterns += [r.pattern for r in (*tagger.intent_rules.rules, *tagger.difficulty_rules.rules)]
+    filters = [(p, whole_words(p)) for p in patterns if p is not None]
+    assert sum(words is not None for _, words in filters) >= 10
+    vocabulary = [w for p in WORD_PATTERNS for w in re.findall(r"[a-z]+", p)] + ODD
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(texts(vocabulary))
+    def check(text: str) -> None:
+        if not text.isascii():
+            return
+        runs = set(re.findall(r"\w+", text.lower()))
+        for pattern, words in filters:
+            if words is not None and pattern.search(text):
+                assert not runs.isdisjoint(words), (pattern.pattern, text)
+
+    check()
+    assert whole_words(patterns[0]) == {"write", "create", "come", "pen"}
+    assert whole_words(patterns[4]) == {"write", "what"}
+    assert [whole_words(p) for p in patterns[5:9]] == [None, None, None, None]
 
 
 def test_phrase_scanner_finds_the_phrases_among_the_ngrams():
