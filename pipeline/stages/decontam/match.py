@@ -225,14 +225,9 @@ def tag_contamination(
     """
     import polars as pl  # here: `mixgate audit` (no frames) starts without polars
 
-    from pipeline.records.schemas import iter_text_fields
+    from pipeline.records.columns import text_fields
 
-    columns = [c for c in ("messages", "chosen", "rejected") if c in frame.columns]
-    fields = [
-        (i, name, text)
-        for i, record in enumerate(frame.select(columns).iter_rows(named=True))
-        for name, text in iter_text_fields(record)
-    ]
+    fields = text_fields(frame)  # `iter_text_fields` of every row, read as flat columns
     best = _best_per_record(find_contamination(fields, index=index, config=config))
     rows = [best.get(i) for i in range(frame.height)]
     detail = [

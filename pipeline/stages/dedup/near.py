@@ -37,6 +37,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.errors import ConfigError, InternalError
+from pipeline.records.columns import message_columns, optional_column
 from pipeline.stages.dedup.keeper import keeper_details
 from pipeline.stages.dedup.lsh import (
     BandPlan,
@@ -164,13 +165,19 @@ def find_pairs_by_band(band_columns: Iterable[np.ndarray], *, max_bucket: int) -
 
 def record_sides(frame: pl.DataFrame) -> tuple[list[str], list[str]]:
     """Return each record's prompt side and reply side, each joined with newlines."""
-    columns = [c for c in ("messages", "chosen", "rejected") if c in frame.columns]
-    prompts, replies = [], []
-    for record in frame.select(columns).iter_rows(named=True):
-        turns = record.get("messages") or ()
-        prompts.append("\n".join(m["content"] for m in turns if m["role"] != "assistant"))
-        reply = [m["content"] for m in turns if m["role"] == "assistant"]
-        reply += [record[c] for c in ("chosen", "rejected") if record.get(c) is not None]
+    turns = message_columns(frame)
+    chosen, rejected = optional_column(frame, "chosen"), optional_column(frame, "rejected")
+    contents, spans = turns.contents, turns.spans()
+    is_reply = [role == "assistant" for role in turns.roles]
+    is_prompt = [not reply for reply in is_reply]
+    prompts = ["\n".join(itertools.compress(contents[a:b], is_prompt[a:b])) for a, b in spans]
+    replies = []
+    for (a, b), c, r in zip(spans, chosen, rejected, strict=True):
+        reply = list(itertools.compress(contents[a:b], is_reply[a:b]))
+        if c is not None:
+            reply.append(c)
+        if r is not None:
+            reply.append(r)
         replies.append("\n".join(reply))
     return prompts, replies
 

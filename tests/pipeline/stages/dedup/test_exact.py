@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.stages.dedup.exact import content_key, tag_exact_duplicates
 from pipeline.stages.gate import apply_gate
@@ -117,3 +119,90 @@ def test_reply_text_fast_paths_equal_the_line_by_line_definition():
         assert reply_text(text) == _reply_text_line_by_line(text), repr(text)
     for text in ("  if x:\n      return  1  \n", "a \nb", "a\n \n", " ", "x\u00a0", "\n\na b\n"):
         assert reply_text(text) == _reply_text_line_by_line(text), repr(text)
+
+
+def _content_key_with_dumps(messages, chosen, rejected):
+    """The definition before issue 15: one `json.dumps` of the payload per record."""
+    import json
+
+    import xxhash
+
+    from pipeline.records.text import normalize_text
+    from pipeline.stages.dedup.exact import reply_text
+
+    turns = [
+        (
+            m["role"],
+            reply_text(m["content"]) if m["role"] == "assistant" else normalize_text(m["content"]),
+        )
+        for m in messages
+    ]
+    payload = json.dumps(
+        [
+            turns,
+            reply_text(chosen) if chosen is not None else None,
+            reply_text(rejected) if rejected is not None else None,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return xxhash.xxh3_128_hexdigest(payload.encode("utf-8"))
+
+
+ODD = [
+    "",
+    " ",
+    "\u2028",
+    "e\u0301",
+    "ﬁ",
+    "İ",
+    "שלום",
+    "😀",
+    '"\\',
+    "\x00\x1f",
+    "A  b\n\tc ",
+    "x" * 5000,
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(
+                st.tuples(
+                    st.sampled_from(["user", "assistant", "system"]),
+                    st.one_of(st.text(max_size=30), st.sampled_from(ODD)),
+                ),
+                max_size=4,
+            ),
+            st.one_of(st.none(), st.text(max_size=20), st.sampled_from(ODD)),
+            st.one_of(st.none(), st.text(max_size=20)),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_content_keys_equal_the_per_record_dumps_definition(rows):
+    from pipeline.stages.dedup.exact import content_keys
+
+    records = [
+        ([{"role": r, "content": c} for r, c in turns], chosen, rejected)
+        for turns, chosen, rejected in rows
+    ]
+    frame = pl.DataFrame(
+        {
+            "messages": [m for m, _, _ in records],
+            "chosen": [c for _, c, _ in records],
+            "rejected": [r for _, _, r in records],
+        },
+        schema={
+            "messages": pl.List(pl.Struct({"role": pl.String, "content": pl.String})),
+            "chosen": pl.String,
+            "rejected": pl.String,
+        },
+    )
+    expected = [_content_key_with_dumps(*record) for record in records]
+    assert content_keys(frame).to_list() == expected
+    assert content_keys(frame.slice(1)).to_list() == expected[1:]  # a sliced frame's offsets
+    assert [content_key(*record) for record in records] == expected
