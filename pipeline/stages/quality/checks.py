@@ -154,18 +154,21 @@ def _without_code(text: str) -> str:
     return "".join(parts)
 
 
-def _words(text: str) -> list[str] | list[bytes]:
+def _words(text: str, at_least: int = 0) -> list[str] | list[bytes]:
     r"""Return the ``\w+`` words of ``text.lower()``; ASCII texts as bytes, by a table (same words).
 
     For ASCII, ``\w`` is ``[A-Za-z0-9_]`` and lower-casing maps only ``A-Z``, so blanking every
     other byte and splitting on blanks gives the same words, in order, with the same lengths:
-    4x cheaper than the regex. Repetition measures use only word equality and lengths.
+    4x cheaper than the regex. Repetition measures use only word equality and lengths. An ASCII
+    text with fewer than `at_least` - 1 blanks has fewer than `at_least` words (a blank follows
+    each word but the last): ``[]`` then, without splitting.
 
-    >>> _words("Hi, it's A_b2!"), _words("Ünïcode wörds")
-    ([b'hi', b'it', b's', b'a_b2'], ['ünïcode', 'wörds'])
+    >>> _words("Hi, it's A_b2!"), _words("Ünïcode wörds"), _words("a b c", at_least=4)
+    ([b'hi', b'it', b's', b'a_b2'], ['ünïcode', 'wörds'], [])
     """
     if text.isascii():
-        return text.encode("ascii").translate(_ASCII_WORDS).split()
+        blanked = text.encode("ascii").translate(_ASCII_WORDS)
+        return blanked.split() if blanked.count(b" ") + 1 >= at_least else []
     return _WORD.findall(text.lower())
 
 
@@ -220,9 +223,9 @@ def repetition_reason(text: str, limits: RepetitionLimits) -> tuple[str, float, 
         if lines and chars / size > limits.max_dup_line_char_frac:
             return "dup_line_char_frac", chars / size, limits.max_dup_line_char_frac
     sizes = [n for n, _ in (*limits.top_ngram_max_frac, *limits.dup_ngram_max_frac)]
-    if not sizes or (text.isascii() and (size + 1) // 2 < limits.min_words):
-        return None  # an ASCII word takes a character and a separator but the last
-    words = _words(text)
+    if not sizes:
+        return None
+    words = _words(text, limits.min_words)
     if len(words) < limits.min_words or not _repeats(words, min(sizes)):
         return None
     found = _top_ngram_reason(words, size, limits)

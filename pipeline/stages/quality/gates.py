@@ -74,6 +74,22 @@ def _outside_lengths(texts: FrameTexts, roles: np.ndarray, config: QualityConfig
     return np.flatnonzero(outside).tolist()
 
 
+def first_words_differ(chosen: str, rejected: str) -> bool:
+    """True when two ASCII replies' first words differ, case aside: then `normalize_text` differs.
+
+    For ASCII, `normalize_text` is the lower-cased words (``str.split``'s whitespace is ``\\s``'s)
+    joined by single spaces. Rules out most pairs before normalizing both whole replies.
+
+    >>> first_words_differ("Yes.  OK", "yes. ok"), first_words_differ("Sure", " No")
+    (False, True)
+    """
+    if not (chosen.isascii() and rejected.isascii()):
+        return False
+    return [w.lower() for w in chosen.split(None, 1)[:1]] != [
+        w.lower() for w in rejected.split(None, 1)[:1]
+    ]
+
+
 def _same_pairs(frame: pl.DataFrame) -> dict[int, Failure]:
     """Row -> `check_same_pair`'s failure, for the preference pairs (both replies present)."""
     if "chosen" not in frame.columns or "rejected" not in frame.columns:
@@ -81,7 +97,7 @@ def _same_pairs(frame: pl.DataFrame) -> dict[int, Failure]:
     found: dict[int, Failure] = {}
     pairs = zip(frame["chosen"].to_list(), frame["rejected"].to_list(), strict=True)
     for row, (chosen, rejected) in enumerate(pairs):
-        if chosen is not None and rejected is not None:
+        if chosen is not None and rejected is not None and not first_words_differ(chosen, rejected):
             failure = check_same_pair({"chosen": chosen, "rejected": rejected})
             if failure is not None:
                 found[row] = failure

@@ -84,6 +84,15 @@ def required_strings(pattern: str) -> frozenset[str] | None:
         return None
 
 
+def _shortest_needles(needles: frozenset[str]) -> tuple[str, ...]:
+    """`needles` without those holding another: a text with ``"as an ai"`` holds ``"an ai"``.
+
+    >>> _shortest_needles(frozenset({"as an ai", "an ai", "comply"}))
+    ('an ai', 'comply')
+    """
+    return tuple(sorted(n for n in needles if not any(m != n and m in n for m in needles)))
+
+
 class RefusalFinder:
     """`find_refusal` for the case-insensitive `patterns`, ruling out ASCII replies by substrings.
 
@@ -95,7 +104,7 @@ class RefusalFinder:
         self.any_pattern = any_of(self.patterns)
         needs = [required_strings(p.pattern) for p in self.patterns]
         self.needles: tuple[str, ...] | None = (
-            tuple(sorted(frozenset().union(*needs))) if all(needs) else None  # type: ignore[arg-type]
+            _shortest_needles(frozenset().union(*needs)) if all(needs) else None  # type: ignore[arg-type]
         )
 
     def could_match(self, text: str) -> bool:

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from pipeline.records.canonical import Reject, apply_field_map, canonicalize
 from pipeline.records.schemas import RECORD_SCHEMA
+from pipeline.records.text import normalize_text
 from pipeline.stages.quality import LengthBounds, QualityConfig, RepetitionLimits, tag_quality
 from pipeline.stages.quality.checks import approx_tokens
-from pipeline.stages.quality.gates import length_window
+from pipeline.stages.quality.gates import first_words_differ, length_window
 from tests.conftest import SHARED
 from tests.pipeline.stages.quality import reference
 
@@ -219,3 +220,21 @@ def test_length_window_is_where_check_lengths_passes(min_chars, max_chars, min_t
             )
         )
         assert inside == (low <= size <= high), size
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    *[
+        st.lists(
+            st.sampled_from(["a", "A", "b", " ", "\t", "\x1c", "\x0b", ".", "é"]), max_size=8
+        ).map("".join)
+    ]
+    * 2
+)
+def test_first_words_differ_only_when_normalized_replies_differ(chosen, rejected):
+    if first_words_differ(chosen, rejected):
+        assert normalize_text(chosen) != normalize_text(rejected)
+    if chosen.isascii() and rejected.isascii():
+        assert (normalize_text(chosen) == normalize_text(rejected)) == (
+            chosen.lower().split() == rejected.lower().split()
+        )
