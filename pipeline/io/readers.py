@@ -36,7 +36,7 @@ def _iter_jsonl(
             return
         if line is None:
             yield row, RowError("record_too_large")
-        elif line.strip():
+        elif line and not line.isspace():  # = line.strip(), without copying the line
             yield _decode_json(line, row, limits)
 
 
@@ -157,7 +157,11 @@ def iter_rows(
     if not path.is_file():
         msg = f"input file not found: {path}"
         raise InputError(msg)
-    for row, value in _iter_all(path, fmt, gzipped, start, stop, limits):
+    rows = _iter_all(path, fmt, gzipped, start, stop, limits)
+    if fmt == "jsonl":
+        yield from rows  # `_iter_jsonl` yields only the rows of the range
+        return
+    for row, value in rows:
         if row < start:
             continue
         if stop is not None and row >= stop:

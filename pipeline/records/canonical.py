@@ -64,11 +64,14 @@ def apply_field_map(raw: Mapping[str, Any], fields: Mapping[str, str], kind: str
     aliases (``instruction``, ``question``, ``output``, ``answer`` …) fill canonical names that
     are still absent.
     """
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        out.setdefault(fields.get(key, key), value)
-        if key in fields and fields[key] != key:
-            out[fields[key]] = value
+    if fields:
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            out.setdefault(fields.get(key, key), value)
+            if key in fields and fields[key] != key:
+                out[fields[key]] = value
+    else:
+        out = dict(raw)  # what the loop above gives when no field is renamed
     if kind != "preference" or "prompt" not in out:
         for alias, target in _DEFAULT_ALIASES.items():
             if alias in raw and alias not in fields and target not in out:
@@ -113,17 +116,20 @@ def _chat_list(value: Any, name: str) -> list[dict[str, str]] | Reject:
 
 def check_turns(messages: list[dict[str, str]], *, ends_with: str) -> Reject | None:
     """Check roles (optional leading system, then user/assistant alternating) and empty turns."""
-    body = messages[1:] if messages and messages[0]["role"] == "system" else messages
-    if not body:
+    first = 1 if messages and messages[0]["role"] == "system" else 0
+    if len(messages) == first:
         return Reject("no_reply" if ends_with == "assistant" else "missing_field:prompt")
-    for i, message in enumerate(body):
-        expected = "user" if i % 2 == 0 else "assistant"
+    expected = "user"
+    for message in messages[first:] if first else messages:
         if message["role"] != expected:
             return Reject("roles_not_alternating")
-    if body[-1]["role"] != ends_with:
+        expected = "assistant" if expected == "user" else "user"
+    if messages[-1]["role"] != ends_with:
         return Reject("no_reply" if ends_with == "assistant" else "roles_not_alternating")
-    if any(not m["content"].strip() for m in messages):
-        return Reject("empty_text")
+    for message in messages:
+        content = message["content"]
+        if not content or content.isspace():  # = not content.strip(), without a copy
+            return Reject("empty_text")
     return None
 
 

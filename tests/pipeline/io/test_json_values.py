@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from pipeline.io.limits import RowError
 
 
@@ -46,3 +51,53 @@ def test_decode_fast_path_gives_the_walks_reason_for_every_line():
         got = _decode_json(line, 0, DEFAULT_LIMITS)[1]
         assert got == _walked(line), line
         assert type(got) is type(_walked(line))
+
+
+def _outcome(decode, text):
+    try:
+        return "ok", decode(text)
+    except (ValueError, RecursionError) as exc:
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.recursive(
+            st.none() | st.booleans() | st.floats() | st.integers() | st.text(),
+            lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+        ).map(json.dumps),
+        st.text(),
+    ),
+    st.sampled_from(["", " ", "\r", "\n", " \t", "x", "}", " 1"]),
+    st.sampled_from(["", " ", "\t\r\n", "\ufeff"]),
+)
+def test_decode_calls_the_scanner_as_decode_would(text, tail, head):
+    """`_decode` is `_DECODER.decode` (the oracle): same value or the same error, on any text."""
+    from pipeline.io.json_values import _DECODER, _decode
+
+    line = head + text + tail
+    assert _outcome(_decode, line) == _outcome(_DECODER.decode, line)
+
+
+def test_decode_on_odd_lines():
+    from pipeline.io.json_values import _DECODER, _decode
+
+    deep = "[" * 5000 + "]" * 5000
+    for line in [
+        "",
+        " ",
+        "{}",
+        ' {"a": 1}',
+        '{"a": 1}\r',
+        '{"a": x}',
+        '{"a": {"b": 1, "b": 2}, "c": x}',
+        "[1] [2]",
+        "NaN",
+        "-Infinity",
+        '"\u2028"',
+        deep,
+        "1e999",
+        "{} x",
+    ]:
+        assert _outcome(_decode, line) == _outcome(_DECODER.decode, line), line
