@@ -37,53 +37,48 @@ import xxhash
 from pipeline.stages.decontam.evidence import MatchRule, _field_view, _ngrams, _view
 
 
-@dataclass(frozen=True)
-class _Item:
-    """What the screen needs of one holdout item (views as in `MatchRule.judge`)."""
-
-    words: int  # ``len(words(item))``: picks the rule
-    allowed: int  # word edits an alignment may use
-    distinct_grams: int  # distinct token n-grams (the containment denominator)
-    token_ids: np.ndarray  # vocabulary ids of the distinct tokens, and their counts
-    token_counts: np.ndarray
-    word_ids: np.ndarray
-    word_counts: np.ndarray
-
-
 @dataclass
 class ItemTable:
-    """Per-item token and word counts over one shared vocabulary, built as items turn up."""
+    """Per-item token and word counts over one shared vocabulary, built as items turn up.
+
+    Per item ``i`` (views as in `MatchRule.judge`): ``words[i]`` (``len(words(item))``, -1
+    while not described), ``allowed[i]`` word edits, ``grams[i]`` distinct token n-grams, and
+    per view (0: tokens, 1: words) the vocabulary ids of its distinct entries, their counts and
+    their number.
+    """
 
     texts: Sequence[str]
     rule: MatchRule
     vocab: dict[str, int] = field(default_factory=dict)
-    items: dict[int, _Item] = field(default_factory=dict)
 
-    def item(self, i: int) -> _Item:
-        """Return item `i`'s description (computed once)."""
-        found = self.items.get(i)
-        if found is None:
-            found = self.items[i] = self._describe(self.texts[i])
-        return found
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        self.words = np.full(n, -1, dtype=np.int64)
+        self.allowed = np.zeros(n, dtype=np.int64)
+        self.grams = np.zeros(n, dtype=np.int64)
+        self.ids: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        self.counts: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        for view in (0, 1):
+            self.ids[view].extend([_EMPTY] * n)
+            self.counts[view].extend([_EMPTY] * n)
+        self.lengths = np.zeros((2, n), dtype=np.int64)
+
+    def describe(self, items: np.ndarray) -> None:
+        """Describe the `items` not yet described."""
+        for i in items[self.words[items] < 0].tolist():
+            text = self.texts[i]
+            (toks, tok_counts), (wrds, word_counts) = _view(text)
+            for view, counts in enumerate((tok_counts, word_counts)):
+                self.ids[view][i], self.counts[view][i] = self._ids(counts)
+                self.lengths[view, i] = len(counts)
+            self.allowed[i] = self.rule.max_edits(len(text.split()))
+            self.grams[i] = len(set(_ngrams(toks, self.rule.n)))
+            self.words[i] = len(wrds)
 
     def _ids(self, counts: Counter[str]) -> tuple[np.ndarray, np.ndarray]:
         vocab = self.vocab
         ids = [vocab.setdefault(tok, len(vocab)) for tok in counts]
         return np.array(ids, dtype=np.int64), np.array(list(counts.values()), dtype=np.int64)
-
-    def _describe(self, text: str) -> _Item:
-        (toks, tok_counts), (wrds, word_counts) = _view(text)
-        token_ids, token_counts = self._ids(tok_counts)
-        word_ids, word_counts_ = self._ids(word_counts)
-        return _Item(
-            words=len(wrds),
-            allowed=self.rule.max_edits(len(text.split())),
-            distinct_grams=len(set(_ngrams(toks, self.rule.n))),
-            token_ids=token_ids,
-            token_counts=token_counts,
-            word_ids=word_ids,
-            word_counts=word_counts_,
-        )
 
     def field_counts(self, counts: Counter[str]) -> np.ndarray:
         """Return a field's counts as a dense vector over the vocabulary (other tokens: dropped)."""
@@ -93,6 +88,23 @@ class ItemTable:
         dense[ids] = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
         dense[-1] = 0
         return dense
+
+    def excess(self, view: int, items: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        """Return `evidence._excess` of every item in `items` (described) against one field's
+        dense counts of `view`."""
+        chosen = items.tolist()
+        ids, counts = self.ids[view], self.counts[view]
+        over = (
+            np.concatenate([counts[i] for i in chosen])
+            - dense[np.concatenate([ids[i] for i in chosen])]
+        )
+        np.maximum(over, 0, out=over)
+        sums = np.concatenate(([0], np.cumsum(over)))
+        bounds = np.concatenate(([0], np.cumsum(self.lengths[view, items])))
+        return sums[bounds[1:]] - sums[bounds[:-1]]
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
 
 
 _TABLES: dict[tuple[str, MatchRule], ItemTable] = {}  # this process's tables, newest last
@@ -110,16 +122,6 @@ def item_table(texts: Sequence[str], rule: MatchRule) -> ItemTable:
     return table
 
 
-def _excess(items: list[_Item], dense: np.ndarray, view: str) -> np.ndarray:
-    """Return `evidence._excess` of every item against one field's dense counts."""
-    ids = [getattr(it, f"{view}_ids") for it in items]
-    counts = np.concatenate([getattr(it, f"{view}_counts") for it in items])
-    over = np.maximum(counts - dense[np.concatenate(ids)], 0)
-    sums = np.concatenate(([0], np.cumsum(over)))
-    bounds = np.concatenate(([0], np.cumsum([len(a) for a in ids])))
-    return sums[bounds[1:]] - sums[bounds[:-1]]
-
-
 def worth_judging(
     table: ItemTable, text: str, items: np.ndarray, shared: np.ndarray, sizes: np.ndarray
 ) -> np.ndarray:
@@ -129,21 +131,20 @@ def worth_judging(
     of shingles (`HoldoutIndex.sizes`). False means judge returns None (module docstring).
     """
     rule = table.rule
-    described = [table.item(i) for i in items.tolist()]
-    n_words = np.fromiter((it.words for it in described), dtype=np.int64, count=len(described))
+    table.describe(items)
+    n_words = table.words[items]
     worth = (n_words > 0) & (n_words < rule.exact_below_words)  # exact items: judged
     long = np.flatnonzero(n_words >= rule.exact_below_words)
     if len(long) == 0:
         return worth
-    chosen = [described[k] for k in long.tolist()]
+    chosen = items[long]
     (_, tok_counts), (_, word_counts) = _field_view(text)
-    allowed = np.fromiter((it.allowed for it in chosen), dtype=np.int64, count=len(chosen))
-    aligns = _excess(chosen, table.field_counts(tok_counts), "token") <= allowed
-    aligns |= _excess(chosen, table.field_counts(word_counts), "word") <= allowed
-    grams = np.fromiter((it.distinct_grams for it in chosen), dtype=np.int64, count=len(chosen))
-    hashes = sizes[items[long]]
+    allowed = table.allowed[chosen]
+    aligns = table.excess(0, chosen, table.field_counts(tok_counts)) <= allowed
+    aligns |= table.excess(1, chosen, table.field_counts(word_counts)) <= allowed
+    hashes = sizes[chosen]
     contained = (n_words[long] >= rule.aligned_below_words) & (
-        (grams != hashes) | (shared[long] / np.maximum(hashes, 1) >= rule.threshold)
+        (table.grams[chosen] != hashes) | (shared[long] / np.maximum(hashes, 1) >= rule.threshold)
     )
     worth[long] = aligns | contained
     return worth
