@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+from pipeline.records.literals import Prefilter
 from pipeline.stages.tagging.features import Segment
-from pipeline.stages.tagging.rules import RuleSet
-from pipeline.stages.tagging.wordfilter import whole_words
+from pipeline.stages.tagging.rules import Rule, RuleSet
+from pipeline.stages.tagging.wordfilter import quick_to_search, whole_words
 
 Fired = list[tuple[str, str, float]]
 
@@ -78,9 +79,7 @@ class RuleIndex:
                 by_phrase.setdefault(phrase, []).append(i)
         self.by_phrase = {p: tuple(ids) for p, ids in by_phrase.items()}
         self.scanned = tuple(  # regex and prefix-keyword rules: they look at the text itself
-            (i, rule, *rule._prefilters, whole_words(rule.pattern) if rule.pattern else None)
-            for i, rule in enumerate(rules.rules)
-            if rule.pattern is not None or rule.prefix_pattern is not None
+            (i, rule, *_filters(rule)) for i, rule in enumerate(rules.rules) if rule.scans_text
         )
 
     def score(
@@ -117,7 +116,7 @@ class RuleIndex:
                 if needed is not None and words is not None:
                     if words.isdisjoint(needed):
                         continue
-                elif not pattern_filter.may_match(text, lowered):  # type: ignore[union-attr]
+                elif pattern_filter is not None and not pattern_filter.may_match(text, lowered):
                     continue
                 match = rule.pattern.search(text)
                 if match:
@@ -134,14 +133,28 @@ class RuleIndex:
         fired: Fired = []
         rule_set = self.rules
         for i, rule in enumerate(rule_set.rules):
-            if rule.feature is not None:
-                if rule.matches_feature(features):
+            if rule.feature is not None:  # Rule.matches_feature, inlined
+                value = features[rule.feature] if rule.feature else 0
+                low, high = rule.min_value, rule.max_value
+                if (low is None or value >= low) and (high is None or value <= high):
                     fired.append((rule.label, self.ids[i], rule.weight))
             elif i in strength:
                 bonus = 1 + rule_set.extra_hit_bonus * (min(len(hits[i]), rule_set.max_hits) - 1)
                 score = round(rule.weight * strength[i] * bonus, 6)
                 fired.append((rule.label, self.ids[i], score))
         return fired
+
+
+def _filters(rule: Rule) -> tuple[Prefilter | None, Prefilter | None, frozenset[str] | None]:
+    """(literal prefilter of the regex, of the prefix keywords, whole words of the regex).
+
+    A regex `re` searches quickly by itself (`quick_to_search`) gets no literal prefilter.
+    """
+    pattern_filter, prefix_filter = rule._prefilters
+    if rule.pattern is None:
+        return None, prefix_filter, None
+    quick = quick_to_search(rule.pattern)
+    return None if quick else pattern_filter, prefix_filter, whole_words(rule.pattern)
 
 
 def _add(

@@ -69,6 +69,11 @@ class Rule:
         high_ok = self.max_value is None or value <= self.max_value
         return low_ok and high_ok
 
+    @property
+    def scans_text(self) -> bool:
+        """Whether the rule reads the text itself (a regex or a prefix keyword such as ``summar*``)."""
+        return self.pattern is not None or self.prefix_pattern is not None
+
     @cached_property
     def _prefilters(self) -> tuple[Prefilter | None, Prefilter | None]:
         return tuple(  # type: ignore[return-value]

@@ -37,6 +37,32 @@ def whole_words(pattern: re.Pattern[str]) -> frozenset[str] | None:
     return _find(list(tree))
 
 
+def quick_to_search(pattern: re.Pattern[str]) -> bool:
+    """Whether `re` skips most positions of a text by itself: every branch starts at ``^`` or
+    with an uncased literal (``\\$``). There a literal prefilter costs more than the search.
+    """
+    try:
+        tree = sre_parse.parse(pattern.pattern, pattern.flags)
+    except re.error:  # pragma: no cover - the pattern compiled, so it parses
+        return False
+    return _anchored(list(tree))
+
+
+def _anchored(items: list[Any]) -> bool:
+    if not items:
+        return False
+    op, av = items[0]
+    if op is sre.AT:
+        return av in (sre.AT_BEGINNING, sre.AT_BEGINNING_LINE, sre.AT_BEGINNING_STRING)
+    if op is sre.LITERAL:
+        return chr(av).lower() == chr(av).upper()
+    if op is sre.SUBPATTERN:
+        return _anchored(list(av[-1]))
+    if op is sre.BRANCH:
+        return all(_anchored(list(b)) for b in av[1])
+    return False
+
+
 def _find(items: list[Any]) -> frozenset[str] | None:
     """Words for the sequence `items`: the first mandatory item that yields an answer."""
     for k, (op, av) in enumerate(items):

@@ -28,7 +28,7 @@ from pipeline.stages.tagging import features as F
 from pipeline.stages.tagging.features import compute_features, split_segments
 from pipeline.stages.tagging.index import PhraseScanner
 from pipeline.stages.tagging.tagger import SOURCE_LABEL, TAG_COLUMNS, TAGGER_LABEL, score_rules
-from pipeline.stages.tagging.wordfilter import whole_words
+from pipeline.stages.tagging.wordfilter import quick_to_search, whole_words
 from tests.conftest import SHARED
 
 Messages = list[dict[str, Any]]
@@ -326,6 +326,8 @@ def test_whole_words_are_sound_on_ascii_text(tagger):
     assert whole_words(patterns[0]) == {"write", "create", "come", "pen"}
     assert whole_words(patterns[4]) == {"write", "what"}
     assert [whole_words(p) for p in patterns[5:9]] == [None, None, None, None]
+    quick = [quick_to_search(re.compile(p, re.I)) for p in (r"^\W*(hi)", r"\$\s?\d", r"\bwrite")]
+    assert quick == [True, True, False]  # a speed choice only: both paths give the same hits
 
 
 def test_phrase_scanner_finds_the_phrases_among_the_ngrams():
