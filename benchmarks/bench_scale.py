@@ -396,6 +396,9 @@ def _summary(result: Any, seconds: float) -> dict[str, Any]:
         "seconds": round(seconds, 1),
         "stage_seconds": run["stage_seconds"],  # wall time inside the shard tasks
         "stage_cpu_seconds": run.get("stage_cpu_seconds"),  # CPU time of the same
+        # the flow process, per phase in order: wall and CPU (every thread) of each stage call
+        "wall_seconds": run.get("wall_seconds"),
+        "flow_cpu_seconds": run.get("flow_cpu_seconds"),
         "dropped": {st: sum(v["dropped"] for v in per.values()) for st, per in counts.items()},
         "sampled": result.manifest["slices"]["total"]["actual"],
     }

@@ -136,6 +136,8 @@ def run_info(
         "stage_seconds": _stage_seconds([o.seconds for o in outcomes]),
         "stage_cpu_seconds": _stage_seconds([o.cpu_seconds for o in outcomes]),
         "wall_seconds": _wall_seconds(runner, started),
+        # CPU of this (the flow) process per phase, every thread (`TimedRunner.cpu_seconds`)
+        "flow_cpu_seconds": dict(getattr(runner, "cpu_seconds", {})),
         "startup_marks": _startup_marks(),
         "file_cache": cache.stats() if cache is not None else None,
         "spec_dir": os.path.abspath(loaded.base_dir),  # lets `rebuild` run from any directory
@@ -172,3 +174,11 @@ def _stage_seconds(per_file: list[dict[str, float]]) -> dict[str, float]:
         for stage, sec in seconds.items():
             total[stage] = round(total.get(stage, 0.0) + sec, 3)
     return total
+
+
+def with_phase(info: dict[str, Any], name: str, t0: float, c0: float) -> dict[str, Any]:
+    """`info` with phase `name` (wall since `t0`, CPU since `c0`) in its per-phase times: the
+    version is written after the run info is made, so its own time is added here."""
+    wall = {**info.get("wall_seconds", {}), name: round(time.perf_counter() - t0, 3)}
+    cpu = {**info.get("flow_cpu_seconds", {}), name: round(time.process_time() - c0, 3)}
+    return {**info, "wall_seconds": wall, "flow_cpu_seconds": cpu}

@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from pipeline.build.assemble import StageResults, assemble_manifest, run_info
+from pipeline.build.assemble import StageResults, assemble_manifest, run_info, with_phase
 from pipeline.build.cache import KeyedStore
 from pipeline.build.config import BuildConfig
 from pipeline.build.plan import FileTask
@@ -114,8 +114,11 @@ def latest_version(mixture_dir: Path) -> Path | None:
     )
 
 
+OUTPUT_COLUMNS = (*RECORD_COLUMNS, *OUTPUT_EXTRAS)  # what a version's data parts may hold
+
+
 def _output_table(sampled: pl.DataFrame):
-    columns = [c for c in (*RECORD_COLUMNS, *OUTPUT_EXTRAS) if c in sampled.columns]
+    columns = [c for c in OUTPUT_COLUMNS if c in sampled.columns]
     return sampled.select(columns).to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
@@ -140,6 +143,7 @@ def write_version(
     run_info: dict[str, Any],
 ) -> BuildResult:
     """Write data parts, ledger, manifest and run.json into a staging dir, then publish it."""
+    t0, c0 = time.perf_counter(), time.process_time()
     mixture_dir = Path(out_dir) / loaded.spec.name
     with staging_dir(mixture_dir, version) as tmp:
         outputs = []
@@ -155,7 +159,10 @@ def write_version(
         (tmp / "manifest.json").write_text(text, encoding="utf-8")
         fault_point("manifest_write")
         write_views(tmp, manifest)
-        run_info = {**run_info, "manifest_sha256": hashlib.sha256(text.encode()).hexdigest()}
+        run_info = {
+            **with_phase(run_info, "write_version", t0, c0),
+            "manifest_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        }
         (tmp / "run.json").write_text(dumps_canonical(run_info), encoding="utf-8")
         final = publish(tmp, mixture_dir / version)
     return BuildResult(final, manifest)
@@ -300,6 +307,7 @@ def _finish(
     cache: KeyedStore | None,
 ) -> BuildResult:
     """Assemble the manifest and run info, and write the version."""
+    t0, c0 = time.perf_counter(), time.process_time()
     manifest = assemble_manifest(
         loaded,
         results,
@@ -311,6 +319,7 @@ def _finish(
     )
     for line in conflict_warnings(manifest["license_conflicts"]):
         logger.warning(line)
+    _mark(runner, "manifest", t0, c0)
     info = run_info(
         loaded,
         runner=runner,
@@ -330,6 +339,12 @@ def _finish(
         manifest=manifest,
         run_info=info,
     )
+
+
+def _mark(runner: StageRunner, name: str, t0: float, c0: float) -> None:
+    """Time the work between stage calls as phase `name` (`TimedRunner.mark`; else nothing)."""
+    if isinstance(runner, TimedRunner):
+        runner.mark(name, t0, c0)
 
 
 def _run_stages(
@@ -352,10 +367,12 @@ def _run_stages(
         cache=cache,
         shard_rows=shard_rows,
     )
+    t0, c0 = time.perf_counter(), time.process_time()
     pool, ledger = combine_files(outcomes)
     outcomes = [release_frames(o) for o in outcomes]  # the pool and ledger now hold the rows
     spills = [spill for o in outcomes for spill in o.spills]
     supply = sum_supply(outcomes)
+    _mark(runner, "combine", t0, c0)
     pool = runner.call("rank_keepers", config.rank, pool)
     ledgers = [ledger]
     for decl in gate_stages("pool"):
@@ -364,9 +381,13 @@ def _run_stages(
         )
         ledgers.append(dropped)
         supply[decl.name] = slice_supply(pool)
+    t0, c0 = time.perf_counter(), time.process_time()
     ledger = sort_ledger(pl.concat(ledgers, how="vertical"))
+    _mark(runner, "sort_ledger", t0, c0)
     picked, slices = runner.call("sample", sample_mixture, pool, config=config.sampling)
     pool_counts = frame_counts(pool)
     del pool  # only its counts are needed now: free it before reading the sample back
-    sampled = runner.call("gather_records", gather_records, picked, spills=spills)
+    sampled = runner.call(
+        "gather_records", gather_records, picked, spills=spills, columns=OUTPUT_COLUMNS
+    )
     return StageResults(outcomes, pool_counts, ledger, sampled, slices, supply)

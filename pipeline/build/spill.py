@@ -155,33 +155,49 @@ def shingle_shard(
     return sets.sizes
 
 
-def pool_schema(spills: Sequence[SpillRef]) -> pl.Schema:
-    """Return the schema the concatenated records of all spills would have (diagonal, relaxed)."""
-    empties = [pl.DataFrame(schema=dict(s.schema)) for s in spills if s.rows]
+def pool_schema(spills: Sequence[SpillRef], columns: Sequence[str] | None = None) -> pl.Schema:
+    """Return the schema the concatenated records of all spills would have (diagonal, relaxed),
+    only `columns` (those a spill has) if given."""
+    empties = [
+        pl.DataFrame(schema={k: v for k, v in s.schema if columns is None or k in columns})
+        for s in spills
+        if s.rows
+    ]
     return pl.concat(empties, how="diagonal_relaxed").schema if empties else pl.Schema()
 
 
-def gather_records(sampled: pl.DataFrame, *, spills: Sequence[SpillRef]) -> pl.DataFrame:
+def gather_records(
+    sampled: pl.DataFrame, *, spills: Sequence[SpillRef], columns: Sequence[str] | None = None
+) -> pl.DataFrame:
     """Return the full records of `sampled` (narrow rows with a spill location), in its order.
 
-    Each spill holding sampled rows is read once, a batch at a time (`take_rows`). Columns of
-    `sampled` that the records lack (``sample_repeat``) are kept; the records' columns come
-    from the spill.
+    Each spill holding sampled rows is read once, a batch at a time (`take_rows`); only
+    `columns` of it if given (the version's: the gates' columns and keys are not decoded).
+    Columns of `sampled` that the records lack (``sample_repeat``) are kept; the records'
+    columns come from the spill.
     """
     at = sampled.with_row_index("_at")
     parts = []
     for (shard,), rows in at.group_by("spill_shard", maintain_order=False):
         rows = rows.sort("spill_row")
-        taken = take_rows(spills[int(shard)].records, rows.get_column("spill_row").to_numpy())
+        spill = spills[int(shard)]
+        wanted = None if columns is None else [c for c, _ in spill.schema if c in columns]
+        taken = take_rows(spill.records, rows.get_column("spill_row").to_numpy(), columns=wanted)
         parts.append(taken.with_columns(rows.get_column("_at")))
-    schema = pool_schema(spills)
+    schema = pool_schema(spills, columns)
     base = pl.DataFrame(schema={**schema, "_at": pl.UInt32})
     full = pl.concat([base, *parts], how="diagonal_relaxed").sort("_at")
     own = [c for c in sampled.columns if c not in schema and c not in ("spill_shard", "spill_row")]
     return full.drop("_at").with_columns(sampled.select(own))
 
 
-def take_rows(path: Path, rows: np.ndarray, *, batch_rows: int = TAKE_BATCH_ROWS) -> pl.DataFrame:
+def take_rows(
+    path: Path,
+    rows: np.ndarray,
+    *,
+    batch_rows: int = TAKE_BATCH_ROWS,
+    columns: Sequence[str] | None = None,
+) -> pl.DataFrame:
     """Return rows `rows` (ascending, repeats allowed) of a Parquet file, in that order.
 
     The file is read `batch_rows` at a time and only the wanted rows are copied out (pyarrow
@@ -190,14 +206,15 @@ def take_rows(path: Path, rows: np.ndarray, *, batch_rows: int = TAKE_BATCH_ROWS
     the buffers they were read into.
     """
     parquet = pq.ParquetFile(path)
+    schema = parquet.schema_arrow
+    if columns is not None:
+        schema = pa.schema([schema.field(c) for c in columns])
     batches, offset = [], 0
-    for batch in parquet.iter_batches(batch_size=batch_rows):
+    for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
         lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
         if hi > lo:
             batches.append(batch.take(pa.array(rows[lo:hi] - offset)))
         offset += batch.num_rows
         if hi == len(rows):
             break
-    return cast(
-        pl.DataFrame, pl.from_arrow(pa.Table.from_batches(batches, schema=parquet.schema_arrow))
-    )
+    return cast(pl.DataFrame, pl.from_arrow(pa.Table.from_batches(batches, schema=schema)))

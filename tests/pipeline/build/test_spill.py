@@ -114,6 +114,23 @@ def test_gather_reads_the_sampled_rows_back_in_sampled_order(tmp_path):
     assert full.get_column("sample_repeat").to_list() == [0, 0, 0, 1, 0]
 
 
+def test_gather_of_some_columns_equals_those_columns_of_the_full_gather(tmp_path):
+    records = _records([f"text number {i}" for i in range(50)])
+    narrow, spills = _spill(records, tmp_path, shards=4)
+    picked = narrow[[41, 3, 17, 3, 0]].with_columns(
+        pl.Series("sample_repeat", [0, 0, 0, 1, 0], dtype=pl.UInt32)
+    )
+    wanted = ["record_id", "messages", "provenance", "no_such_column"]
+    some = gather_records(picked, spills=spills, columns=wanted)
+    full = gather_records(picked, spills=spills)
+    kept = ["record_id", "messages", "provenance", "sample_repeat"]
+    assert some.select(kept).equals(full.select(kept))
+    assert "generator" in full.columns and "generator" not in some.columns  # never decoded
+    assert take_rows(spills[0].records, np.array([1, 2]), columns=["messages"]).columns == [
+        "messages"
+    ]
+
+
 def test_take_rows_reads_batch_by_batch_and_equals_indexing(tmp_path):
     records = _records([f"text number {i}" for i in range(50)])
     path = tmp_path / "records.parquet"
