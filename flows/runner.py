@@ -7,6 +7,7 @@ or Dask (`DaskTaskRunner`, a `LocalCluster` unless an address is given) when `ru
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,16 +21,41 @@ from pipeline.build.guard import sanitized
 RUNNERS = ("default", "dask")
 
 
+class Call:
+    """One stage call's arguments, opaque to Prefect and Dask (neither looks inside).
+
+    Prefect walks every task parameter, several times per task on each side (looking for
+    futures to wait on and inputs to record), and Dask tokenizes it by content; a stage's
+    arguments are the build's config (engines, holdout index) and frames, and never hold a
+    future. As one object of a class neither knows, they cost nothing to submit but their
+    pickling (~0.2 CPU-s a task before: 21 shard tasks and ~20 near-dedup tasks at 1 M).
+
+    >>> call = Call((1,), {"b": 2})
+    >>> call.args, call.kwargs
+    ((1,), {'b': 2})
+    """
+
+    __slots__ = ("args", "kwargs", "token")
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.args, self.kwargs = args, kwargs
+        self.token = uuid.uuid4().hex
+
+    def __dask_tokenize__(self) -> str:
+        """A unique token: Dask never hashes the arguments (a call is never deduplicated)."""
+        return self.token
+
+
 @task(cache_policy=NO_CACHE, persist_result=False)
-def run_stage(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """Run one library stage call (the task's name says which).
+def run_stage(fn: Callable[..., Any], call: Call) -> Any:
+    """Run one library stage call, `fn(*call.args, **call.kwargs)` (the task's name says which).
 
     Results are never persisted, and an unexpected exception leaves the task as an
     `InternalError` without its message (`pipeline.build.guard.sanitized`): nothing a record
     holds reaches Prefect's database, its logs or its result storage.
     """
     name = getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", "stage")
-    return sanitized(name, fn, *args, **kwargs)
+    return sanitized(name, fn, *call.args, **call.kwargs)
 
 
 def task_run_name(name: str, item: Any, index: int) -> str:
@@ -65,7 +91,7 @@ class PrefectRunner:
         """Run one stage call as a task named `name`, here, and return its result."""
         self.progress.start(name, None)
         result = run_stage.with_options(name=name, task_run_name=name.replace("_", " "))(
-            fn, *args, **kwargs
+            fn, Call(args, kwargs)
         )
         self.progress.finish(name, records=records_of(result))
         return result
@@ -79,7 +105,7 @@ class PrefectRunner:
         self.progress.start(name, len(items))
         futures = [
             run_stage.with_options(name=name, task_run_name=task_run_name(name, item, i)).submit(
-                fn, item, **kwargs
+                fn, Call((item,), kwargs)
             )
             for i, item in enumerate(items)
         ]
@@ -89,11 +115,27 @@ class PrefectRunner:
         return [f.result() for f in futures]
 
 
+# Dask's diagnostics, sampled less often on the local cluster: by default the scheduler polls
+# psutil every 0.5 s, each worker its memory every 0.1 s and its own stack every 10 ms (the
+# dashboard's profile, which a build never shows), and every event loop ticks every 20 ms.
+# Idle, a 2-worker cluster burnt 0.10 CPU-s per second of wall time (0.04 in the flow process),
+# ~33 CPU-s over a 1 M build; with these, 0.015 (benchmarks/bench_scale.py, docs/performance.md).
+QUIET_DASK = {
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "500ms",
+    "distributed.worker.profile.enabled": False,
+}
+
+
 def task_runner_for(runner: str, dask_address: str | None = None):
     """Return the Prefect task runner for `runner` (`default` or `dask`)."""
     if runner == "dask":
         os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # before dask reads config
+        import dask
         from prefect_dask import DaskTaskRunner
+
+        dask.config.set(QUIET_DASK)  # the local cluster's workers get this config from it
 
         if dask_address:
             return DaskTaskRunner(address=dask_address)
