@@ -6,6 +6,7 @@ and a rebuild checks the files pinned by a manifest against it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -93,3 +94,26 @@ def shard_file(
         replace(task, rows=(start, start + shard_rows if start + shard_rows < slots else None))
         for start in starts
     ]
+
+
+def estimated_rows(task: FileTask) -> int:
+    """Rows a file task will read: its row range, else the file's record count (0 if unknown)."""
+    counted = task.counted or 0
+    if task.rows is None:
+        return counted
+    start, end = task.rows
+    return max(0, (end if end is not None else max(counted, start)) - start)
+
+
+def largest_first(tasks: Sequence[FileTask], *, cached: Sequence[bool] = ()) -> list[int]:
+    """Indexes of `tasks`, the largest first (ties and `cached` ones, which only load, in
+    their order): the order to submit them in.
+
+    Workers take tasks in submission order; in spec order a large shard can be the last task,
+    one worker idle while the other finishes it. Largest first, the workers finish within
+    about the smallest task of each other (the longest-processing-time rule). Results are put
+    back in `tasks` order, so the output never depends on it.
+    """
+    skip = list(cached) + [False] * (len(tasks) - len(cached))
+    size = [0 if skip[i] else estimated_rows(t) for i, t in enumerate(tasks)]
+    return sorted(range(len(tasks)), key=lambda i: (-size[i], i))

@@ -27,7 +27,7 @@ import polars as pl
 from pipeline.build.cache import CacheEntry, KeyedStore, digest_key
 from pipeline.build.config import BuildConfig
 from pipeline.build.guard import guarded, sanitized
-from pipeline.build.plan import FileTask, shard_file
+from pipeline.build.plan import FileTask, largest_first, shard_file
 from pipeline.build.runner import StageRunner
 from pipeline.build.spill import SpillRef, narrow_frame, shingle_shard, shingle_sizes
 from pipeline.io.counting import SHARD_ROWS
@@ -313,7 +313,13 @@ def run_file_stages(
             jobs[i] = replace(
                 jobs[i], cache=(cache.root, cache.namespace, key), cached=_probe(cache, key)
             )
-    found = runner.map("process_file", process_shard, jobs, config=config, work_dir=work_dir)
+    # submitted largest first; the results are put back in `jobs` order: the output is the same
+    order = largest_first([j.task for j in jobs], cached=[j.cached for j in jobs])
+    ran = runner.map(
+        "process_file", process_shard, [jobs[i] for i in order], config=config, work_dir=work_dir
+    )
+    by_job = dict(zip(order, ran, strict=True))
+    found = [by_job[i] for i in range(len(jobs))]
     merged, at = [], 0
     for group in groups:
         merged.append(check_count(merge_outcomes(found[at : at + len(group)]), group[0].counted))

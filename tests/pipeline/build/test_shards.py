@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from pipeline.build.config import build_config
-from pipeline.build.plan import FileTask, shard_file
+from pipeline.build.plan import FileTask, estimated_rows, largest_first, shard_file
 from pipeline.build.run import load, run_build
 from pipeline.build.shards import merge_outcomes, process_file, sort_ledger
 from pipeline.errors import ConfigError, InternalError
@@ -112,3 +112,36 @@ def test_shard_rows_must_be_positive(tmp_path):
         shard_file(_task(HH), shard_rows=0)
     with pytest.raises(InternalError, match="`rows`"):
         FileTask(HH_SOURCE, HH, HH.parent, "0" * 64, rows=(5, 5))
+
+
+def test_shards_are_submitted_largest_first_and_come_back_in_shard_order():
+    task = replace(_task(HH), counted=25)
+    shards = [replace(task, rows=r) for r in ((0, 10), (10, 20), (20, None))]
+    whole = replace(task, path=HH.with_name("other.jsonl"), counted=12)
+    assert largest_first([*shards, whole]) == [3, 0, 1, 2]  # 12 rows, then 10, 10, 5
+    assert largest_first([*shards, whole], cached=[False, False, False, True]) == [0, 1, 2, 3]
+    assert [estimated_rows(t) for t in shards] == [10, 10, 5]
+
+
+class _RecordingRunner:
+    """Serial; remembers the order the shard jobs were submitted in."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def call(self, name, fn, /, *args, **kwargs):
+        return fn(*args, **kwargs)
+
+    def map(self, name, fn, items, /, **kwargs):
+        if name == "process_file":
+            self.seen = [item.index for item in items]
+        return [fn(item, **kwargs) for item in items]
+
+
+def test_submission_order_never_changes_the_version(tmp_path):
+    loaded = load(ROOT / "mixtures" / "demo.yaml")
+    default = run_build(loaded, out_dir=tmp_path / "default", shard_rows=7)
+    runner = _RecordingRunner()
+    reordered = run_build(loaded, out_dir=tmp_path / "reordered", shard_rows=7, runner=runner)
+    assert runner.seen != sorted(runner.seen)  # some shard was submitted out of shard order
+    assert _outputs(reordered.version_dir) == _outputs(default.version_dir)
