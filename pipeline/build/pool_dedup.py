@@ -96,10 +96,11 @@ def band_shard(
 
 Mapper = Callable[..., list[Any]]
 
-# Pool rows per near-dedup task: shards smaller than this share a task (one task per shard
-# costs ~0.1 CPU-second of Prefect bookkeeping, more than a small shard's work); a task
-# handles its shards one after another, so its memory is that of one shard.
-NEAR_TASK_ROWS = 50_000
+# Pool rows per near-dedup task: shards share a task up to this many rows (a task costs
+# ~0.1-0.2 CPU-second of Prefect and Dask bookkeeping over the flow, the worker and the server;
+# at 1 M, 50,000 made ~19 tasks per pass, 250,000 makes 4, two per worker); a task handles its
+# shards one after another, so its memory is that of one shard whatever this is.
+NEAR_TASK_ROWS = 250_000
 
 
 def group_shards(
