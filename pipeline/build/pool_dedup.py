@@ -187,10 +187,9 @@ def tag_near_spilled(
     )
     dup_of = np.full(pool.height, -1, dtype=np.int64)
     score = np.full(pool.height, np.nan)
-    for j, d in enumerate(dup_local.tolist()):
-        if d >= 0:
-            dup_of[int(candidates[j])] = int(candidates[d])
-            score[int(candidates[j])] = score_local[j]
+    tagged = dup_local >= 0
+    dup_of[candidates[tagged]] = candidates[dup_local[tagged]]
+    score[candidates[tagged]] = score_local[tagged]
     return with_near_columns(pool, order, dup_of, score)
 
 
@@ -270,13 +269,17 @@ def _candidate_sets(
     """Return the guarded shingle sets of the candidate records, in keeper order."""
     pos = ranked_pos[candidates]
     shard_of = np.searchsorted(starts, pos, side="right") - 1
-    docs: list[np.ndarray] = [np.zeros(0, dtype=np.uint64)] * len(candidates)
+    parts = []  # (candidates of one shard, their sets): no Python object per candidate
+    sizes = np.zeros(len(candidates), dtype=np.int64)
     for k in np.unique(shard_of).tolist():
         mine = np.flatnonzero(shard_of == k)
         rows = jobs[k].rows[pos[mine] - starts[k]]
         sets = guarded_sets(jobs[k].spill, rows, df_path=df_path, sketch=sketch, config=config)
-        for i, j in enumerate(mine.tolist()):
-            docs[j] = sets.doc(i)
-    sizes = np.array([len(d) for d in docs], dtype=np.int64)
-    flat = np.concatenate(docs) if docs else np.zeros(0, dtype=np.uint64)
-    return ShingleSets(flat, np.concatenate(([0], np.cumsum(sizes))).astype(np.int64))
+        sizes[mine] = sets.sizes
+        parts.append((mine, sets))
+    offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+    flat = np.zeros(int(offsets[-1]), dtype=np.uint64)
+    for mine, sets in parts:  # each hash to its document's place in candidate order
+        shift = np.repeat(offsets[mine] - sets.offsets[:-1], sets.sizes)
+        flat[shift + np.arange(len(sets.hashes))] = sets.hashes
+    return ShingleSets(flat, offsets)
