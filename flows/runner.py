@@ -109,10 +109,26 @@ class PrefectRunner:
             )
             for i, item in enumerate(items)
         ]
+        index = {id(f): i for i, f in enumerate(futures)}
+        results: list[Any] = [None] * len(futures)
         for future in as_completed(futures):
-            self.progress.advance(name, records=records_of(future.result()))
+            results[index[id(future)]] = result = future.result()
+            release(future)
+            self.progress.advance(name, records=records_of(result))
         self.progress.finish(name)
-        return [f.result() for f in futures]
+        return results
+
+
+def release(future: Any) -> None:
+    """Let a Dask worker drop a task's result once this process holds it.
+
+    Dask keeps a result on its worker while any future of it lives; the map's futures live
+    until every task is done, so each worker would hold every narrow frame it made (O(records):
+    ~1 GiB a worker at 10 M). A future of the thread pool has nothing to release.
+    """
+    drop = getattr(getattr(future, "wrapped_future", None), "release", None)
+    if callable(drop):
+        drop()
 
 
 # Dask's diagnostics, sampled less often on the local cluster: by default the scheduler polls
