@@ -26,6 +26,7 @@ import re
 from functools import cache
 from typing import NamedTuple
 
+import numpy as np
 import polars as pl
 
 from pipeline.stages.pii.credentials import SECRET_ENTITIES
@@ -101,36 +102,193 @@ def _first_digit(text: str) -> int:
     return match.start() if match else -1
 
 
-def _trigger_spans(text: str, entities: frozenset[str]) -> list[tuple[int, int, str]]:
+class DigitMap(NamedTuple):
+    """Where the digit triggers of a text can be: what `_trigger_spans` needs beyond `@`/`:`."""
+
+    runs: list[tuple[int, int, int]]  # `_RUN_CORE` matches: start, end, digits in the match
+    clusters: list[tuple[int, int]]  # `_CLUSTER` matches widened by `_DIGIT_REACH` either side
+    near: frozenset[str]  # the `_NEAR_DIGITS` types that can match (the others cannot)
+
+
+def _digit_map(text: str, first: int) -> DigitMap:
+    """The `DigitMap` of `text` by regex search from its first digit `first` (the definition)."""
+    runs = [
+        (m.start(), m.end(), sum(map(str.isdigit, m.group())))
+        for m in _RUN_CORE.finditer(text, first)
+    ]
+    clusters = [
+        (max(0, m.start() - _DIGIT_REACH), m.end() + _DIGIT_REACH)
+        for m in _CLUSTER.finditer(text, first)
+    ]
+    return DigitMap(runs, clusters, frozenset(_NEAR_DIGITS))
+
+
+def _trigger_spans(
+    text: str, entities: frozenset[str], digits: DigitMap | None = None
+) -> list[tuple[int, int, str]]:
     spans: list[tuple[int, int, str]] = []
     for entity, pattern in _ANYWHERE.items():
         if entity in entities:
             spans.extend((m.start(), m.end(), entity) for m in pattern.finditer(text))
-    first = _first_digit(text)
-    if first < 0:  # every other trigger holds a digit
-        return spans
+    if digits is None:
+        first = _first_digit(text)
+        if first < 0:  # every other trigger holds a digit
+            return spans
+        digits = _digit_map(text, first)
     phone = "PHONE_NUMBER" in entities
     longer = [(e, n) for e, n in _MIN_DIGITS.items() if e in entities and e != "PHONE_NUMBER"]
     if phone or longer:
         floor = 0  # a run's prefix never reaches back into the previous run
-        for match in _RUN_CORE.finditer(text, first):
-            start, end = match.span()
+        for start, end, count in digits.runs:
+            core = start
             while start > floor and text[start - 1] in _RUN_PREFIX:
                 start -= 1
             floor = end
             if phone:  # every run holds >= 4 digits
                 spans.append((start, end, "PHONE_NUMBER"))
-            if longer and end - match.start() >= 9:
-                digits = sum(map(str.isdigit, match.group()))
-                spans.extend((start, end, e) for e, n in longer if digits >= n)
-    near = [(e, p) for e, patterns in _NEAR_DIGITS.items() if e in entities for p in patterns]
+            if longer and end - core >= 9:
+                spans.extend((start, end, e) for e, n in longer if count >= n)
+    near = [
+        (e, p)
+        for e, patterns in _NEAR_DIGITS.items()
+        if e in entities & digits.near
+        for p in patterns
+    ]
     if near:
-        for cluster in _CLUSTER.finditer(text, first):
-            lo = max(0, cluster.start() - _DIGIT_REACH)
-            hi = cluster.end() + _DIGIT_REACH  # a lookbehind sees before lo; a lookahead, < hi
+        for lo, hi in digits.clusters:  # a lookbehind sees before lo; a lookahead, < hi
             for entity, pattern in near:
                 spans.extend((m.start(), m.end(), entity) for m in pattern.finditer(text, lo, hi))
     return spans
+
+
+def _class_of(char: str) -> int:
+    """Bit flags of `char`, from the regexes that define the triggers."""
+    flags = [
+        _DIGIT.fullmatch(char),
+        _PUNCT.fullmatch(char),
+        char in _LETTERS,
+        char == ".",
+        char in "13",
+    ]
+    return sum(bool(f) << bit for bit, f in enumerate(flags))
+
+
+def _class_table() -> np.ndarray:
+    return np.array([_class_of(chr(code)) for code in range(256)], dtype=np.uint8)
+
+
+_PUNCT = re.compile(rf"[{_PHONE_PUNCT}]")
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")  # [A-Za-z]
+_CLASSES = _class_table()  # of code points 0-255
+_IS_DIGIT, _IS_PUNCT, _IS_LETTER, _IS_DOT, _IS_ONE_THREE = (1, 2, 4, 8, 16)
+
+
+def _groups(keys: np.ndarray) -> tuple[list[int], list[int]]:
+    """(first, last) index of each run of equal values in `keys` (not empty)."""
+    cut = np.flatnonzero(np.diff(keys)) + 1
+    return [0, *cut.tolist()], [*(cut - 1).tolist(), len(keys) - 1]
+
+
+_CHUNK_CHARS = 1 << 20  # characters joined at once (~20 bytes of numpy arrays each)
+
+
+def digit_maps(texts: list[str]) -> list[DigitMap]:
+    """The `DigitMap` of every text, from numpy passes over the texts joined by ``\\x00`` (in
+    no class), as code points: flags of the code points above 255 are looked up one distinct
+    code point at a time.
+
+    In ASCII, `_RUN_CORE` matches are exactly the spans from the first to the last digit of each
+    maximal stretch of digits and phone punctuation holding >= 4 digits (its ``[P]*+\\d`` steps
+    take every digit of the stretch and stop at its end), and `_CLUSTER` matches the digits less
+    than ``2 * _DIGIT_REACH`` apart. A `_NEAR_DIGITS` type is kept when a necessary condition
+    of its pattern holds somewhere in the text: letter-letter-digit-digit (IBAN), digit-dot-digit
+    (dotted quad), six digits in a row (CPR), ``1``/``3`` then 25 letters or digits (Bitcoin).
+    Same spans as `_digit_map` (tests/pipeline/stages/pii/test_gates.py).
+    """
+    maps: list[DigitMap] = []
+    start = size = 0
+    for end, text in enumerate([*texts, None]):
+        if end > start and (text is None or size + len(text) > _CHUNK_CHARS):
+            maps += _joined_digit_maps(texts[start:end])
+            start, size = end, 0
+        size += len(text) + 1 if text is not None else 0
+    return maps
+
+
+def _joined_digit_maps(texts: list[str]) -> list[DigitMap]:
+    """`digit_maps` of `texts`, joined."""
+    starts = np.concatenate(([0], np.cumsum([len(t) + 1 for t in texts[:-1]], dtype=np.int64)))
+    joined = "\x00".join(texts)
+    if joined.isascii():
+        classes = _CLASSES[np.frombuffer(joined.encode("ascii"), dtype=np.uint8)]
+    else:
+        points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        classes = _CLASSES[np.minimum(points, 255)]
+        high = np.flatnonzero(points > 255)
+        distinct, where = np.unique(points[high], return_inverse=True)
+        flags = np.array([_class_of(chr(c)) for c in distinct.tolist()], dtype=np.uint8)
+        classes[high] = flags[where]
+    at = np.flatnonzero(classes & _IS_DIGIT)  # digit positions
+    owner = np.searchsorted(starts, at, side="right") - 1  # their texts
+    runs: dict[int, list[tuple[int, int, int]]] = {}
+    clusters: dict[int, list[tuple[int, int]]] = {}
+    near = _near_types(classes, at, owner)
+    if len(at):
+        # stretches of digits and phone punctuation, numbered by the other characters before
+        stretch = np.cumsum((classes & (_IS_DIGIT | _IS_PUNCT)) == 0, dtype=np.int32)[at]
+        apart = (np.diff(at) > 2 * _DIGIT_REACH) | (np.diff(owner) != 0)
+        at_, owner_ = at.tolist(), owner.tolist()  # Python ints from here on
+        for a, b in zip(*_groups(stretch), strict=True):
+            if b - a >= 3:
+                runs.setdefault(owner_[a], []).append((at_[a], at_[b] + 1, b - a + 1))
+        for a, b in zip(*_groups(np.concatenate(([0], np.cumsum(apart)))), strict=True):
+            if owner_[a] in near:
+                clusters.setdefault(owner_[a], []).append((at_[a], at_[b] + 1))
+    return [
+        DigitMap(
+            [(x - base, y - base, n) for x, y, n in runs.get(k, ())],
+            [
+                (max(0, x - base - _DIGIT_REACH), y - base + _DIGIT_REACH)
+                for x, y in clusters.get(k, ())
+            ],
+            near.get(k, frozenset()),
+        )
+        for k, base in enumerate(starts.tolist())
+    ]
+
+
+def _near_types(
+    classes: np.ndarray, at: np.ndarray, owner: np.ndarray
+) -> dict[int, frozenset[str]]:
+    """The `_NEAR_DIGITS` types whose necessary condition holds in each text, tested at the
+    digit positions `at` (of texts `owner`) only."""
+    n = len(classes)
+    if not len(at):
+        return {}
+
+    def has(offset: int, flag: int, where: np.ndarray = at) -> np.ndarray:
+        index = where + offset
+        inside = (index >= 0) & (index < n)
+        return inside & ((classes[np.clip(index, 0, n - 1)] & flag) != 0)
+
+    one_three = at[has(0, _IS_ONE_THREE)]
+    alnum = np.ones(len(one_three), dtype=bool)
+    for offset in range(1, 26):
+        alnum &= has(offset, _IS_LETTER | _IS_DIGIT, one_three)
+    tests = {
+        "IBAN_CODE": has(1, _IS_DIGIT) & has(-1, _IS_LETTER) & has(-2, _IS_LETTER),
+        "IP_ADDRESS": has(1, _IS_DOT) & has(2, _IS_DIGIT),
+        "DK_CPR": np.concatenate((at[5:] - at[: max(0, len(at) - 5)] == 5, np.zeros(5, bool)))[
+            : len(at)
+        ],
+    }
+    found: dict[int, set[str]] = {}
+    for entity, hits in tests.items():
+        for text in np.unique(owner[hits]).tolist():
+            found.setdefault(text, set()).add(entity)
+    for text in np.unique(owner[np.isin(at, one_three[alnum])]).tolist():
+        found.setdefault(text, set()).add("CRYPTO")
+    return {text: frozenset(types) for text, types in found.items()}
 
 
 @cache
@@ -165,8 +323,11 @@ def _widen(text: str, start: int, end: int) -> tuple[int, int]:
     return lo, rest.end() if rest else hi
 
 
-def find_windows(text: str, entities: frozenset[str]) -> list[Window]:
-    """Return the merged windows of `text` that can hold one of `entities`, in order.
+def find_windows(
+    text: str, entities: frozenset[str], digits: DigitMap | None = None
+) -> list[Window]:
+    """Return the merged windows of `text` that can hold one of `entities`, in order; `digits`
+    is the text's `DigitMap` when `digit_maps` made it (else it is searched here).
 
     >>> find_windows("mail me at a@b.io please", frozenset({"EMAIL_ADDRESS"}))
     [Window(start=0, end=24, entities=frozenset({'EMAIL_ADDRESS'}), phone_runs=())]
@@ -175,7 +336,7 @@ def find_windows(text: str, entities: frozenset[str]) -> list[Window]:
     """
     if not text:
         return []
-    spans = sorted(_trigger_spans(text, entities & TRIGGERED_ENTITIES))
+    spans = sorted(_trigger_spans(text, entities & TRIGGERED_ENTITIES, digits))
     windows: list[Window] = []
     lo = hi = -1  # the open window, its entity types and phone runs
     types: set[str] = set()

@@ -29,7 +29,13 @@ from pipeline.stages.pii.credentials import (
 from pipeline.stages.pii.engine import LANGUAGE, LazyNlpArtifacts, shared_analyzer
 from pipeline.stages.pii.filters import UNFORMATTED_SCORE, phone_score, reject_reason
 from pipeline.stages.pii.phone_check import PhoneCheck
-from pipeline.stages.pii.prefilter import TRIGGERED_ENTITIES, find_windows, trigger_gate
+from pipeline.stages.pii.prefilter import (
+    TRIGGERED_ENTITIES,
+    DigitMap,
+    digit_maps,
+    find_windows,
+    trigger_gate,
+)
 from pipeline.stages.pii.recognizers import SPECIFIC_OVER_PHONE
 
 _CHUNK = 128  # texts per task sent to a worker process
@@ -203,13 +209,22 @@ class PiiScanner:
         same findings."""
         if gates is None:
             gates = self._secret_gates(texts)
-        return [self.analyze_text(t, secrets=g) for t, g in zip(texts, gates, strict=True)]
+        maps = digit_maps(texts)  # one numpy pass instead of a regex scan per text
+        return [
+            self.analyze_text(t, secrets=g, digits=m)
+            for t, g, m in zip(texts, gates, maps, strict=True)
+        ]
 
     def _secret_gates(self, texts: list[str]) -> list[bool]:
         return secret_candidates(texts) if self._secrets else [False] * len(texts)
 
     def analyze_text(
-        self, text: str, *, prune: bool | None = None, secrets: bool = True
+        self,
+        text: str,
+        *,
+        prune: bool | None = None,
+        secrets: bool = True,
+        digits: DigitMap | None = None,
     ) -> tuple[Finding, ...]:
         """Return the kept findings of `text` (no cache): detect, then apply thresholds and rules.
 
@@ -217,11 +232,12 @@ class PiiScanner:
         allow-list, and it is not a PHONE_NUMBER overlapping a more specific finding
         (`SPECIFIC_OVER_PHONE`). `prune` (default: when the phone threshold allows it) skips bare
         digit runs that could only score below it (see `detect`). ``secrets=False`` skips the
-        secret patterns (for a text `secret_candidates` rejected: they would find nothing).
+        secret patterns (for a text `secret_candidates` rejected: they would find nothing);
+        `digits` is the text's `digit_maps` entry, when made for a batch.
         """
         raw = [
             f
-            for f in self._judged(text, self._prune if prune is None else prune, secrets)
+            for f in self._judged(text, self._prune if prune is None else prune, secrets, digits)
             if f.score >= self.config.threshold_for(f.entity_type)
         ]
         specific = [f for f in raw if f.entity_type in SPECIFIC_OVER_PHONE]
@@ -236,10 +252,12 @@ class PiiScanner:
         ]
         return tuple(kept)
 
-    def _judged(self, text: str, prune: bool, secrets: bool = True) -> list[Finding]:
+    def _judged(
+        self, text: str, prune: bool, secrets: bool = True, digits: DigitMap | None = None
+    ) -> list[Finding]:
         """Raw findings minus the shape/context rejects of `filters`, phones re-scored."""
         judged = []
-        for f in self.detect(text, prune=prune, secrets=secrets):
+        for f in self.detect(text, prune=prune, secrets=secrets, digits=digits):
             if reject_reason(f.entity_type, text, f.start, f.end) is not None:
                 continue
             if f.entity_type == "PHONE_NUMBER":
@@ -248,7 +266,12 @@ class PiiScanner:
         return judged
 
     def detect(
-        self, text: str, *, prune: bool = False, secrets: bool = True
+        self,
+        text: str,
+        *,
+        prune: bool = False,
+        secrets: bool = True,
+        digits: DigitMap | None = None,
     ) -> tuple[Finding, ...]:
         """Run presidio on the prefiltered windows of `text` and the secret patterns on the whole
         text; raw findings, sorted by position.
@@ -263,7 +286,7 @@ class PiiScanner:
             if secrets
             else set()
         )
-        for window in find_windows(text, self._entities):
+        for window in find_windows(text, self._entities, digits):
             piece = text[window.start : window.end]
             entities = window.entities
             runs = window.phone_runs

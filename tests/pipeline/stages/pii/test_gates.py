@@ -93,3 +93,40 @@ def test_scan_texts_equals_analyze_text_on_every_text(scanner):
     scanner.clear_cache()
     assert scanner.scan_texts(texts) == [scanner.analyze_text(t) for t in texts]
     assert scanner.scan_texts(texts) == [scanner.analyze_text(t) for t in texts]  # cached
+
+
+def _digit_map_by_regex(text: str) -> prefilter.DigitMap:
+    first = prefilter._first_digit(text)
+    return (
+        prefilter._digit_map(text, first) if first >= 0 else prefilter.DigitMap([], [], frozenset())
+    )
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.sampled_from("0123456789 .-()+:@abAZ13\u0663\u00ad\u2028\n\x00é"))
+        | st.text(),
+        max_size=8,
+    )
+)
+def test_digit_maps_give_the_regex_searchs_spans_on_generated_text(texts):
+    entities = prefilter.TRIGGERED_ENTITIES
+    for text, found in zip(texts, prefilter.digit_maps(texts), strict=True):
+        assert found.runs == _digit_map_by_regex(text).runs
+        assert sorted(prefilter._trigger_spans(text, entities, found)) == sorted(
+            prefilter._trigger_spans(text, entities)
+        )
+
+
+def test_digit_maps_give_the_regex_searchs_windows_on_real_text(monkeypatch):
+    from tests.pipeline.stages.pii.test_pii import _random_texts, _sample_texts
+
+    texts = _real_texts() + _sample_texts() + _random_texts(10_000) + ODD
+    entities = frozenset(PiiConfig().entities)
+    monkeypatch.setattr(prefilter, "_CHUNK_CHARS", 50_000)  # many joins, texts longer than one
+    for text, found in zip(texts, prefilter.digit_maps(texts), strict=True):
+        assert found.runs == _digit_map_by_regex(text).runs, text[:80]
+        assert prefilter.find_windows(text, entities, found) == prefilter.find_windows(
+            text, entities
+        ), text[:80]
