@@ -1,7 +1,7 @@
 """A frame's texts as flat columns, in the order the gates read them, without per-row dicts.
 
 `iter_record_texts` walks one record dict; `frame_texts` gives the same ``(field, role, text)``
-for every record of a frame at once (messages from Arrow buffers, then ``chosen``, then
+for every record of a frame at once (the turns from `message_columns`, then ``chosen``, then
 ``rejected``), each with its row number, so a gate loops over plain lists.
 """
 
@@ -11,8 +11,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
+
+from pipeline.records.columns import message_columns
 
 
 class FrameTexts(NamedTuple):
@@ -30,21 +30,17 @@ class FrameTexts(NamedTuple):
 
 
 def _message_columns(frame: pl.DataFrame) -> FrameTexts:
-    """The messages' rows, ``messages[i].content`` names, roles and contents (null -> "")."""
-    if "messages" not in frame.columns:
-        return FrameTexts([], [], [], [])
-    messages = frame["messages"].to_arrow()
-    if isinstance(messages, pa.ChunkedArray):
-        messages = messages.combine_chunks()
-    lengths = pc.fill_null(pc.list_value_length(messages), 0).to_numpy(zero_copy_only=False)
-    flat = messages.flatten()  # values of the non-null lists, in row order
-    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    positions = (np.arange(len(flat)) - starts).tolist()
+    """The turns' rows, ``messages[i].content`` names, roles and contents (null -> "")."""
+    turns = message_columns(frame)
+    bounds = np.asarray(turns.bounds, dtype=np.int64)
+    lengths = bounds[1:] - bounds[:-1]
+    starts = np.repeat(bounds[:-1], lengths)
+    positions = (np.arange(len(turns.contents)) - starts).tolist()
     return FrameTexts(
         rows=np.repeat(np.arange(len(lengths)), lengths).tolist(),
         fields=[f"messages[{i}].content" for i in positions],
-        roles=pc.struct_field(flat, "role").to_pylist(),
-        texts=[text or "" for text in pc.struct_field(flat, "content").to_pylist()],
+        roles=turns.roles,
+        texts=[text or "" for text in turns.contents],
     )
 
 

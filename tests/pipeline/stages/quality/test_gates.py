@@ -19,8 +19,9 @@ from pipeline.records.canonical import Reject, apply_field_map, canonicalize
 from pipeline.records.schemas import RECORD_SCHEMA
 from pipeline.records.text import normalize_text
 from pipeline.stages.quality import LengthBounds, QualityConfig, RepetitionLimits, tag_quality
-from pipeline.stages.quality.checks import approx_tokens
+from pipeline.stages.quality.checks import approx_tokens, iter_record_texts
 from pipeline.stages.quality.gates import first_words_differ, length_window
+from pipeline.stages.quality.texts import frame_texts
 from tests.conftest import SHARED
 from tests.pipeline.stages.quality import reference
 
@@ -238,3 +239,21 @@ def test_first_words_differ_only_when_normalized_replies_differ(chosen, rejected
         assert (normalize_text(chosen) == normalize_text(rejected)) == (
             chosen.lower().split() == rejected.lower().split()
         )
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(_RECORD, max_size=6))
+def test_frame_texts_are_iter_record_texts_row_by_row(records):
+    frame = _frame(records)
+    texts = frame_texts(frame)
+    got = sorted(
+        zip(texts.rows, range(len(texts.rows)), texts.fields, texts.roles, texts.texts, strict=True)
+    )
+    expected = [
+        (row, *text)
+        for row, record in enumerate(
+            frame.select("messages", "chosen", "rejected").iter_rows(named=True)
+        )
+        for text in iter_record_texts(record)
+    ]
+    assert [(row, *rest) for row, _, *rest in got] == expected
