@@ -148,8 +148,10 @@ def _dict_frame(path, source, base_dir, sha):
     return pl.DataFrame(records, schema=RECORD_SCHEMA)
 
 
+@pytest.mark.parametrize("batch_rows", [512, 3])
 @pytest.mark.parametrize("kind", ["sft", "preference", "synthetic"])
-def test_records_frame_equals_the_frame_built_from_dicts(tmp_path, kind):
+def test_records_frame_equals_the_frame_built_from_dicts(tmp_path, kind, batch_rows, monkeypatch):
+    monkeypatch.setattr("pipeline.stages.ingest._BATCH_ROWS", batch_rows)
     rows = []
     for i, text in enumerate(ODD_TEXT):
         rows += [
