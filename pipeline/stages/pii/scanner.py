@@ -166,40 +166,53 @@ class PiiScanner:
     ) -> list[tuple[Finding, ...]]:
         """Return the findings of every text, in order; uses `workers` processes when > 1."""
         workers = self.workers if workers is None else workers
-        try:
-            maybe = self.may_find(pl.Series(texts, dtype=pl.String)).to_list()
-        except UnicodeEncodeError:  # a lone surrogate: every text is scanned
-            maybe = [True] * len(texts)
+        maybe, secret = self._gates(texts)  # here: polars must not run in a forked worker
         # -1 (no hash is negative): a text `may_find` rules out, with no findings
         keys = [_text_key(t) if m else -1 for t, m in zip(texts, maybe, strict=True)]
         known: dict[int, tuple[Finding, ...]] = {-1: ()}  # taken now: remembering may evict
-        todo: dict[int, str] = {}
-        for key, text in zip(keys, texts, strict=True):
+        todo: dict[int, tuple[str, bool]] = {}  # text, secret gate
+        for key, text, gate in zip(keys, texts, secret, strict=True):
             if key in known or key in todo:
                 continue
             hit = self._cache.get(key)
             if hit is None:
-                todo[key] = text
+                todo[key] = (text, gate)
             else:
                 known[key] = hit
+        todo_texts = [text for text, _ in todo.values()]
+        todo_gates = [gate for _, gate in todo.values()]
         if workers > 1 and len(todo) > _CHUNK:
-            found = self._scan_in_pool(list(todo.values()), workers)
+            found = self._scan_in_pool(todo_texts, workers, todo_gates)
         else:
-            found = self.analyze_texts(list(todo.values()))
+            found = self.analyze_texts(todo_texts, todo_gates)
         for key, findings in zip(todo, found, strict=True):
             known[key] = findings
             self._remember(key, findings)
         return [known[k] for k in keys]
 
-    def may_find(self, texts: pl.Series) -> pl.Series:
+    def _gates(self, texts: Sequence[str]) -> tuple[list[bool], list[bool]]:
+        """(`may_find`, `secret_candidates`) of `texts`, from one column; a lone surrogate
+        (not UTF-8) makes every text a candidate."""
+        try:
+            column = pl.Series(texts, dtype=pl.String)
+        except UnicodeEncodeError:
+            return [True] * len(texts), [bool(self._secrets)] * len(texts)
+        secret = secret_gate(column) if self._secrets else None
+        maybe = self.may_find(column, secret).to_list()
+        return maybe, secret.to_list() if secret is not None else [False] * len(texts)
+
+    def may_find(self, texts: pl.Series, secrets: pl.Series | None = None) -> pl.Series:
         """Whether each text of a column can hold a finding: ``False`` only where
         `analyze_text` finds nothing, as no trigger (`trigger_gate`) and no secret gate
         (`secret_gate`) is in it; a text to be analysed whole (an entity type without a
-        trigger, e.g. PERSON) is always ``True``. One pass over the column, no Python objects."""
+        trigger, e.g. PERSON) is always ``True``. One pass over the column, no Python objects;
+        `secrets`: the column's `secret_gate`, when already made."""
         if self._entities - TRIGGERED_ENTITIES:
             return pl.repeat(True, texts.len(), dtype=pl.Boolean, eager=True)
         gate = trigger_gate(texts)
-        return gate | secret_gate(texts) if self._secrets else gate
+        if not self._secrets:
+            return gate
+        return gate | (secret_gate(texts) if secrets is None else secrets)
 
     def analyze_texts(
         self, texts: list[str], gates: list[bool] | None = None
@@ -330,7 +343,9 @@ class PiiScanner:
             self._cache.clear()
         self._cache[key] = findings
 
-    def _scan_in_pool(self, texts: list[str], workers: int) -> list[tuple[Finding, ...]]:
+    def _scan_in_pool(
+        self, texts: list[str], workers: int, gates: list[bool]
+    ) -> list[tuple[Finding, ...]]:
         if self._pool is None or self._pool_workers != workers:
             self.close()
             self._pool_workers = workers
@@ -342,7 +357,6 @@ class PiiScanner:
                 # fork: the scanner is inherited, not pickled; spawn: the config is sent
                 initargs=(self if forking else self.config,),
             )
-        gates = self._secret_gates(texts)  # here: polars must not run in a forked worker
         chunks = [
             (texts[i : i + _CHUNK], gates[i : i + _CHUNK]) for i in range(0, len(texts), _CHUNK)
         ]
