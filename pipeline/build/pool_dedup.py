@@ -4,8 +4,9 @@ The driver holds the narrow pool (one row per record, ``spill_shard``/``spill_ro
 shingle sets of each shard are on disk (`pipeline.build.spill`). Two per-shard passes run as tasks
 (`StageRunner.map`), then the driver joins bands and verifies candidates:
 
-1. `sketch_shard`: the count-min sketch of shingle document frequency over the shard's pool
-   rows (survivors of exact dedup), saved as ``.npy``; the driver sums the sketches.
+1. `sketch_shards`: the count-min sketch of shingle document frequency over the pool rows
+   (survivors of exact dedup) of a run of shards, one per worker, saved as ``.npy``; the driver
+   sums the sketches.
 2. `band_shard`: template shingles removed (summed sketch), MinHash signatures, LSH band keys,
    saved band-major (``bands x rows`` uint64) so one band is one contiguous read.
 3. Driver, band by band: the keys of all pool records in keeper order (8 bytes per record),
@@ -44,7 +45,7 @@ from pipeline.stages.dedup.near import (
     with_near_columns,
 )
 from pipeline.stages.dedup.shingles import ShingleSets
-from pipeline.stages.dedup.sketch import SketchConfig
+from pipeline.stages.dedup.sketch import SketchConfig, empty_sketch
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +59,19 @@ class ShardRows:
     out: Path
 
 
-def sketch_shard(job: ShardRows, *, sketch: SketchConfig) -> Path:
-    """Save the document-frequency sketch of the shard's pool rows; return its path."""
-    path = job.out.with_suffix(".sketch.npy")
-    np.save(path, count_shingle_df(load_shingles(job.spill.shingles, job.rows), sketch=sketch))
-    return path
+def sketch_shards(group: Sequence[ShardRows], *, sketch: SketchConfig) -> list[Path]:
+    """Save the document-frequency sketch of the pool rows of a run of shards (one shard's
+    shingles in memory at a time, one sketch for the run); return its path in a list.
+
+    One sketch per run, not per shard: a sketch has ``4 * 2**width_bits`` counters whatever the
+    shard's size (1 GiB at 10 M records), so one per shard filled the disk (200 GiB at 10 M).
+    """
+    total = empty_sketch(sketch)
+    for job in group:
+        count_shingle_df(load_shingles(job.spill.shingles, job.rows), sketch=sketch, out=total)
+    path = group[0].out.with_suffix(".sketch.npy")
+    np.save(path, total)
+    return [path]
 
 
 def guarded_sets(
@@ -101,6 +110,9 @@ Mapper = Callable[..., list[Any]]
 # at 1 M, 50,000 made ~19 tasks per pass, 250,000 makes 4, two per worker); a task handles its
 # shards one after another, so its memory is that of one shard whatever this is.
 NEAR_TASK_ROWS = 250_000
+# Document-frequency sketch tasks: one per worker of the default 2-worker cluster (each keeps
+# one sketch, up to 1 GiB, and writes it once).
+SKETCH_TASKS = 2
 
 
 def group_shards(
@@ -124,6 +136,22 @@ def group_shards(
         groups[-1].append(job)
         size += len(job.rows)
     return [tuple(g) for g in groups]
+
+
+def split_runs(jobs: Sequence[ShardRows], k: int) -> list[tuple[ShardRows, ...]]:
+    """Split `jobs` into at most `k` runs of consecutive shards of about equal pool rows.
+
+    >>> jobs = [ShardRows(None, np.arange(n), Path(".")) for n in (66, 66, 66, 66, 66)]
+    >>> [[len(j.rows) for j in run] for run in split_runs(jobs, 2)]
+    [[66, 66, 66], [66, 66]]
+    """
+    total = max(1, sum(len(j.rows) for j in jobs))
+    runs: list[list[ShardRows]] = [[] for _ in range(k)]
+    start = 0
+    for job in jobs:  # by where the shard starts: run r holds the starts in [r, r + 1) * total / k
+        runs[min(k - 1, start * k // total)].append(job)
+        start += len(job.rows)
+    return [tuple(run) for run in runs if run]
 
 
 def each_shard(
@@ -157,7 +185,7 @@ def tag_near_spilled(
     jobs, position, starts = _shard_jobs(pool, spills, work_dir)
     sketch = sketch_for(int(pool.get_column("near_shingles").sum()))
     groups = group_shards(jobs)
-    df_path = _document_frequency(groups, sketch=sketch, work_dir=work_dir, run_map=run_map)
+    df_path = _document_frequency(jobs, sketch=sketch, work_dir=work_dir, run_map=run_map)
     band_paths = [
         p
         for paths in run_map(
@@ -215,11 +243,15 @@ def _shard_jobs(
 
 
 def _document_frequency(
-    groups: list[tuple[ShardRows, ...]], *, sketch: SketchConfig, work_dir: Path, run_map: Mapper
+    jobs: list[ShardRows], *, sketch: SketchConfig, work_dir: Path, run_map: Mapper
 ) -> Path:
-    """Sum the shards' document-frequency sketches (template guard) into one file; its path."""
+    """Sum the shards' document-frequency sketches (template guard) into one file; its path.
+
+    One task per worker (`SKETCH_TASKS` runs of shards), so the disk and the driver see that
+    many sketches whatever the number of shards; the sum is the same in any grouping."""
     total: np.ndarray | None = None
-    sketched = run_map("near_sketch", each_shard, groups, per_shard=sketch_shard, sketch=sketch)
+    runs = split_runs(jobs, SKETCH_TASKS)
+    sketched = run_map("near_sketch", sketch_shards, runs, sketch=sketch)
     for path in (p for paths in sketched for p in paths):
         part = np.load(path)
         if total is None:

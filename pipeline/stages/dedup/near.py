@@ -126,9 +126,12 @@ def sketch_for(occurrences: int) -> SketchConfig:
     return SketchConfig(width_bits=min(max(bits, 16), 30))
 
 
-def count_shingle_df(sets: ShingleSets, *, sketch: SketchConfig) -> np.ndarray:
-    """Return the count-min sketch of the document frequency of every shingle of `sets`."""
-    return count_hashes(sets.hashes, config=sketch)
+def count_shingle_df(
+    sets: ShingleSets, *, sketch: SketchConfig, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Return the count-min sketch of the document frequency of every shingle of `sets` (added
+    to `out` in place when given, see `count_hashes`)."""
+    return count_hashes(sets.hashes, config=sketch, out=out)
 
 
 def drop_template_shingles(

@@ -69,13 +69,27 @@ def empty_sketch(config: SketchConfig = DEFAULT_SKETCH) -> np.ndarray:
     return np.zeros(config.shape, dtype=np.uint32)
 
 
-def count_hashes(hashes: np.ndarray, *, config: SketchConfig = DEFAULT_SKETCH) -> np.ndarray:
+def count_hashes(
+    hashes: np.ndarray, *, config: SketchConfig = DEFAULT_SKETCH, out: np.ndarray | None = None
+) -> np.ndarray:
     """Return the sketch of a multiset of uint64 hashes (one occurrence per element).
 
     For document frequencies, pass every document's *distinct* shingles (`ShingleSets.hashes`).
+    With `out` (a sketch of `config`'s shape), the counts are added to it in place and it is
+    returned: sketches add up, and at 10 M records one is 1 GiB, so a task summing many shards
+    keeps one, not one per shard.
+
+    >>> config = SketchConfig(width_bits=8)
+    >>> total = count_hashes(np.arange(5, dtype=np.uint64), config=config)
+    >>> more = count_hashes(np.arange(5, 9, dtype=np.uint64), config=config, out=total)
+    >>> more is total, int(total.sum()) == 4 * 9
+    (True, True)
     """
     depth, width = config.shape
-    sketch = empty_sketch(config)
+    if out is not None and out.shape != config.shape:
+        msg = f"`out` must have shape {config.shape}; got {out.shape}"
+        raise InternalError(msg)
+    sketch = empty_sketch(config) if out is None else out
     if len(hashes) == 0:
         return sketch
     hashes = np.asarray(hashes, dtype=np.uint64)

@@ -96,6 +96,34 @@ def test_near_dedup_over_spilled_shards_equals_the_in_memory_result(tmp_path):
     assert _dropped(spilled) == _dropped(whole)
 
 
+def test_the_sketch_pass_runs_one_task_per_worker_whatever_the_number_of_shards(tmp_path):
+    # a sketch has 4 * 2**width_bits counters however small the shard (1 GiB at 10 M records):
+    # one per shard filled the disk of a 10 M build, so the pass keeps one per worker
+    rng = random.Random(7)
+    records = _records(_texts())
+    ranks = pl.Series(
+        "dedup_keeper_rank", rng.sample(range(records.height), records.height), dtype=pl.UInt32
+    )
+    whole = tag_near_duplicates(records.with_columns(ranks), config=CONFIG)
+    narrow, spills = _spill(records, tmp_path, shards=5)
+    calls: dict[str, int] = {}
+
+    def counting_map(name, fn, items, /, **kwargs):
+        calls[name] = len(items)
+        return SerialRunner().map(name, fn, items, **kwargs)
+
+    spilled = tag_near_spilled(
+        narrow.with_columns(ranks),
+        spills=spills,
+        config=CONFIG,
+        work_dir=tmp_path,
+        run_map=counting_map,
+    )
+    assert calls["near_sketch"] == 2
+    assert _dropped(spilled) == _dropped(whole)
+    assert not list(tmp_path.glob("*.sketch.npy"))
+
+
 def test_gather_reads_the_sampled_rows_back_in_sampled_order(tmp_path):
     records = _records([f"text number {i}" for i in range(50)])
     narrow, spills = _spill(records, tmp_path, shards=4)
@@ -149,6 +177,9 @@ def test_count_min_sketch_never_undercounts_and_adds_up_across_shards():
     whole = count_hashes(stream, config=config)
     halves = count_hashes(stream[:2000], config=config) + count_hashes(stream[2000:], config=config)
     assert np.array_equal(whole, halves)
+    into = count_hashes(stream[:2000], config=config)
+    assert count_hashes(stream[2000:], config=config, out=into) is into
+    assert np.array_equal(into, whole)
     values, counts = np.unique(stream, return_counts=True)
     assert (estimate_counts(whole, values, config=config) >= counts).all()
 
