@@ -77,21 +77,23 @@ def _dropped(frame: pl.DataFrame) -> dict[str, tuple[str, float]]:
     }
 
 
-def test_near_dedup_over_spilled_shards_equals_the_in_memory_result(tmp_path):
-    rng = random.Random(6)
+def _in_memory_and_spilled(tmp_path, *, seed: int, shards: int, run_map):
+    """Near dedup of the planted texts in memory and over `shards` spilled shards."""
+    rng = random.Random(seed)
     records = _records(_texts())
     ranks = pl.Series(
         "dedup_keeper_rank", rng.sample(range(records.height), records.height), dtype=pl.UInt32
     )
     whole = tag_near_duplicates(records.with_columns(ranks), config=CONFIG)
-    narrow, spills = _spill(records, tmp_path, shards=3)
+    narrow, spills = _spill(records, tmp_path, shards=shards)
     spilled = tag_near_spilled(
-        narrow.with_columns(ranks),
-        spills=spills,
-        config=CONFIG,
-        work_dir=tmp_path,
-        run_map=SerialRunner().map,
+        narrow.with_columns(ranks), spills=spills, config=CONFIG, work_dir=tmp_path, run_map=run_map
     )
+    return whole, spilled
+
+
+def test_near_dedup_over_spilled_shards_equals_the_in_memory_result(tmp_path):
+    whole, spilled = _in_memory_and_spilled(tmp_path, seed=6, shards=3, run_map=SerialRunner().map)
     assert len(_dropped(whole)) == 30  # the planted copies, and not the shared template
     assert _dropped(spilled) == _dropped(whole)
 
@@ -99,26 +101,13 @@ def test_near_dedup_over_spilled_shards_equals_the_in_memory_result(tmp_path):
 def test_the_sketch_pass_runs_one_task_per_worker_whatever_the_number_of_shards(tmp_path):
     # a sketch has 4 * 2**width_bits counters however small the shard (1 GiB at 10 M records):
     # one per shard filled the disk of a 10 M build, so the pass keeps one per worker
-    rng = random.Random(7)
-    records = _records(_texts())
-    ranks = pl.Series(
-        "dedup_keeper_rank", rng.sample(range(records.height), records.height), dtype=pl.UInt32
-    )
-    whole = tag_near_duplicates(records.with_columns(ranks), config=CONFIG)
-    narrow, spills = _spill(records, tmp_path, shards=5)
     calls: dict[str, int] = {}
 
     def counting_map(name, fn, items, /, **kwargs):
         calls[name] = len(items)
         return SerialRunner().map(name, fn, items, **kwargs)
 
-    spilled = tag_near_spilled(
-        narrow.with_columns(ranks),
-        spills=spills,
-        config=CONFIG,
-        work_dir=tmp_path,
-        run_map=counting_map,
-    )
+    whole, spilled = _in_memory_and_spilled(tmp_path, seed=7, shards=5, run_map=counting_map)
     assert calls["near_sketch"] == 2
     assert _dropped(spilled) == _dropped(whole)
     assert not list(tmp_path.glob("*.sketch.npy"))
