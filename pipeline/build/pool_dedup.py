@@ -59,9 +59,9 @@ class ShardRows:
     out: Path
 
 
-def sketch_shards(group: Sequence[ShardRows], *, sketch: SketchConfig) -> list[Path]:
+def sketch_shards(group: Sequence[ShardRows], *, sketch: SketchConfig) -> Path:
     """Save the document-frequency sketch of the pool rows of a run of shards (one shard's
-    shingles in memory at a time, one sketch for the run); return its path in a list.
+    shingles in memory at a time, one sketch for the run); return its path.
 
     One sketch per run, not per shard: a sketch has ``4 * 2**width_bits`` counters whatever the
     shard's size (1 GiB at 10 M records), so one per shard filled the disk (200 GiB at 10 M).
@@ -71,7 +71,7 @@ def sketch_shards(group: Sequence[ShardRows], *, sketch: SketchConfig) -> list[P
         count_shingle_df(load_shingles(job.spill.shingles, job.rows), sketch=sketch, out=total)
     path = group[0].out.with_suffix(".sketch.npy")
     np.save(path, total)
-    return [path]
+    return path
 
 
 def guarded_sets(
@@ -252,7 +252,7 @@ def _document_frequency(
     total: np.ndarray | None = None
     runs = split_runs(jobs, SKETCH_TASKS)
     sketched = run_map("near_sketch", sketch_shards, runs, sketch=sketch)
-    for path in (p for paths in sketched for p in paths):
+    for path in sketched:
         part = np.load(path)
         if total is None:
             total = part

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from pipeline.errors import ConfigError, MixgateError
+from pipeline.errors import ConfigError, InternalError, MixgateError
 from pipeline.io.files import file_sha256
 from pipeline.io.limits import DEFAULT_LIMITS, FileReadError, ReadLimits, RowError
 from pipeline.io.readers import iter_rows
@@ -355,5 +355,7 @@ class _RecordBatches:
         if not self.batches:
             return empty_records()
         frame = pl.from_arrow(pa.Table.from_batches(self.batches), rechunk=True)
-        assert isinstance(frame, pl.DataFrame)
+        if not isinstance(frame, pl.DataFrame):  # a Table always converts to a frame
+            msg = f"ingest: Arrow table converted to {type(frame).__name__}, not a DataFrame"
+            raise InternalError(msg)
         return frame
