@@ -1,0 +1,34 @@
+"""Definitions replaced by faster ones in issue 15 (pool preparation), kept as test oracles.
+
+Each is the code of main at bacf9fe, unchanged but for names.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from pipeline.stages.dedup.near import MERGE_DOCS, REPLY_BIT, record_sides
+from pipeline.stages.dedup.shingles import (
+    MinHashConfig,
+    ShingleSets,
+    compute_shingle_sets,
+    concat_shingle_sets,
+    unique_per_doc,
+)
+
+
+def record_shingle_sets(frame: pl.DataFrame, *, config: MinHashConfig) -> ShingleSets:
+    """Each side made unique per `BATCH_DOCS` batch, then both sides merged and made unique."""
+    prompts, replies = record_sides(frame)
+    p = compute_shingle_sets(prompts, config=config)
+    r = compute_shingle_sets(replies, config=config)
+    p_docs, r_docs = p.doc_ids(), r.doc_ids()
+    parts = []
+    for lo in range(0, len(prompts), MERGE_DOCS):
+        hi = min(lo + MERGE_DOCS, len(prompts))
+        ps, rs = slice(p.offsets[lo], p.offsets[hi]), slice(r.offsets[lo], r.offsets[hi])
+        hashes = np.concatenate([p.hashes[ps] & ~REPLY_BIT, r.hashes[rs] | REPLY_BIT])
+        docs = np.concatenate([p_docs[ps], r_docs[rs]]) - lo
+        parts.append(unique_per_doc(hashes, docs, hi - lo))
+    return concat_shingle_sets(parts) if len(parts) != 1 else parts[0]
