@@ -27,6 +27,7 @@ from pipeline.stages.quality.checks import (
 )
 from pipeline.stages.quality.config import LengthBounds, QualityConfig
 from pipeline.stages.quality.refusal import RefusalFinder
+from pipeline.stages.quality.screen import repetition_candidates
 from pipeline.stages.quality.texts import FrameTexts, frame_texts
 
 Check = Callable[[list[tuple[str, str, str]]], Failure | None]
@@ -131,7 +132,9 @@ def run_gates(frame: pl.DataFrame, config: QualityConfig) -> dict[str, dict[int,
     if config.repetition:
         limits = config.repetition
         failures["repetition_v1"] = _first_failures(
-            texts, replies, lambda one: check_repetition(one, limits)
+            texts,
+            repetition_candidates(values, replies, limits),
+            lambda one: check_repetition(one, limits),
         )
     if config.refusal_patterns:
         finder = RefusalFinder(config.refusal_patterns)

@@ -1,0 +1,149 @@
+"""Repetition screen: which replies `repetition_reason` can fail, decided for a batch at once.
+
+`repetition_reason` fails a reply only through a repeated line or a repeated n-gram. A plain
+reply (ASCII, no newline, no ```` ``` ````) has no line check, and its words are the runs of
+non-blanks of its bytes through `checks._ASCII_WORDS` (what `_words` splits). The plain replies
+of a batch are blanked and joined, their words found and keyed with numpy, and a reply is ruled
+out (it passes) when
+
+- it has fewer than ``min_words`` words, or
+- no key of its smallest measured n-gram repeats (then no n-gram of that n or longer repeats:
+  every measure is 0), or
+- every top n-gram bound passes (``cap * (n * longest + n - 1) / size <= limit``, `cap` the
+  top count of the smallest top n, as in `checks._top_ngram_reason`) and no key of the
+  smallest duplicate n repeats (then every duplicate measure is 0).
+
+Equal words get equal keys and equal n-grams equal n-gram keys, so a key's count is at least
+its n-gram's: a collision can only keep a reply in, to be checked one by one. Every other reply
+(non-ASCII, multi-line, fenced code) is checked one by one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.stages.quality.checks import _ASCII_WORDS
+from pipeline.stages.quality.config import RepetitionLimits
+
+_PAD = b" " * 8
+_BATCH_CHARS = 1 << 22  # characters per numpy pass: bounds its arrays (~50 bytes per character)
+_U64 = np.uint64
+# The low `n` bytes of a little-endian 8-byte read (n = 0..8), and the shift keeping the high n.
+_LOW = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=_U64)
+_HIGH_SHIFT = np.array([64 - 8 * n if n else 0 for n in range(9)], dtype=_U64)
+_K1, _K2, _K3 = _U64(0x9E3779B97F4A7C15), _U64(0xC2B2AE3D27D4EB4F), _U64(0x165667B19E3779F9)
+_MIN_WIDTH = 16
+
+
+def _word_keys(padded: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start offsets, lengths and keys of the words (runs of non-blanks) of `padded`.
+
+    `padded` starts and ends with 8 blanks. A key mixes the word's first and last 8 bytes and
+    its length: a function of the word (distinct words of up to 16 bytes, distinct inputs).
+    """
+    is_word = np.frombuffer(padded, dtype=np.uint8) != ord(" ")
+    edges = np.flatnonzero(np.diff(is_word, prepend=False, append=False))
+    starts, ends = edges[0::2], edges[1::2]
+    lengths = ends - starts
+    eight = np.minimum(lengths, 8)
+    view = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
+    head = view[starts] & _LOW[eight]
+    tail = view[ends - 8] >> _HIGH_SHIFT[eight]
+    return starts, lengths, (head * _K1) ^ (tail * _K2) ^ lengths.astype(_U64)
+
+
+def _max_counts(grams: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+    """Per text (0..count-1), the count of its most frequent value in `grams` (0: none).
+
+    `owner` (ascending) is each value's text. Texts are sorted as the rows of a padded
+    table, one table per power-of-two width: many short sorts, far cheaper than one long one.
+    Padding values are distinct (a real value equal to one can only raise a count).
+    """
+    out = np.zeros(count, dtype=np.int64)
+    sizes = np.bincount(owner, minlength=count)
+    position = np.arange(len(grams)) - (np.cumsum(sizes) - sizes)[owner]
+    widths = np.maximum(_MIN_WIDTH, 1 << np.ceil(np.log2(np.maximum(sizes, 1))).astype(np.int64))
+    widths[sizes == 0] = 0
+    for width in np.unique(widths[widths > 0]).tolist():
+        rows = np.flatnonzero(widths == width)
+        row_of = np.zeros(count, dtype=np.int64)
+        row_of[rows] = np.arange(len(rows))
+        table = np.empty((len(rows), width), dtype=_U64)
+        table[:] = ~np.arange(width, dtype=_U64)
+        mine = widths[owner] == width
+        table[row_of[owner[mine]], position[mine]] = grams[mine]
+        table.sort(axis=1)
+        columns = np.broadcast_to(np.arange(width), table.shape)
+        starts = np.where(
+            np.concatenate([np.ones((len(rows), 1), bool), table[:, 1:] != table[:, :-1]], axis=1),
+            columns,
+            0,
+        )
+        out[rows] = (columns - np.maximum.accumulate(starts, axis=1)).max(axis=1) + 1
+    return out
+
+
+def _gram_counts(keys: np.ndarray, owner: np.ndarray, n: int, count: int) -> np.ndarray:
+    """Per text, at least the count of its most frequent n-gram of words (0: none)."""
+    if len(keys) < n:
+        return np.zeros(count, dtype=np.int64)
+    grams = keys[: len(keys) - n + 1].copy()
+    for j in range(1, n):
+        grams = grams * _K3 + keys[j : len(keys) - n + 1 + j]
+    inside = owner[: len(grams)] == owner[n - 1 :]
+    return _max_counts(grams[inside], owner[: len(grams)][inside], count)
+
+
+def _maybe(texts: list[str], limits: RepetitionLimits) -> np.ndarray:
+    """For ASCII `texts`, whether each may fail `repetition_reason` (False: it returns None)."""
+    count = len(texts)
+    raw = np.frombuffer("\0".join(texts).encode("ascii"), dtype=np.uint8)
+    ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=count) + 1)
+    size = ends - np.concatenate(([0], ends[:-1])) - 1
+    ticks = (raw[:-2] == ord("`")) & (raw[1:-1] == ord("`")) & (raw[2:] == ord("`"))
+    odd = np.zeros(count, dtype=bool)  # a newline or a fence: checked one by one
+    odd[np.searchsorted(ends, np.flatnonzero(raw == ord("\n")), side="right")] = True
+    odd[np.searchsorted(ends, np.flatnonzero(ticks), side="right")] = True
+    starts, lengths, keys = _word_keys(_PAD + raw.tobytes().translate(_ASCII_WORDS) + _PAD)
+    words = np.diff(np.searchsorted(starts - 8, ends, side="left"), prepend=0)
+    owner = np.repeat(np.arange(count), words)
+    enough = words >= limits.min_words
+    keep = enough[owner]
+    top = [n for n, _ in limits.top_ngram_max_frac]
+    dup = [n for n, _ in limits.dup_ngram_max_frac]
+    maybe = enough & (_gram_counts(keys[keep], owner[keep], min(top + dup), count) >= 2)
+    keep = maybe[owner]
+    keys, owner, lengths = keys[keep], owner[keep], lengths[keep]
+    fails = np.zeros(count, dtype=bool)
+    if top:
+        cap = _gram_counts(keys, owner, min(top), count)
+        longest = np.zeros(count, dtype=np.int64)
+        np.maximum.at(longest, owner, lengths)
+        for n, limit in limits.top_ngram_max_frac:
+            fails |= (cap >= 2) & (cap * (n * longest + n - 1) / np.maximum(size, 1) > limit)
+    if dup:
+        fails |= _gram_counts(keys, owner, min(dup), count) >= 2
+    return odd | (maybe & fails)
+
+
+def repetition_candidates(
+    texts: list[str], indices: list[int], limits: RepetitionLimits
+) -> list[int]:
+    """The `indices` (ascending) whose text `repetition_reason` may fail; the others pass it.
+
+    >>> limits = RepetitionLimits(min_words=4)
+    >>> repetition_candidates(["a b a b", "a b c d", "a\\na", "Ünï ünï"], [0, 1, 2, 3], limits)
+    [0, 2, 3]
+    """
+    plain = [i for i in indices if texts[i].isascii()]
+    keep = set(indices).difference(plain)
+    if not (limits.top_ngram_max_frac or limits.dup_ngram_max_frac):
+        keep.update(i for i in plain if "\n" in texts[i] or "```" in texts[i])
+        return sorted(keep)
+    lengths = np.fromiter((len(texts[i]) + 1 for i in plain), dtype=np.int64, count=len(plain))
+    cuts = np.flatnonzero(np.diff(np.cumsum(lengths) // _BATCH_CHARS, prepend=0)) + 1
+    for batch in np.split(np.asarray(plain, dtype=np.int64), cuts):
+        if len(batch):
+            maybe = _maybe([texts[i] for i in batch.tolist()], limits)
+            keep.update(batch[maybe].tolist())
+    return sorted(keep)
