@@ -8,9 +8,9 @@ numbers computed here. Every feature is an integer count, so rule thresholds are
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from typing import Any, Generic, TypeVar
 
 from pipeline.records.text import normalize_text
 
@@ -72,6 +72,24 @@ FEATURE_NAMES = (
     "first_prompt_words",
     "user_turns",
 )
+
+
+_T = TypeVar("_T")
+
+
+class cached_property(Generic[_T]):
+    """`functools.cached_property` without its lock (Python 3.11 takes an RLock shared by every
+    instance on each first access; a segment belongs to one thread): the value computed on first
+    access is stored in the instance's ``__dict__``, which later lookups find first."""
+
+    def __init__(self, fn: Callable[[Any], _T]) -> None:
+        self.fn, self.name, self.__doc__ = fn, fn.__name__, fn.__doc__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> _T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = instance.__dict__[self.name] = self.fn(instance)
+        return value
 
 
 @dataclass(frozen=True)

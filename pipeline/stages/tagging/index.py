@@ -21,7 +21,9 @@ on real prompts and generated text (tests/pipeline/stages/tagging/test_fast_path
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from pipeline.records.literals import Prefilter
 from pipeline.stages.tagging.features import Segment
@@ -78,8 +80,24 @@ class RuleIndex:
             for phrase in rule.phrases:
                 by_phrase.setdefault(phrase, []).append(i)
         self.by_phrase = {p: tuple(ids) for p, ids in by_phrase.items()}
-        self.scanned = tuple(  # regex and prefix-keyword rules: they look at the text itself
+        scanned = tuple(  # regex and prefix-keyword rules: they look at the text itself
             (i, rule, *_filters(rule)) for i, rule in enumerate(rules.rules) if rule.scans_text
+        )
+        self.scanned = scanned
+        # per segment kind, only the rules that look at that kind (phrase owners, scanned rules)
+        self.kind_phrases = {
+            kind: {
+                p: owners
+                for p, ids in self.by_phrase.items()
+                if (owners := tuple(i for i in ids if kind in rules.rules[i].segments))
+            }
+            for kind in self.weights
+        }
+        self.kind_scan = {kind: _ScanPlan(scanned, kind) for kind in self.weights}
+        self.feature_rules = tuple(
+            (i, rule.label, self.ids[i], rule.weight, rule.feature, rule.min_value, rule.max_value)
+            for i, rule in enumerate(rules.rules)
+            if rule.feature is not None
         )
 
     def score(
@@ -91,14 +109,15 @@ class RuleIndex:
         """Return what `score_rules` returns; `found[i]` = the phrases of `segments[i]`."""
         strength: dict[int, float] = {}
         hits: dict[int, set[str]] = {}
-        rules = self.rules.rules
         for segment, phrases in zip(segments, found, strict=True):
-            kind, weight = segment.kind, self.weights[segment.kind]
+            kind = segment.kind
+            weight = self.weights[kind]
             if weight <= 0:
                 continue
-            for phrase in phrases:
-                for i in self.by_phrase.get(phrase, ()):
-                    if kind in rules[i].segments:
+            if phrases:
+                owners = self.kind_phrases[kind]
+                for phrase in phrases:
+                    for i in owners.get(phrase, ()):
                         _add(strength, hits, i, weight, {phrase})
             self._scan(segment, weight, strength, hits)
         return self._fired(strength, hits, features)
@@ -107,42 +126,78 @@ class RuleIndex:
         self, segment: Segment, weight: float, strength: dict[int, float], hits: dict[int, set[str]]
     ) -> None:
         """Run the regex and prefix-keyword rules on one segment (as `Rule.hits` does)."""
-        text, kind = segment.text, segment.kind
-        lowered, words = segment.lowered, segment.runs
-        for i, rule, pattern_filter, prefix_filter, needed in self.scanned:
-            if kind not in rule.segments:
-                continue
-            if rule.pattern is not None:
-                if needed is not None and words is not None:
-                    if words.isdisjoint(needed):
-                        continue
-                elif pattern_filter is not None and not pattern_filter.may_match(text, lowered):
-                    continue
-                match = rule.pattern.search(text)
-                if match:
-                    _add(strength, hits, i, weight, {match.group(0).casefold()})
-            elif prefix_filter.may_match(segment.words):  # type: ignore[union-attr]
-                found = rule.prefix_pattern.findall(segment.words)  # type: ignore[union-attr]
-                if found:
-                    _add(strength, hits, i, weight, set(found))
+        plan, text = self.kind_scan[segment.kind], segment.text
+        runs = segment.runs
+        if runs is None:  # not ASCII: no literal or whole-word filter applies
+            searched: Iterable[tuple[int, re.Pattern[str]]] = plan.patterns
+        else:
+            searched = [*plan.quick]
+            if plan.literal:
+                lowered = segment.lowered
+                searched += [(i, p) for i, p, f in plan.literal if f.may_match(text, lowered)]
+            present = plan.words.keys() & runs
+            if present:  # the rules holding one of their whole words, in rule order
+                searched += sorted({entry for word in present for entry in plan.words[word]})
+        for i, pattern in searched:
+            match = pattern.search(text)
+            if match:
+                _add(strength, hits, i, weight, {match.group(0).casefold()})
+        if plan.prefixed:
+            words = segment.words
+            lowered_words = words.lower()
+            for i, pattern, prefix_filter in plan.prefixed:
+                if prefix_filter.may_match(words, lowered_words):
+                    found = pattern.findall(words)
+                    if found:
+                        _add(strength, hits, i, weight, set(found))
 
     def _fired(
         self, strength: dict[int, float], hits: dict[int, set[str]], features: Mapping[str, int]
     ) -> Fired:
         """The contributions in rule order, computed as `score_rules` computes them."""
-        fired: Fired = []
-        rule_set = self.rules
-        for i, rule in enumerate(rule_set.rules):
-            if rule.feature is not None:  # Rule.matches_feature, inlined
-                value = features[rule.feature] if rule.feature else 0
-                low, high = rule.min_value, rule.max_value
-                if (low is None or value >= low) and (high is None or value <= high):
-                    fired.append((rule.label, self.ids[i], rule.weight))
-            elif i in strength:
-                bonus = 1 + rule_set.extra_hit_bonus * (min(len(hits[i]), rule_set.max_hits) - 1)
-                score = round(rule.weight * strength[i] * bonus, 6)
-                fired.append((rule.label, self.ids[i], score))
-        return fired
+        fired: list[tuple[int, str, str, float]] = []
+        for i, label, rule_id, weight, name, low, high in self.feature_rules:
+            value = features[name] if name else 0  # Rule.matches_feature, inlined
+            if (low is None or value >= low) and (high is None or value <= high):
+                fired.append((i, label, rule_id, weight))
+        if strength:
+            rule_set, rules, ids = self.rules, self.rules.rules, self.ids
+            bonus_each, max_hits = rule_set.extra_hit_bonus, rule_set.max_hits
+            for i, best in strength.items():
+                rule = rules[i]
+                bonus = 1 + bonus_each * (min(len(hits[i]), max_hits) - 1)
+                fired.append((i, rule.label, ids[i], round(rule.weight * best * bonus, 6)))
+            fired.sort()  # rule order (`i` is unique)
+        return [(label, rule_id, score) for _, label, rule_id, score in fired]
+
+
+class _ScanPlan:
+    """The scanned rules of one segment kind, grouped by the filter that rules a text out.
+
+    On ASCII text: `quick` regexes always run (`quick_to_search`), `literal` ones when
+    `Prefilter.may_match`, `words` ones (whole word -> rules) when the text's ``\\w+`` runs
+    hold one of their whole words. On other text every regex runs (`patterns`). `prefixed`:
+    the prefix-keyword rules (``summar*``), filtered by their literals on the segment's words.
+    """
+
+    def __init__(self, scanned: Sequence[tuple[Any, ...]], kind: str) -> None:
+        entries = [entry for entry in scanned if kind in entry[1].segments]
+        with_pattern = [e for e in entries if e[1].pattern is not None]
+        self.patterns = tuple((i, rule.pattern) for i, rule, *_ in with_pattern)
+        self.quick = tuple(
+            (e[0], e[1].pattern) for e in with_pattern if e[2] is None and e[4] is None
+        )
+        self.literal = tuple(
+            (e[0], e[1].pattern, e[2]) for e in with_pattern if e[2] is not None and e[4] is None
+        )
+        words: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
+        for i, rule, _, _, needed in with_pattern:
+            for word in needed or ():
+                words.setdefault(word, []).append((i, rule.pattern))
+        self.words = {word: tuple(found) for word, found in words.items()}
+        self.prefixed = tuple(
+            (e[0], e[1].prefix_pattern, e[3]) for e in entries if e[1].pattern is None
+        )
 
 
 def _filters(rule: Rule) -> tuple[Prefilter | None, Prefilter | None, frozenset[str] | None]:
