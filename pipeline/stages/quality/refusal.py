@@ -9,11 +9,12 @@ for every pattern, matches no pattern; only the others go through `find_refusal`
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
+import polars as pl
 
 from pipeline.stages.quality.checks import any_of
 
@@ -117,19 +118,17 @@ class RefusalFinder:
     def candidates(self, texts: list[str], indices: list[int]) -> list[int]:
         """The `indices` (ascending) whose text `could_match`, in order, searching all at once.
 
-        The ASCII texts are lower-cased and joined by a NUL: a needle found maps back to its
-        text by offset; one found across a NUL only adds a candidate, which costs a search.
+        The ASCII texts go through one polars ``contains_any`` (Aho-Corasick over every needle,
+        ASCII case-insensitive: for an ASCII text, a lower-case needle is found so exactly
+        when it is in ``text.lower()``).
         """
         if self.needles is None:
             return indices
         plain = [i for i in indices if texts[i].isascii()]
         keep = set(indices).difference(plain)
-        joined = "\0".join([texts[i] for i in plain]).lower()
-        ends = np.cumsum([len(texts[i]) + 1 for i in plain])  # one past each text's NUL
-        for needle in self.needles:
-            at = joined.find(needle)
-            while at >= 0:
-                k = int(np.searchsorted(ends, at, side="right"))
-                keep.add(plain[k])
-                at = joined.find(needle, int(ends[k]))  # the next text
+        if plain and self.needles:
+            found = pl.Series([texts[i] for i in plain], dtype=pl.String).str.contains_any(
+                list(self.needles), ascii_case_insensitive=True
+            )
+            keep.update(itertools.compress(plain, found.to_list()))
         return sorted(keep)

@@ -20,6 +20,9 @@ its n-gram's: a collision can only keep a reply in, to be checked one by one. Ev
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import numpy as np
 
 from pipeline.stages.quality.checks import _ASCII_WORDS
@@ -52,14 +55,15 @@ def _word_keys(padded: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return starts, lengths, (head * _K1) ^ (tail * _K2) ^ lengths.astype(_U64)
 
 
-def _max_counts(grams: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
-    """Per text (0..count-1), the count of its most frequent value in `grams` (0: none).
+def _sorted_rows(
+    grams: np.ndarray, owner: np.ndarray, count: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Yield ``(texts, table)``: each text's `grams` sorted, a row of a padded table.
 
-    `owner` (ascending) is each value's text. Texts are sorted as the rows of a padded
-    table, one table per power-of-two width: many short sorts, far cheaper than one long one.
-    Padding values are distinct (a real value equal to one can only raise a count).
+    `owner` (ascending) is each value's text (0..count-1). One table per power-of-two width:
+    many short row sorts cost far less than one long sort. Padding values are distinct, so
+    they repeat nothing (a real value equal to one can only add a repeat).
     """
-    out = np.zeros(count, dtype=np.int64)
     sizes = np.bincount(owner, minlength=count)
     position = np.arange(len(grams)) - (np.cumsum(sizes) - sizes)[owner]
     widths = np.maximum(_MIN_WIDTH, 1 << np.ceil(np.log2(np.maximum(sizes, 1))).astype(np.int64))
@@ -73,33 +77,45 @@ def _max_counts(grams: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
         mine = widths[owner] == width
         table[row_of[owner[mine]], position[mine]] = grams[mine]
         table.sort(axis=1)
-        columns = np.broadcast_to(np.arange(width), table.shape)
-        starts = np.where(
-            np.concatenate([np.ones((len(rows), 1), bool), table[:, 1:] != table[:, :-1]], axis=1),
-            columns,
-            0,
-        )
-        out[rows] = (columns - np.maximum.accumulate(starts, axis=1)).max(axis=1) + 1
+        yield rows, table
+
+
+def _repeats(grams: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+    """Per text, whether some value of `grams` occurs twice in it."""
+    out = np.zeros(count, dtype=bool)
+    for rows, table in _sorted_rows(grams, owner, count):
+        out[rows] = (table[:, 1:] == table[:, :-1]).any(axis=1)
     return out
 
 
-def _gram_counts(keys: np.ndarray, owner: np.ndarray, n: int, count: int) -> np.ndarray:
-    """Per text, at least the count of its most frequent n-gram of words (0: none)."""
+def _max_counts(grams: np.ndarray, owner: np.ndarray, count: int) -> np.ndarray:
+    """Per text, the count of its most frequent value in `grams` (0: none)."""
+    out = np.zeros(count, dtype=np.int64)
+    for rows, table in _sorted_rows(grams, owner, count):
+        columns = np.broadcast_to(np.arange(table.shape[1]), table.shape)
+        new = np.ones(table.shape, dtype=bool)
+        new[:, 1:] = table[:, 1:] != table[:, :-1]
+        run_start = np.maximum.accumulate(np.where(new, columns, 0), axis=1)
+        out[rows] = (columns - run_start).max(axis=1) + 1
+    return out
+
+
+def _grams(keys: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The n-gram keys of the words (`keys`, each of text `owner`) and each n-gram's text."""
     if len(keys) < n:
-        return np.zeros(count, dtype=np.int64)
+        return keys[:0], owner[:0]
     grams = keys[: len(keys) - n + 1].copy()
     for j in range(1, n):
         grams = grams * _K3 + keys[j : len(keys) - n + 1 + j]
     inside = owner[: len(grams)] == owner[n - 1 :]
-    return _max_counts(grams[inside], owner[: len(grams)][inside], count)
+    return grams[inside], owner[: len(grams)][inside]
 
 
-def _maybe(texts: list[str], limits: RepetitionLimits) -> np.ndarray:
-    """For ASCII `texts`, whether each may fail `repetition_reason` (False: it returns None)."""
+def _maybe(texts: list[str], size: np.ndarray, limits: RepetitionLimits) -> np.ndarray:
+    """For ASCII `texts` of lengths `size`, whether `repetition_reason` may fail each."""
     count = len(texts)
     raw = np.frombuffer("\0".join(texts).encode("ascii"), dtype=np.uint8)
-    ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=count) + 1)
-    size = ends - np.concatenate(([0], ends[:-1])) - 1
+    ends = np.cumsum(size + 1)  # one past each text's NUL
     ticks = (raw[:-2] == ord("`")) & (raw[1:-1] == ord("`")) & (raw[2:] == ord("`"))
     odd = np.zeros(count, dtype=bool)  # a newline or a fence: checked one by one
     odd[np.searchsorted(ends, np.flatnonzero(raw == ord("\n")), side="right")] = True
@@ -107,22 +123,21 @@ def _maybe(texts: list[str], limits: RepetitionLimits) -> np.ndarray:
     starts, lengths, keys = _word_keys(_PAD + raw.tobytes().translate(_ASCII_WORDS) + _PAD)
     words = np.diff(np.searchsorted(starts - 8, ends, side="left"), prepend=0)
     owner = np.repeat(np.arange(count), words)
-    enough = words >= limits.min_words
-    keep = enough[owner]
+    keep = (words >= limits.min_words)[owner]
     top = [n for n, _ in limits.top_ngram_max_frac]
     dup = [n for n, _ in limits.dup_ngram_max_frac]
-    maybe = enough & (_gram_counts(keys[keep], owner[keep], min(top + dup), count) >= 2)
+    maybe = _repeats(*_grams(keys[keep], owner[keep], min(top + dup)), count)
     keep = maybe[owner]
     keys, owner, lengths = keys[keep], owner[keep], lengths[keep]
     fails = np.zeros(count, dtype=bool)
     if top:
-        cap = _gram_counts(keys, owner, min(top), count)
+        cap = _max_counts(*_grams(keys, owner, min(top)), count)
         longest = np.zeros(count, dtype=np.int64)
         np.maximum.at(longest, owner, lengths)
         for n, limit in limits.top_ngram_max_frac:
             fails |= (cap >= 2) & (cap * (n * longest + n - 1) / np.maximum(size, 1) > limit)
     if dup:
-        fails |= _gram_counts(keys, owner, min(dup), count) >= 2
+        fails |= _repeats(*_grams(keys, owner, min(dup)), count)
     return odd | (maybe & fails)
 
 
@@ -137,13 +152,14 @@ def repetition_candidates(
     """
     plain = [i for i in indices if texts[i].isascii()]
     keep = set(indices).difference(plain)
+    values = [texts[i] for i in plain]
     if not (limits.top_ngram_max_frac or limits.dup_ngram_max_frac):
-        keep.update(i for i in plain if "\n" in texts[i] or "```" in texts[i])
+        keep.update(i for i, text in zip(plain, values) if "\n" in text or "```" in text)
         return sorted(keep)
-    lengths = np.fromiter((len(texts[i]) + 1 for i in plain), dtype=np.int64, count=len(plain))
-    cuts = np.flatnonzero(np.diff(np.cumsum(lengths) // _BATCH_CHARS, prepend=0)) + 1
-    for batch in np.split(np.asarray(plain, dtype=np.int64), cuts):
-        if len(batch):
-            maybe = _maybe([texts[i] for i in batch.tolist()], limits)
-            keep.update(batch[maybe].tolist())
+    size = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    cuts = np.flatnonzero(np.diff(np.cumsum(size + 1) // _BATCH_CHARS, prepend=0)) + 1
+    for a, b in itertools.pairwise([0, *cuts.tolist(), len(values)]):
+        if b > a:
+            maybe = _maybe(values[a:b], size[a:b], limits)
+            keep.update(itertools.compress(plain[a:b], maybe.tolist()))
     return sorted(keep)
