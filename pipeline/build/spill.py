@@ -86,12 +86,27 @@ def load_shingles(path: Path, rows: np.ndarray | None = None) -> ShingleSets:
     with np.load(path) as data:
         hashes, offsets = data["hashes"], data["offsets"]
     sets = ShingleSets(hashes, offsets)
-    if rows is None:
-        return sets
+    return sets if rows is None else select_sets(sets, rows)
+
+
+def select_sets(sets: ShingleSets, rows: np.ndarray) -> ShingleSets:
+    """Return the sets of documents `rows` of `sets`, in that order (repeats allowed).
+
+    One gather over an index of every kept hash, no Python loop per document.
+
+    >>> sets = ShingleSets(np.arange(5, dtype=np.uint64), np.array([0, 2, 2, 5]))
+    >>> picked = select_sets(sets, np.array([2, 0, 1]))
+    >>> picked.hashes.tolist(), picked.offsets.tolist()
+    ([2, 3, 4, 0, 1], [0, 3, 5, 5])
+    """
+    rows = np.asarray(rows, dtype=np.int64)
     sizes = sets.sizes[rows]
-    parts = [hashes[offsets[r] : offsets[r + 1]] for r in rows.tolist()]
-    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
-    return ShingleSets(flat, np.concatenate(([0], np.cumsum(sizes))).astype(np.int64))
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    # hash k of the output comes from position k - offsets[doc] + sets.offsets[rows[doc]]
+    index = np.repeat(sets.offsets[rows] - offsets[:-1], sizes)
+    index += np.arange(len(index), dtype=np.int64)
+    return ShingleSets(sets.hashes[index], offsets)
 
 
 def narrow_frame(

@@ -55,7 +55,7 @@ from pipeline.stages.dedup.shingles import (
     filter_shingle_sets,
     unique_per_doc,
 )
-from pipeline.stages.dedup.sketch import SketchConfig, count_hashes, estimate_counts
+from pipeline.stages.dedup.sketch import SketchConfig, count_hashes, exceeds
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def drop_template_shingles(
     """Remove the shingles whose sketched document frequency `df` exceeds `max_df` (None: keep all)."""
     if max_df is None or len(sets.hashes) == 0:
         return sets
-    common = estimate_counts(df, sets.hashes, config=sketch) > max_df
+    common = exceeds(df, sets.hashes, max_df, config=sketch)
     if not common.any():
         return sets
     logger.info(

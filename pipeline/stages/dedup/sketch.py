@@ -15,6 +15,7 @@ odd ``a_d`` from PCG64): stable across library versions.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,11 +58,23 @@ class SketchConfig:
 DEFAULT_SKETCH = SketchConfig()
 
 
+@functools.lru_cache(maxsize=16)
+def _multipliers(seed: int, depth: int) -> np.ndarray:
+    """Return the odd uint64 multiplier of every row (read-only: shared by the calls)."""
+    a = np.asarray(np.random.PCG64(seed).random_raw(depth), dtype=np.uint64) | np.uint64(1)
+    a.flags.writeable = False
+    return a
+
+
 def _cells(hashes: np.ndarray, config: SketchConfig, row: int) -> np.ndarray:
-    """Return the counter index (int64) of every hash in one row of the sketch."""
-    a = np.asarray(np.random.PCG64(config.seed).random_raw(config.depth), dtype=np.uint64)
-    a |= np.uint64(1)
-    return ((hashes * a[row]) >> np.uint64(64 - config.width_bits)).astype(np.int64)
+    """Return the counter index (int64) of every hash in one row of the sketch.
+
+    The shifted products are below ``2**30``, so their uint64 bits are the int64 values: a
+    view, not a converted copy.
+    """
+    cells = hashes * _multipliers(config.seed, config.depth)[row]
+    cells >>= np.uint64(64 - config.width_bits)
+    return cells.view(np.int64)
 
 
 def empty_sketch(config: SketchConfig = DEFAULT_SKETCH) -> np.ndarray:
@@ -112,3 +125,31 @@ def estimate_counts(
     for d in range(1, config.depth):
         np.minimum(estimate, sketch[d][_cells(hashes, config, d)], out=estimate)
     return estimate.astype(np.int64)
+
+
+def exceeds(
+    sketch: np.ndarray, hashes: np.ndarray, limit: int, *, config: SketchConfig = DEFAULT_SKETCH
+) -> np.ndarray:
+    """Return whether the count-min estimate of every hash exceeds `limit` (bool array).
+
+    Equal to ``estimate_counts(sketch, hashes, config=config) > limit`` (the minimum exceeds it
+    when every row does), but each row after the first only looks at the hashes still above:
+    the template guard's frequent shingles are few, so this reads ~1 row instead of `depth`.
+
+    >>> config = SketchConfig(width_bits=8)
+    >>> sketch = count_hashes(np.array([1, 1, 1, 2], dtype=np.uint64), config=config)
+    >>> exceeds(sketch, np.array([1, 2, 3], dtype=np.uint64), 2, config=config).tolist()
+    [True, False, False]
+    """
+    if sketch.shape != config.shape:
+        msg = f"`sketch` must have shape {config.shape}; got {sketch.shape}"
+        raise InternalError(msg)
+    hashes = np.asarray(hashes, dtype=np.uint64)
+    above = np.flatnonzero(sketch[0][_cells(hashes, config, 0)] > limit)
+    for d in range(1, config.depth):
+        if len(above) == 0:
+            break
+        above = above[sketch[d][_cells(hashes[above], config, d)] > limit]
+    out = np.zeros(len(hashes), dtype=bool)
+    out[above] = True
+    return out

@@ -10,9 +10,17 @@ import polars as pl
 from pipeline.build.pool_dedup import tag_near_spilled
 from pipeline.build.run import load, run_build
 from pipeline.build.runner import SerialRunner
-from pipeline.build.spill import SpillRef, gather_records, narrow_frame, shingle_shard, take_rows
+from pipeline.build.spill import (
+    SpillRef,
+    gather_records,
+    load_shingles,
+    narrow_frame,
+    shingle_shard,
+    take_rows,
+)
 from pipeline.records.schemas import RECORD_SCHEMA
 from pipeline.stages.dedup.near import NearDedupConfig, tag_near_duplicates
+from pipeline.stages.dedup.shingles import ShingleSets
 from pipeline.stages.dedup.sketch import SketchConfig, count_hashes, estimate_counts
 from tests.conftest import ROOT
 
@@ -181,3 +189,29 @@ def test_a_build_leaves_no_spill_directory_behind(tmp_path):
         if p.name.startswith(".") and p.name != ".lock"
     ]
     assert leftovers == []
+
+
+def _select_oracle(sets: ShingleSets, rows: np.ndarray) -> ShingleSets:
+    """`load_shingles`'s row selection before issue 15's near pass: one slice per document."""
+    parts = [sets.hashes[sets.offsets[r] : sets.offsets[r + 1]] for r in rows.tolist()]
+    flat = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint64)
+    return ShingleSets(flat, np.concatenate(([0], np.cumsum(sets.sizes[rows]))).astype(np.int64))
+
+
+def test_select_sets_equals_slicing_document_by_document(tmp_path):
+    texts = [*_texts(), "", "ünïcödé ﬁ ＡＢＣ ǅ 𝔘𝔫𝔦 text with five or more words", "x"]
+    records = _records(texts)
+    shingle_shard(records, config=CONFIG, path=tmp_path / "s.npz")
+    sets = load_shingles(tmp_path / "s.npz")
+    rng = np.random.default_rng(3)
+    n = len(sets)
+    for rows in (
+        np.arange(n),
+        np.sort(rng.choice(n, size=n // 2, replace=False)),
+        rng.integers(0, n, size=n),  # any order, repeats
+        np.array([n - 1, n - 3, 0]),
+        np.array([], dtype=np.int64),
+    ):
+        got, want = load_shingles(tmp_path / "s.npz", rows), _select_oracle(sets, rows)
+        assert np.array_equal(got.hashes, want.hashes) and got.hashes.dtype == np.uint64
+        assert np.array_equal(got.offsets, want.offsets)
