@@ -81,8 +81,11 @@ def screen(out: Path) -> None:
         )
     (out / "findings.json").write_text(json.dumps(result))
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from bench_pii_real import lima_frame
+    import bench_pii_real
 
+    # one path for both checkouts: the file's path is in every record's provenance
+    bench_pii_real.LIMA = SHARED / FILES[0]
+    lima_frame = bench_pii_real.lima_frame
     work = out / "work"
     work.mkdir()
     frame, build = lima_frame(work)

@@ -17,12 +17,12 @@ from pathlib import Path
 import spacy
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.nlp_engine import NlpArtifacts, SpacyNlpEngine
-from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 from spacy.language import Language
 
 from pipeline.errors import ConfigError
 from pipeline.stages.pii.config import DEFAULT_REGIONS
 from pipeline.stages.pii.national import DkCprRecognizer, country_recognizer
+from pipeline.stages.pii.phone_match import MemoPhoneRecognizer
 from pipeline.stages.pii.recognizers import CardNumberRecognizer
 
 NER_RECOGNIZER = "SpacyRecognizer"
@@ -106,7 +106,7 @@ def build_analyzer(
     if nlp_model is None:
         registry.remove_recognizer(NER_RECOGNIZER)  # a blank pipeline has no entities to offer
     registry.remove_recognizer("PhoneRecognizer")
-    phone = PhoneRecognizer(supported_regions=regions)
+    phone = MemoPhoneRecognizer(regions)  # presidio's, with remembered candidate verdicts
     phone.context = []  # an empty list in the constructor means presidio's default words
     registry.add_recognizer(phone)
     registry.add_recognizer(CardNumberRecognizer())

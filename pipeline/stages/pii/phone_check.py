@@ -13,13 +13,11 @@ from __future__ import annotations
 import re
 from typing import cast
 
-import phonenumbers
 import phonenumbers.re_util
-from phonenumbers.phonenumbermatcher import _PATTERN as _PHONE_CANDIDATE
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
 from pipeline.stages.pii.filters import has_context
-from pipeline.stages.pii.phone_floor import PLUS_FLOOR, digit_floor
+from pipeline.stages.pii.phone_match import RegionFloors, VerdictMatcher, Verdicts
 
 PHONE_MARGIN = 24  # characters around a digit run given to the phone pre-check
 _SLICE_CACHE = 100_000  # pre-check results remembered (slices are short)
@@ -41,21 +39,20 @@ def bare_without_context(text: str, start: int, end: int) -> bool:
 
 
 class PhoneCheck:
-    """The pre-check of one `PhoneRecognizer` (its regions and leniency), with its slice cache."""
+    """The pre-check of one `PhoneRecognizer` (its regions and leniency), with its slice cache
+    and the recognizer's candidate verdicts (`phone_match.VerdictMatcher`), when it keeps them."""
 
     def __init__(self, phone: PhoneRecognizer) -> None:
         self.phone = phone
         self.leniency = cast(int, phone.leniency)
-        self._floors = (
-            [(r, digit_floor(r)) for r in phone.supported_regions]
-            if (phone.leniency or 0) >= phonenumbers.Leniency.VALID
-            else None
-        )
+        self._floors = RegionFloors(phone.supported_regions, phone.leniency)
+        self._verdicts: Verdicts = getattr(phone, "verdicts", {})
         self._slices: dict[str, bool] = {}
 
     def clear(self) -> None:
-        """Forget the cached results."""
+        """Forget the cached results (and the candidate verdicts)."""
         self._slices.clear()
+        self._verdicts.clear()
 
     def candidate(
         self, text: str, runs: tuple[tuple[int, int], ...], *, prune: bool = False
@@ -69,8 +66,8 @@ class PhoneCheck:
             hit = self._slices.get(piece)
             if hit is None:
                 hit = any(
-                    phonenumbers.PhoneNumberMatcher(
-                        piece, region, leniency=self.leniency
+                    VerdictMatcher(
+                        piece, region, leniency=self.leniency, verdicts=self._verdicts
                     ).has_next()
                     for region in self.regions_to_match(piece)
                 )
@@ -82,20 +79,6 @@ class PhoneCheck:
         return False
 
     def regions_to_match(self, piece: str) -> list[str]:
-        """The phone regions in which `piece` can hold a valid number: a region is skipped when
-        every phonenumbers candidate in `piece` has fewer digits (and letters, read as vanity
-        digits) than the fewest a valid number needs there (`phone_floor`). Same result as
-        matching every region (test_phone_floor.py), at a third of the matcher runs on LIMA."""
-        if self._floors is None:
-            return list(self.phone.supported_regions)
-        most = most_plus = 0
-        for m in _PHONE_CANDIDATE.finditer(piece):
-            candidate = m.group()
-            count = sum(c.isdigit() or c.isalpha() for c in candidate)
-            if "+" in candidate or "\uff0b" in candidate:
-                most_plus = max(most_plus, count)
-            else:
-                most = max(most, count)
-        if most_plus >= PLUS_FLOOR:
-            return list(self.phone.supported_regions)
-        return [region for region, floor in self._floors if max(most, most_plus) >= floor]
+        """The phone regions in which `piece` can hold a valid number
+        (`phone_match.RegionFloors`): a third of the matcher runs on LIMA."""
+        return self._floors.regions_to_match(piece)
