@@ -10,10 +10,15 @@ CPR numbers are random dates of birth with a serial chosen to pass the modulus-1
 from __future__ import annotations
 
 import datetime
+import gzip
+import json
 import random
+import re
 
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+from tests.conftest import SHARED
 
 REGIONS = ("DK", "TW", "SA", "JP", "BR")
 SENTENCES = {
@@ -103,3 +108,26 @@ CPR_SENTENCES = (
     "Patient {c} blev indlagt i går.",
     "Name: Jens Hansen, CPR {c}, address Vesterbrogade 1",
 )
+
+
+_RUN = re.compile(r"[+(\uff0b]*\d[\d\s\-.()/\[\]~x+]*")
+
+
+def phone_texts() -> list[str]:
+    """LIMA's instructions and answers, presidio's synthetic sentences, `phone_cases` and 3,000
+    random strings of digits and phone punctuation: the texts the phone matching tests use."""
+    lima = json.loads(gzip.decompress((SHARED / "lima" / "lima.json.gz").read_bytes()))
+    synth = json.loads((SHARED / "presidio_synth" / "synth_dataset_v2.json").read_text("utf-8"))
+    texts = [t for r in lima for t in (r["instruction"], r["output"]) if t]
+    texts += [r["full_text"] for r in synth] + [text for _, text, _ in phone_cases()]
+    rng = random.Random(7)
+    alphabet = "0123456789" * 3 + " -.()+/x#ext ABC"
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(4, 24))) for _ in range(3000)]
+    return texts
+
+
+def digit_run_pieces(texts: list[str]) -> list[str]:
+    """Every digit run of `texts` with 24 characters around it (what the phone pre-check
+    matches), sorted, without repeats."""
+    found = {t[max(0, m.start() - 24) : m.end() + 24] for t in texts for m in _RUN.finditer(t)}
+    return sorted(found)

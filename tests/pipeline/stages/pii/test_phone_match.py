@@ -8,11 +8,6 @@ memo is shared by every text of a test, so verdicts taken on one text are reused
 
 from __future__ import annotations
 
-import gzip
-import json
-import random
-import re
-
 import phonenumbers
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,32 +17,14 @@ from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 from pipeline.stages.pii.config import DEFAULT_REGIONS
 from pipeline.stages.pii.phone_match import MemoPhoneRecognizer, VerdictMatcher, Verdicts
 from pipeline.stages.pii.prefilter import TRIGGERED_ENTITIES, find_windows
-from tests.conftest import SHARED
-from tests.pipeline.stages.pii.locale_cases import phone_cases
+from tests.pipeline.stages.pii.locale_cases import digit_run_pieces, phone_texts
 
-_RUN = re.compile(r"[+(\uff0b]*\d[\d\s\-.()/\[\]~x+]*")
 REGIONS = (*DEFAULT_REGIONS, "DK", "TW", "SA", "JP")
 ODD = (
     "\u0661\u0662\u0663 \uff10\uff11\uff12\uff13\uff14\uff15\uff16 \uff0b49 30 1234567 "
     "\u05e9 054-123-4567 \U0001f600 (0)89 12345 ext. 12 \u00b9\u00b2 1-800-FLOWERS "
     "2019/2020 12:30 pm p. 123-125 \u2028 \u202e +1 (212) 555-0187"
 )
-
-
-def _texts() -> list[str]:
-    lima = json.loads(gzip.decompress((SHARED / "lima" / "lima.json.gz").read_bytes()))
-    synth = json.loads((SHARED / "presidio_synth" / "synth_dataset_v2.json").read_text("utf-8"))
-    texts = [t for r in lima for t in (r["instruction"], r["output"]) if t]
-    texts += [r["full_text"] for r in synth] + [text for text, _, _ in phone_cases()]
-    rng = random.Random(11)
-    alphabet = "0123456789" * 3 + " -.()+/x#ext ABC\uff0b\u0661"
-    return texts + ["".join(rng.choice(alphabet) for _ in range(rng.randint(4, 40))) for _ in range(2000)]
-
-
-def _pieces(texts: list[str]) -> list[str]:
-    """Every digit run with 24 characters around it (what the phone pre-check matches)."""
-    found = {t[max(0, m.start() - 24) : m.end() + 24] for t in texts for m in _RUN.finditer(t)}
-    return sorted(found)
 
 
 def _matches(matcher: phonenumbers.PhoneNumberMatcher) -> list[tuple[int, int, str, object]]:
@@ -68,18 +45,18 @@ def _assert_same_matches(texts: list[str], regions: tuple[str, ...], leniency: i
 
 @pytest.mark.slow
 def test_verdict_matcher_finds_phonenumbers_matches_on_every_real_piece():
-    pieces = _pieces(_texts())
+    pieces = digit_run_pieces(phone_texts())
     assert _assert_same_matches(pieces, REGIONS, leniency=1) > 800
 
 
 def test_verdict_matcher_finds_phonenumbers_matches_on_real_pieces():
-    pieces = _pieces(_texts())[::9]
+    pieces = digit_run_pieces(phone_texts())[::9]
     assert _assert_same_matches(pieces, DEFAULT_REGIONS, leniency=1) > 50
 
 
 @pytest.mark.parametrize("leniency", [0, 2, 3])
 def test_verdict_matcher_finds_phonenumbers_matches_at_every_leniency(leniency):
-    pieces = _pieces(_texts())[::40]
+    pieces = digit_run_pieces(phone_texts())[::40]
     assert _assert_same_matches([*pieces, ODD], DEFAULT_REGIONS, leniency) > 10
 
 
@@ -108,7 +85,7 @@ def test_memo_recognizer_gives_presidios_results_on_windows():
     `PhoneRecognizer`."""
     ours, theirs = MemoPhoneRecognizer(REGIONS), PhoneRecognizer(supported_regions=REGIONS)
     assert ours.name == theirs.name == "PhoneRecognizer"
-    texts = _texts()
+    texts = phone_texts()
     windows = [
         t[w.start : w.end]
         for t in texts
