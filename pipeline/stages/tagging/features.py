@@ -211,6 +211,19 @@ def _count(pattern: re.Pattern[str], text: str, needs: re.Pattern[str]) -> int:
     return len(pattern.findall(text)) if needs.search(text) else 0
 
 
+def _word_count(segment: Segment) -> int:
+    """``len(_WORD.findall(segment.text))``, from the tokens when the text is ASCII.
+
+    The tokens of an ASCII text are those of ``text.lower()`` (same ``\\w`` runs); every run
+    lies in one token, and a token holds one run plus one per ``-``, ``'`` or ``.`` in it (the
+    only separators on ASCII text), which appear nowhere else in `Segment.words`.
+    """
+    if not segment.text.isascii():
+        return len(_WORD.findall(segment.text))
+    words = segment.words
+    return len(segment.tokens) + words.count("-") + words.count("'") + words.count(".")
+
+
 def compute_features(segments: Sequence[Segment]) -> dict[str, int]:
     """Return the named integer features (see `FEATURE_NAMES`) of a conversation.
 
@@ -224,7 +237,7 @@ def compute_features(segments: Sequence[Segment]) -> dict[str, int]:
     raw_prompt = "\n".join(prompts)
     prompt_text = strip_code(raw_prompt)
     every_text = "\n".join(s.text for s in segments)
-    first = next((s.text for s in users if s.kind == "first_user"), "")
+    first = next((s for s in users if s.kind == "first_user"), None)
     return {
         "code_blocks": every_text.count("```") // 2,  # = len(re.findall("```", every_text)) // 2
         "code_lines": len(_CODE_LINE.findall(every_text))
@@ -239,6 +252,6 @@ def compute_features(segments: Sequence[Segment]) -> dict[str, int]:
         "reply_steps": max((_count(_LIST_ITEM, r, _LIST_ITEM_NEEDS) for r in replies), default=0),
         "prompt_chars": len(raw_prompt),
         "context_chars": len(every_text),
-        "first_prompt_words": len(_WORD.findall(first)),
+        "first_prompt_words": 0 if first is None else _word_count(first),
         "user_turns": len(users),
     }

@@ -362,3 +362,14 @@ def test_tag_slices_equals_the_per_row_reference(tagger):
     assert tag_slices(empty, tagger=tagger).equals(reference_tag_slices(empty, tagger))
     given_only = frame.filter(pl.col("intent").is_not_null() & pl.col("difficulty").is_not_null())
     assert tag_slices(given_only, tagger=tagger).equals(reference_tag_slices(given_only, tagger))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.sampled_from("aZ9_ -'.’+#\n\t,é"), max_size=60)
+    | st.text(alphabet=st.characters(max_codepoint=127), max_size=60)
+)
+def test_first_prompt_words_from_tokens_equals_findall(text):
+    """`_word_count` (tokens + separators on ASCII text) is ``len(\\w+ runs)`` of the text."""
+    segment = F.Segment.from_text("first_user", text, max_n=4)
+    assert F._word_count(segment) == len(re.findall(r"\w+", text))
