@@ -15,14 +15,16 @@ answers, and both are kept.
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import unicodedata
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
 import xxhash
 
-from pipeline.records.columns import message_columns
 from pipeline.records.text import normalize_text
 from pipeline.stages.dedup.keeper import keeper_details
 
@@ -88,22 +90,109 @@ def _key(turns: list[tuple[str | None, str]], chosen: str | None, rejected: str 
 def content_keys(frame: pl.DataFrame) -> pl.Series:
     """Return ``dedup_content_key``: the `content_key` of every record of `frame`.
 
-    The turns are read as flat columns (`message_columns`), not as one dict per message; the
-    keys are `content_key`'s (tests/pipeline/stages/dedup/test_exact.py).
+    The JSON payloads are built as columns (`_turn_texts`, `_json`); only the hash runs per
+    record. The keys are `content_key`'s (tests/pipeline/stages/dedup/test_exact.py; the
+    per-row definition this replaced is the oracle in tests/pipeline/stages/dedup/reference.py).
     """
-    turns = message_columns(frame)
-    texts = list(map(_turn_text, turns.roles, turns.contents))
-    pairs = list(zip(turns.roles, texts, strict=True))
-    keys = [
-        _key(pairs[a:b], chosen, rejected)
-        for (a, b), chosen, rejected in zip(
-            turns.spans(),
-            frame.get_column("chosen").to_list(),
-            frame.get_column("rejected").to_list(),
-            strict=True,
-        )
-    ]
-    return pl.Series("dedup_content_key", keys, dtype=pl.String)
+    roles, contents, bounds = _flat_turns(frame)
+    texts = _turn_texts(contents, roles.eq_missing("assistant"))
+    turn = pl.concat_str(
+        [pl.lit("["), _json_or_null(roles), pl.lit(","), _json(texts), pl.lit("]")]
+    )
+    flat = pl.select(turn).to_series().cast(pl.String).to_arrow()
+    turns = pl.Series(pa.LargeListArray.from_arrays(pa.array(bounds, type=pa.int64()), flat))
+    sides = [_reply_column(frame, name) for name in ("chosen", "rejected")]
+    payload = pl.concat_str(
+        [pl.lit("[["), pl.lit(turns).list.join(","), pl.lit("],"), sides[0], pl.lit(","), sides[1]]
+    )
+    payloads = (
+        pl.select(payload + "]").to_series() if frame.height else pl.Series([], dtype=pl.String)
+    )
+    return pl.Series("dedup_content_key", _hashes(payloads), dtype=pl.String)
+
+
+def _flat_turns(frame: pl.DataFrame) -> tuple[pl.Series, pl.Series, np.ndarray]:
+    """Return every turn's role and content (flat) and each row's bounds in them."""
+    if "messages" not in frame.columns:
+        empty = pl.Series([], dtype=pl.String)
+        return empty, empty, np.zeros(frame.height + 1, dtype=np.int64)
+    messages = frame.get_column("messages")
+    lengths = messages.list.len().fill_null(0).to_numpy()
+    bounds = np.concatenate(([0], np.cumsum(lengths, dtype=np.int64)))
+    flat = messages.list.explode(empty_as_null=False, keep_nulls=False)
+    role, content = (flat.struct.field(f).cast(pl.String) for f in ("role", "content"))
+    return role, content, bounds
+
+
+def _reply_column(frame: pl.DataFrame, name: str) -> pl.Expr:
+    """``chosen`` / ``rejected`` as payload JSON: `reply_text`'s, or ``null``."""
+    if name not in frame.columns:
+        return pl.repeat(pl.lit("null"), frame.height)
+    texts = frame.get_column(name).cast(pl.String)
+    return _json_or_null(_turn_texts(texts, pl.Series([True] * len(texts), dtype=pl.Boolean)))
+
+
+# How `json.dumps(..., ensure_ascii=False)` escapes a string (`json.encoder.encode_basestring`)
+_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+}
+_ESCAPES.update({chr(c): f"\\u{c:04x}" for c in range(32) if chr(c) not in _ESCAPES})
+# `str.split`'s whitespace among ASCII characters (polars' `\s` lacks \x1c-\x1f): the runs that
+# are not one space already (a regex matching every space costs 4x more)
+_ASCII_SPACE_RUN = r"[\t\n\x0b\x0c\r\x1c-\x1f ]{2,}|[\t\n\x0b\x0c\r\x1c-\x1f]"
+
+
+def _json(texts: pl.Series) -> pl.Expr:
+    """Each text as a JSON string (null stays null)."""
+    escaped = pl.lit(texts).str.replace_many(list(_ESCAPES), list(_ESCAPES.values()))
+    return pl.concat_str([pl.lit('"'), escaped, pl.lit('"')])
+
+
+def _json_or_null(texts: pl.Series) -> pl.Expr:
+    return pl.coalesce(_json(texts), pl.lit("null"))
+
+
+def _turn_texts(texts: pl.Series, is_reply: pl.Series) -> pl.Series:
+    """Return `_turn_text` of every text: by polars expressions where that is exact (ASCII
+    prompts: lowercase, whitespace runs to one space; ASCII replies no line rule changes:
+    ``strip("\\n")``), by `normalize_text` / `reply_text` one text at a time elsewhere."""
+    text, reply = pl.col("t"), pl.col("r")
+    is_ascii = text.str.len_bytes() == text.str.len_chars()
+    plain = is_ascii & ~text.str.ends_with(" ") & ~text.str.contains_any(list(_CHANGING))
+    rows = pl.DataFrame({"t": texts, "r": is_reply}).with_row_index("i")
+    prompts = rows.filter(~reply & is_ascii).select(
+        "i", text.str.to_lowercase().str.replace_all(_ASCII_SPACE_RUN, " ").str.strip_chars(" ")
+    )
+    replies = rows.filter(reply).filter(plain).select("i", text.str.strip_chars("\n"))
+    fast = pl.concat([prompts, replies])
+    out = rows.select("i").join(fast, on="i", how="left", maintain_order="left").get_column("t")
+    slow = (out.is_null() & texts.is_not_null()).arg_true()
+    if slow.len():
+        rest = zip(texts.gather(slow).to_list(), is_reply.gather(slow).to_list(), strict=True)
+        values = [reply_text(t) if r else normalize_text(t) for t, r in rest]
+        out = out.scatter(slow, pl.Series(values, dtype=pl.String))
+    return out
+
+
+def _hashes(payloads: pl.Series) -> list[str]:
+    """xxh3-128 hex digests of the UTF-8 of each payload, read from the Arrow buffers."""
+    array = payloads.to_arrow()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if len(array) == 0:
+        return []
+    array = array.cast(pa.large_string())
+    _, offsets, data = array.buffers()
+    ends = np.frombuffer(offsets, dtype=np.int64)[array.offset : array.offset + len(array) + 1]
+    view = memoryview(data) if data is not None else memoryview(b"")
+    digest = xxhash.xxh3_128_hexdigest
+    return [digest(view[a:b]) for a, b in itertools.pairwise(ends.tolist())]
 
 
 def tag_exact_duplicates(frame: pl.DataFrame) -> pl.DataFrame:

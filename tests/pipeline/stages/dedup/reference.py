@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from pipeline.records.columns import message_columns
+from pipeline.stages.dedup.exact import _key, _turn_text
 from pipeline.stages.dedup.near import MERGE_DOCS, REPLY_BIT, record_sides
 from pipeline.stages.dedup.shingles import (
     MinHashConfig,
@@ -32,3 +34,20 @@ def record_shingle_sets(frame: pl.DataFrame, *, config: MinHashConfig) -> Shingl
         docs = np.concatenate([p_docs[ps], r_docs[rs]]) - lo
         parts.append(unique_per_doc(hashes, docs, hi - lo))
     return concat_shingle_sets(parts) if len(parts) != 1 else parts[0]
+
+
+def content_keys(frame: pl.DataFrame) -> pl.Series:
+    """`content_key` of every record, one `_turn_text` and one `_key` call per turn / record."""
+    turns = message_columns(frame)
+    texts = list(map(_turn_text, turns.roles, turns.contents))
+    pairs = list(zip(turns.roles, texts, strict=True))
+    keys = [
+        _key(pairs[a:b], chosen, rejected)
+        for (a, b), chosen, rejected in zip(
+            turns.spans(),
+            frame.get_column("chosen").to_list(),
+            frame.get_column("rejected").to_list(),
+            strict=True,
+        )
+    ]
+    return pl.Series("dedup_content_key", keys, dtype=pl.String)

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.records.schemas import RECORD_SCHEMA
 from pipeline.stages.dedup.near import record_shingle_sets
 from pipeline.stages.dedup.shingles import MinHashConfig
 from tests.pipeline.stages.dedup import reference
@@ -95,3 +96,53 @@ def test_record_shingle_sets_equal_the_per_side_definition_on_odd_text(records, 
         record_shingle_sets(frame, config=config),
         reference.record_shingle_sets(frame, config=config),
     )
+
+
+def test_content_keys_equal_the_per_row_definition_on_real_records(real_frame):
+    from pipeline.stages.dedup.exact import content_keys
+
+    expected = reference.content_keys(real_frame)
+    assert content_keys(real_frame).equals(expected)
+    assert content_keys(real_frame.slice(3000, 500)).equals(expected.slice(3000, 500))
+    assert content_keys(real_frame.head(0)).equals(expected.head(0))
+
+
+# every character the columnar paths treat specially: ASCII whitespace (str.split's, \x1c-\x1f
+# included), JSON escapes, characters NFKC / casefold / NFC change, capitals
+_TRICKY = st.lists(
+    st.sampled_from(
+        [" ", "  ", "\t", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "\x00", "\x08", '"', "\\"]
+        + ["\x7f", "\x85", "\u00a0", "\u2028", "A", "b", "Z9", "İ", "ß", "ﬁ", "e\u0301", "😀"]
+    ),
+    max_size=25,
+).map("".join)
+_TURN = st.tuples(st.sampled_from(["user", "assistant", "system", None]), _TRICKY)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.lists(_TURN, max_size=4)),
+            st.one_of(_TEXT, _TRICKY),
+            st.one_of(_TEXT, _TRICKY),
+        ),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_content_keys_equal_the_per_row_definition_on_odd_text(rows):
+    from pipeline.stages.dedup.exact import content_keys
+
+    frame = pl.DataFrame(
+        {
+            "messages": [
+                None if turns is None else [{"role": r, "content": c} for r, c in turns]
+                for turns, _, _ in rows
+            ],
+            "chosen": [c for _, c, _ in rows],
+            "rejected": [r for _, _, r in rows],
+        },
+        schema={c: RECORD_SCHEMA[c] for c in ("messages", "chosen", "rejected")},
+    )
+    assert content_keys(frame).equals(reference.content_keys(frame))
