@@ -29,7 +29,7 @@ from pipeline.build.config import BuildConfig
 from pipeline.build.guard import guarded, sanitized
 from pipeline.build.plan import FileTask, largest_first, shard_file
 from pipeline.build.runner import StageRunner
-from pipeline.build.spill import SpillRef, narrow_frame, shingle_shard, shingle_sizes
+from pipeline.build.spill import SpillRef, narrow_frame, shingle_shard, shingle_sizes, write_spill
 from pipeline.io.counting import SHARD_ROWS
 from pipeline.output.manifest import code_version, slice_supply
 from pipeline.records.schemas import LEDGER_SCHEMA, empty_ledger, empty_records, ledger_frame
@@ -264,7 +264,7 @@ def process_shard(job: ShardJob, *, config: BuildConfig, work_dir: Path) -> File
         records_path = stored / "records.parquet"
         shingles = stored / shingle_name if (stored / shingle_name).is_file() else shingles
     elif entry is None:
-        outcome.records.write_parquet(records_path, compression="zstd", statistics=False)
+        write_spill(outcome.records, records_path)
     narrow = narrow_frame(records, tags=tags, shard=job.index).with_columns(
         pl.Series("near_shingles", sizes, dtype=pl.UInt32)
     )
