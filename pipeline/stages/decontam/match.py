@@ -104,7 +104,15 @@ def _expand(
     total = int(counts.sum())
     first = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
     items = index.post_item[first + np.arange(total)].astype(np.int64)
-    keys, shared = np.unique(np.repeat(fields, counts) * n_items + items, return_counts=True)
+    keys = np.repeat(fields, counts) * n_items + items
+    # `np.unique(keys, return_counts=True)`, sorting with timsort: the keys are runs already
+    # sorted (fields ascending, each posting run's items ascending), which it merges ~5x
+    # faster than the default quicksort sorts them
+    keys.sort(kind="stable")
+    edge = np.ones(len(keys), dtype=bool)
+    np.not_equal(keys[1:], keys[:-1], out=edge[1:])
+    starts = np.flatnonzero(edge)
+    keys, shared = keys[starts], np.diff(np.append(starts, len(keys)))
     return keys // n_items, keys % n_items, shared
 
 

@@ -51,3 +51,13 @@ def content_keys(frame: pl.DataFrame) -> pl.Series:
         )
     ]
     return pl.Series("dedup_content_key", keys, dtype=pl.String)
+
+
+def expand_postings(lo, counts, fields, index):
+    """`pipeline.stages.decontam.match._expand` with `np.unique` (quicksort)."""
+    n_items = len(index.items)
+    total = int(counts.sum())
+    first = np.repeat(lo - np.concatenate(([0], np.cumsum(counts)[:-1])), counts)
+    items = index.post_item[first + np.arange(total)].astype(np.int64)
+    keys, shared = np.unique(np.repeat(fields, counts) * n_items + items, return_counts=True)
+    return keys // n_items, keys % n_items, shared
