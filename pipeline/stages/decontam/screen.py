@@ -43,8 +43,9 @@ class ItemTable:
 
     Per item ``i`` (views as in `MatchRule.judge`): ``words[i]`` (``len(words(item))``, -1
     while not described), ``allowed[i]`` word edits, ``grams[i]`` distinct token n-grams, and
-    per view (0: tokens, 1: words) the vocabulary ids of its distinct entries, their counts and
-    their number.
+    per view (0: tokens, 1: words) the vocabulary ids of its distinct entries and their counts,
+    stored flat in the order items were described (``lengths[view, i]`` entries from
+    ``starts[view, i]``), so `excess` gathers any items' entries in one numpy indexing.
     """
 
     texts: Sequence[str]
@@ -56,12 +57,12 @@ class ItemTable:
         self.words = np.full(n, -1, dtype=np.int64)
         self.allowed = np.zeros(n, dtype=np.int64)
         self.grams = np.zeros(n, dtype=np.int64)
-        self.ids: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
-        self.counts: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
-        for view in (0, 1):
-            self.ids[view].extend([_EMPTY] * n)
-            self.counts[view].extend([_EMPTY] * n)
         self.lengths = np.zeros((2, n), dtype=np.int64)
+        self.starts = np.zeros((2, n), dtype=np.int64)
+        # per view: flat ids and counts, and the parts described since they were last joined
+        self._flat = [(_EMPTY, _EMPTY), (_EMPTY, _EMPTY)]
+        self._pending: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        self._size = [0, 0]
 
     def describe(self, items: np.ndarray) -> None:
         """Describe the `items` not yet described."""
@@ -69,8 +70,11 @@ class ItemTable:
             text = self.texts[i]
             (toks, tok_counts), (wrds, word_counts) = _view(text)
             for view, counts in enumerate((tok_counts, word_counts)):
-                self.ids[view][i], self.counts[view][i] = self._ids(counts)
+                ids, values = self._ids(counts)
+                self._pending[view].extend((ids, values))
+                self.starts[view, i] = self._size[view]
                 self.lengths[view, i] = len(counts)
+                self._size[view] += len(counts)
             self.allowed[i] = self.rule.max_edits(len(text.split()))
             self.grams[i] = len(set(_ngrams(toks, self.rule.n)))
             self.words[i] = len(wrds)
@@ -79,6 +83,18 @@ class ItemTable:
         vocab = self.vocab
         ids = [vocab.setdefault(tok, len(vocab)) for tok in counts]
         return np.array(ids, dtype=np.int64), np.array(list(counts.values()), dtype=np.int64)
+
+    def flat(self, view: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return the flat ids and counts of `view` of every item described so far."""
+        pending = self._pending[view]
+        if pending:
+            ids, counts = self._flat[view]
+            self._flat[view] = (
+                np.concatenate([ids, *pending[0::2]]),
+                np.concatenate([counts, *pending[1::2]]),
+            )
+            pending.clear()
+        return self._flat[view]
 
     def field_counts(self, counts: Counter[str]) -> np.ndarray:
         """Return a field's counts as a dense vector over the vocabulary (other tokens: dropped)."""
@@ -92,15 +108,13 @@ class ItemTable:
     def excess(self, view: int, items: np.ndarray, dense: np.ndarray) -> np.ndarray:
         """Return `evidence._excess` of every item in `items` (described) against one field's
         dense counts of `view`."""
-        chosen = items.tolist()
-        ids, counts = self.ids[view], self.counts[view]
-        over = (
-            np.concatenate([counts[i] for i in chosen])
-            - dense[np.concatenate([ids[i] for i in chosen])]
-        )
+        ids, counts = self.flat(view)
+        lengths = self.lengths[view, items]
+        bounds = np.concatenate(([0], np.cumsum(lengths)))
+        at = np.repeat(self.starts[view, items] - bounds[:-1], lengths) + np.arange(bounds[-1])
+        over = counts[at] - dense[ids[at]]
         np.maximum(over, 0, out=over)
         sums = np.concatenate(([0], np.cumsum(over)))
-        bounds = np.concatenate(([0], np.cumsum(self.lengths[view, items])))
         return sums[bounds[1:]] - sums[bounds[:-1]]
 
 

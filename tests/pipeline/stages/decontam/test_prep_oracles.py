@@ -63,3 +63,19 @@ def test_expanded_postings_equal_np_unique_counts(index, runs):
     want = reference.expand_postings(lo, counts, fields, index)
     for a, b in zip(got, want, strict=True):
         assert np.array_equal(a, b) and a.dtype == b.dtype
+
+
+def test_item_table_excess_equals_the_per_item_definition(index):
+    """Items described in several rounds (the flat arrays grow), candidates in any order."""
+    from pipeline.stages.decontam.evidence import _excess, _field_view, _view
+    from pipeline.stages.decontam.screen import ItemTable
+
+    table = ItemTable(tuple(it.text for it in index.items), CONFIG.rule)
+    rng = np.random.default_rng(3)
+    for text in _texts(index)[::7]:
+        items = rng.choice(len(index.items), size=int(rng.integers(1, 300)), replace=False)
+        table.describe(items)
+        for view in (0, 1):
+            counts = _field_view(text)[view][1]
+            want = [_excess(_view(index.items[i].text)[view][1], counts) for i in items.tolist()]
+            assert table.excess(view, items, table.field_counts(counts)).tolist() == want
