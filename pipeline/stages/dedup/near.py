@@ -37,7 +37,6 @@ import numpy as np
 import polars as pl
 
 from pipeline.errors import ConfigError, InternalError
-from pipeline.records.columns import message_columns, optional_column
 from pipeline.stages.dedup.keeper import keeper_details
 from pipeline.stages.dedup.lsh import (
     BandPlan,
@@ -167,22 +166,28 @@ def find_pairs_by_band(band_columns: Iterable[np.ndarray], *, max_bucket: int) -
 
 
 def record_sides(frame: pl.DataFrame) -> tuple[list[str], list[str]]:
-    """Return each record's prompt side and reply side, each joined with newlines."""
-    turns = message_columns(frame)
-    chosen, rejected = optional_column(frame, "chosen"), optional_column(frame, "rejected")
-    contents, spans = turns.contents, turns.spans()
-    is_reply = [role == "assistant" for role in turns.roles]
-    is_prompt = [not reply for reply in is_reply]
-    prompts = ["\n".join(itertools.compress(contents[a:b], is_prompt[a:b])) for a, b in spans]
-    replies = []
-    for (a, b), c, r in zip(spans, chosen, rejected, strict=True):
-        reply = list(itertools.compress(contents[a:b], is_reply[a:b]))
-        if c is not None:
-            reply.append(c)
-        if r is not None:
-            reply.append(r)
-        replies.append("\n".join(reply))
-    return prompts, replies
+    """Return each record's prompt side and reply side, each joined with newlines.
+
+    The prompt side is the turns of any role but ``assistant`` (a null role included), the reply
+    side the assistant turns, then ``chosen`` and ``rejected`` where not null; built by polars
+    list expressions (the per-row definition is the oracle in tests/pipeline/stages/dedup).
+    """
+    empty = pl.lit([], dtype=pl.List(pl.String))
+    prompt = reply = pl.repeat(empty, frame.height)
+    if "messages" in frame.columns:
+        is_reply = pl.element().struct.field("role").eq_missing("assistant")
+        content = pl.element().struct.field("content")
+        prompt = pl.col("messages").list.eval(content.filter(~is_reply)).fill_null(empty)
+        reply = pl.col("messages").list.eval(content.filter(is_reply)).fill_null(empty)
+    pairs = [
+        pl.col(c) if c in frame.columns else pl.lit(None, dtype=pl.String)
+        for c in ("chosen", "rejected")
+    ]
+    sides = frame.select(
+        prompt.list.join("\n").alias("prompt"),
+        pl.concat_list([reply, *pairs]).list.join("\n", ignore_nulls=True).alias("reply"),
+    )
+    return sides.get_column("prompt").to_list(), sides.get_column("reply").to_list()
 
 
 # `unique_per_doc` sorts ``doc << 52 | hash`` keys: a document index must fit the 12 bits

@@ -5,12 +5,14 @@ Each is the code of main at bacf9fe, unchanged but for names.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import polars as pl
 
-from pipeline.records.columns import message_columns
+from pipeline.records.columns import message_columns, optional_column
 from pipeline.stages.dedup.exact import _key, _turn_text
-from pipeline.stages.dedup.near import MERGE_DOCS, REPLY_BIT, record_sides
+from pipeline.stages.dedup.near import MERGE_DOCS, REPLY_BIT
 from pipeline.stages.dedup.shingles import (
     MinHashConfig,
     ShingleSets,
@@ -22,7 +24,7 @@ from pipeline.stages.dedup.shingles import (
 
 def record_shingle_sets(frame: pl.DataFrame, *, config: MinHashConfig) -> ShingleSets:
     """Each side made unique per `BATCH_DOCS` batch, then both sides merged and made unique."""
-    prompts, replies = record_sides(frame)
+    prompts, replies = record_sides(frame)  # this module's
     p = compute_shingle_sets(prompts, config=config)
     r = compute_shingle_sets(replies, config=config)
     p_docs, r_docs = p.doc_ids(), r.doc_ids()
@@ -61,3 +63,22 @@ def expand_postings(lo, counts, fields, index):
     items = index.post_item[first + np.arange(total)].astype(np.int64)
     keys, shared = np.unique(np.repeat(fields, counts) * n_items + items, return_counts=True)
     return keys // n_items, keys % n_items, shared
+
+
+def record_sides(frame: pl.DataFrame) -> tuple[list[str], list[str]]:
+    """Each record's prompt and reply side, joined row by row from the flat turns."""
+    turns = message_columns(frame)
+    chosen, rejected = optional_column(frame, "chosen"), optional_column(frame, "rejected")
+    contents, spans = turns.contents, turns.spans()
+    is_reply = [role == "assistant" for role in turns.roles]
+    is_prompt = [not reply for reply in is_reply]
+    prompts = ["\n".join(itertools.compress(contents[a:b], is_prompt[a:b])) for a, b in spans]
+    replies = []
+    for (a, b), c, r in zip(spans, chosen, rejected, strict=True):
+        reply = list(itertools.compress(contents[a:b], is_reply[a:b]))
+        if c is not None:
+            reply.append(c)
+        if r is not None:
+            reply.append(r)
+        replies.append("\n".join(reply))
+    return prompts, replies

@@ -119,6 +119,21 @@ _TRICKY = st.lists(
 _TURN = st.tuples(st.sampled_from(["user", "assistant", "system", None]), _TRICKY)
 
 
+def _rows_frame(rows) -> pl.DataFrame:
+    """A frame of ``(turns or None, chosen, rejected)`` rows."""
+    return pl.DataFrame(
+        {
+            "messages": [
+                None if turns is None else [{"role": r, "content": c} for r, c in turns]
+                for turns, _, _ in rows
+            ],
+            "chosen": [c for _, c, _ in rows],
+            "rejected": [r for _, _, r in rows],
+        },
+        schema={c: RECORD_SCHEMA[c] for c in ("messages", "chosen", "rejected")},
+    )
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(
@@ -131,18 +146,21 @@ _TURN = st.tuples(st.sampled_from(["user", "assistant", "system", None]), _TRICK
         max_size=10,
     )
 )
-def test_content_keys_equal_the_per_row_definition_on_odd_text(rows):
+def test_content_keys_and_sides_equal_the_per_row_definitions_on_odd_text(rows):
     from pipeline.stages.dedup.exact import content_keys
+    from pipeline.stages.dedup.near import record_sides
 
-    frame = pl.DataFrame(
-        {
-            "messages": [
-                None if turns is None else [{"role": r, "content": c} for r, c in turns]
-                for turns, _, _ in rows
-            ],
-            "chosen": [c for _, c, _ in rows],
-            "rejected": [r for _, _, r in rows],
-        },
-        schema={c: RECORD_SCHEMA[c] for c in ("messages", "chosen", "rejected")},
-    )
+    frame = _rows_frame(rows)
     assert content_keys(frame).equals(reference.content_keys(frame))
+    assert record_sides(frame) == reference.record_sides(frame)
+
+
+def test_record_sides_equal_the_per_row_definition(real_frame):
+    from pipeline.stages.dedup.near import record_sides
+
+    assert record_sides(real_frame) == reference.record_sides(real_frame)
+    part = real_frame.slice(4000, 300)
+    assert record_sides(part) == reference.record_sides(part)
+    bare = part.drop("chosen", "rejected")
+    assert record_sides(bare) == reference.record_sides(bare)
+    assert record_sides(part.drop("messages")) == reference.record_sides(part.drop("messages"))
