@@ -31,9 +31,8 @@ from pipeline.stages.quality.config import RepetitionLimits
 _PAD = b" " * 8
 _BATCH_CHARS = 1 << 22  # characters per numpy pass: bounds its arrays (~50 bytes per character)
 _U64 = np.uint64
-# The low `n` bytes of a little-endian 8-byte read (n = 0..8), and the shift keeping the high n.
+# The low `n` bytes of a little-endian 8-byte read (n = 0..8).
 _LOW = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=_U64)
-_HIGH_SHIFT = np.array([64 - 8 * n if n else 0 for n in range(9)], dtype=_U64)
 _K1, _K2, _K3 = _U64(0x9E3779B97F4A7C15), _U64(0xC2B2AE3D27D4EB4F), _U64(0x165667B19E3779F9)
 _MIN_WIDTH = 16
 
@@ -41,18 +40,32 @@ _MIN_WIDTH = 16
 def _word_keys(padded: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Start offsets, lengths and keys of the words (runs of non-blanks) of `padded`.
 
-    `padded` starts and ends with 8 blanks. A key mixes the word's first and last 8 bytes and
-    its length: a function of the word (distinct words of up to 16 bytes, distinct inputs).
+    `padded` starts and ends with 8 blanks. A key mixes the word's length, its first 8 bytes
+    and, past 8 bytes, its last 8: a function of the word.
     """
     is_word = np.frombuffer(padded, dtype=np.uint8) != ord(" ")
-    edges = np.flatnonzero(np.diff(is_word, prepend=False, append=False))
+    edges = np.flatnonzero(is_word[1:] != is_word[:-1]) + 1  # blanks at both ends: pairs
     starts, ends = edges[0::2], edges[1::2]
     lengths = ends - starts
-    eight = np.minimum(lengths, 8)
     view = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
-    head = view[starts] & _LOW[eight]
-    tail = view[ends - 8] >> _HIGH_SHIFT[eight]
-    return starts, lengths, (head * _K1) ^ (tail * _K2) ^ lengths.astype(_U64)
+    keys = view[starts] & _LOW[np.minimum(lengths, 8)]
+    keys *= _K1
+    keys ^= lengths.astype(_U64)
+    long = np.flatnonzero(lengths > 8)
+    keys[long] ^= view[ends[long] - 8] * _K2
+    return starts, lengths, keys
+
+
+def _odd(joined: str, ends: np.ndarray) -> np.ndarray:
+    """Per text of `joined` (texts joined by NUL, `ends` one past each NUL): a newline or fence."""
+    odd = np.zeros(len(ends), dtype=bool)
+    for needle in ("\n", "```"):
+        at = joined.find(needle)
+        while at >= 0:
+            k = int(np.searchsorted(ends, at, side="right"))
+            odd[k] = True
+            at = joined.find(needle, int(ends[k]))  # the next text
+    return odd
 
 
 def _sorted_rows(
@@ -114,13 +127,10 @@ def _grams(keys: np.ndarray, owner: np.ndarray, n: int) -> tuple[np.ndarray, np.
 def _maybe(texts: list[str], size: np.ndarray, limits: RepetitionLimits) -> np.ndarray:
     """For ASCII `texts` of lengths `size`, whether `repetition_reason` may fail each."""
     count = len(texts)
-    raw = np.frombuffer("\0".join(texts).encode("ascii"), dtype=np.uint8)
-    ends = np.cumsum(size + 1)  # one past each text's NUL
-    ticks = (raw[:-2] == ord("`")) & (raw[1:-1] == ord("`")) & (raw[2:] == ord("`"))
-    odd = np.zeros(count, dtype=bool)  # a newline or a fence: checked one by one
-    odd[np.searchsorted(ends, np.flatnonzero(raw == ord("\n")), side="right")] = True
-    odd[np.searchsorted(ends, np.flatnonzero(ticks), side="right")] = True
-    starts, lengths, keys = _word_keys(_PAD + raw.tobytes().translate(_ASCII_WORDS) + _PAD)
+    joined = "\0".join(texts)
+    ends = np.cumsum(size + 1)
+    odd = _odd(joined, ends)  # checked one by one
+    starts, lengths, keys = _word_keys(_PAD + joined.encode("ascii").translate(_ASCII_WORDS) + _PAD)
     words = np.diff(np.searchsorted(starts - 8, ends, side="left"), prepend=0)
     owner = np.repeat(np.arange(count), words)
     keep = (words >= limits.min_words)[owner]

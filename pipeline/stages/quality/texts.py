@@ -36,9 +36,10 @@ def _message_columns(frame: pl.DataFrame) -> FrameTexts:
     lengths = bounds[1:] - bounds[:-1]
     starts = np.repeat(bounds[:-1], lengths)
     positions = (np.arange(len(turns.contents)) - starts).tolist()
+    names = [f"messages[{i}].content" for i in range(int(lengths.max(initial=0)))]
     return FrameTexts(
         rows=np.repeat(np.arange(len(lengths)), lengths).tolist(),
-        fields=[f"messages[{i}].content" for i in positions],
+        fields=list(map(names.__getitem__, positions)),
         roles=turns.roles,
         texts=[text or "" for text in turns.contents],
     )
