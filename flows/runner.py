@@ -144,6 +144,10 @@ QUIET_DASK = {
 }
 
 
+# imported by each local worker as it starts and called as it closes (`flows.dask_worker`)
+WORKER_PRELOAD = "flows.dask_worker"
+
+
 def task_runner_for(runner: str, dask_address: str | None = None):
     """Return the Prefect task runner for `runner` (`default` or `dask`)."""
     if runner == "dask":
@@ -151,16 +155,19 @@ def task_runner_for(runner: str, dask_address: str | None = None):
         import dask
         from prefect_dask import DaskTaskRunner
 
+        from flows.dask_runner import EarlyDaskTaskRunner
+
         dask.config.set(QUIET_DASK)  # the local cluster's workers get this config from it
 
         if dask_address:
             return DaskTaskRunner(address=dask_address)
-        return DaskTaskRunner(
+        return EarlyDaskTaskRunner(  # started while the flow plans; workers warm (preload)
             cluster_kwargs={
                 "n_workers": 2,
                 "threads_per_worker": 1,
                 "dashboard_address": None,
                 "processes": True,
+                "preload": [WORKER_PRELOAD],
             }
         )
     from prefect.task_runners import ThreadPoolTaskRunner
