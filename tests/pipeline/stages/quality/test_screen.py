@@ -32,7 +32,12 @@ def _replies() -> list[str]:
         for record in _canonical(path, kind, 200):
             reply = record["chosen"] or (record["messages"][-1]["content"] or "")
             flat = " ".join(reply.split())
-            out += [reply, flat, " ".join(flat.split()[:30] * 3), flat + " " + flat[: len(flat) // 2]]
+            out += [
+                reply,
+                flat,
+                " ".join(flat.split()[:30] * 3),
+                flat + " " + flat[: len(flat) // 2],
+            ]
     return out
 
 
