@@ -31,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, os.getcwd())  # the checkout to measure
 
-import pipeline.build.run as run  # noqa: E402
-from benchmarks.bench_scale import PoolRunner  # noqa: E402
+import pipeline.build.run as run
+from benchmarks.bench_scale import PoolRunner
 
 SHARD_ROWS = 50_000
 

@@ -14,9 +14,13 @@ spill location ``spill_shard``/``spill_row``), about 180 bytes per record.
 from __future__ import annotations
 
 import contextlib
+import math
+import mmap
 import os
 import shutil
+import struct
 import tempfile
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,16 +93,42 @@ def save_shingles(sets: ShingleSets, path: Path) -> None:
 
 def shingle_sizes(path: Path) -> np.ndarray:
     """Return the number of shingles of each document of a file written by `save_shingles`."""
-    with np.load(path) as data:
-        return np.diff(data["offsets"])
+    return np.diff(read_npz(path)["offsets"])
 
 
 def load_shingles(path: Path, rows: np.ndarray | None = None) -> ShingleSets:
     """Read shingle sets written by `save_shingles`; only documents `rows` (in that order) if given."""
-    with np.load(path) as data:
-        hashes, offsets = data["hashes"], data["offsets"]
-    sets = ShingleSets(hashes, offsets)
+    data = read_npz(path)
+    sets = ShingleSets(data["hashes"], data["offsets"])
     return sets if rows is None else select_sets(sets, rows)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Return the arrays of an uncompressed ``.npz`` as read-only views of the mapped file.
+
+    The near-dedup passes read each shard's shingles three times; `np.load` copies every
+    array out of the zip and checks its CRC, which cost as much as using them. A compressed
+    member (never written by `save_shingles`) is read by `np.load`.
+    """
+    arrays = {}
+    with path.open("rb") as fh, zipfile.ZipFile(fh) as archive:
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            if info.compress_type != zipfile.ZIP_STORED:
+                with np.load(path) as data:
+                    arrays[name] = data[name]
+                continue
+            fh.seek(info.header_offset + 26)  # local header: name and extra field lengths
+            name_len, extra_len = struct.unpack("<HH", fh.read(4))
+            fh.seek(info.header_offset + 30 + name_len + extra_len)
+            fmt = np.lib.format
+            header = fmt.read_array_header_1_0 if fmt.read_magic(fh) == (1, 0) else None
+            shape, fortran, dtype = (header or fmt.read_array_header_2_0)(fh)
+            count = math.prod(shape)
+            array = np.frombuffer(mapped, dtype=dtype, count=count, offset=fh.tell())
+            arrays[name] = array.reshape(shape, order="F" if fortran else "C")
+    return arrays
 
 
 def select_sets(sets: ShingleSets, rows: np.ndarray) -> ShingleSets:
@@ -112,6 +142,15 @@ def select_sets(sets: ShingleSets, rows: np.ndarray) -> ShingleSets:
     ([2, 3, 4, 0, 1], [0, 3, 5, 5])
     """
     rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) and (len(rows) == 1 or (rows[1:] > rows[:-1]).all()):  # ascending, no repeat
+        if len(rows) == len(sets):
+            return sets
+        keep = np.zeros(len(sets), dtype=bool)
+        keep[rows] = True
+        sizes = sets.sizes[rows]
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        return ShingleSets(sets.hashes[np.repeat(keep, sets.sizes)], offsets)
     sizes = sets.sizes[rows]
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])

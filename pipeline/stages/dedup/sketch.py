@@ -107,7 +107,8 @@ def count_hashes(
         return sketch
     hashes = np.asarray(hashes, dtype=np.uint64)
     for d in range(depth):
-        sketch[d] += np.bincount(_cells(hashes, config, d), minlength=width).astype(np.uint32)
+        counts = np.bincount(_cells(hashes, config, d), minlength=width)
+        np.add(sketch[d], counts, out=sketch[d], casting="unsafe")  # mod 2**32, as uint32 adds
     return sketch
 
 

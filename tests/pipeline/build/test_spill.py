@@ -15,6 +15,7 @@ from pipeline.build.spill import (
     gather_records,
     load_shingles,
     narrow_frame,
+    read_npz,
     shingle_shard,
     take_rows,
 )
@@ -214,4 +215,22 @@ def test_select_sets_equals_slicing_document_by_document(tmp_path):
     ):
         got, want = load_shingles(tmp_path / "s.npz", rows), _select_oracle(sets, rows)
         assert np.array_equal(got.hashes, want.hashes) and got.hashes.dtype == np.uint64
-        assert np.array_equal(got.offsets, want.offsets)
+        assert np.array_equal(got.offsets, want.offsets) and got.offsets.dtype == np.int64
+
+
+def test_read_npz_equals_np_load(tmp_path):
+    arrays = {
+        "hashes": np.arange(7, dtype=np.uint64) * np.uint64(3 << 50),
+        "offsets": np.array([0, 3, 3, 7], dtype=np.int64),
+        "empty": np.zeros(0, dtype=np.uint64),
+        "grid": np.asfortranarray(np.arange(6, dtype=np.int32).reshape(2, 3)),
+    }
+    for name, save in (("stored", np.savez), ("compressed", np.savez_compressed)):
+        path = tmp_path / f"{name}.npz"
+        save(path, **arrays)
+        got = read_npz(path)
+        with np.load(path) as want:
+            assert sorted(got) == sorted(want.files)
+            for key in want.files:
+                assert got[key].dtype == want[key].dtype
+                assert np.array_equal(got[key], want[key])

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import gzip
+import json
+import random
+
 import numpy as np
 import pytest
 from datasketch.lsh import _optimal_param
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.errors import ConfigError
 from pipeline.stages.dedup.lsh import (
     BandPlan,
+    _pairs_in_runs,
     compute_band_keys,
     find_candidate_pairs,
     find_query_pairs,
     optimal_bands,
 )
+from pipeline.stages.dedup.minhash import compute_signatures
+from pipeline.stages.dedup.shingles import MinHashConfig, compute_shingle_sets
+from tests.conftest import SHARED
 
 
 def test_equal_weights_reproduce_datasketch_choice():
@@ -64,3 +74,56 @@ def test_query_pairs_join_queries_to_indexed_documents():
     queries[0] = index[0]
     pairs = find_query_pairs(compute_band_keys(queries, plan), compute_band_keys(index, plan))
     assert pairs.tolist() == [[0, 0], [2, 3]]
+
+
+def _band_keys_oracle(signatures: np.ndarray, plan: BandPlan) -> np.ndarray:
+    """`compute_band_keys` before issue 15's near pass: one strided column at a time."""
+    keys = np.zeros((signatures.shape[0], plan.bands), dtype=np.uint64)
+    for band in range(plan.bands):
+        key = np.full(signatures.shape[0], band + 1, dtype=np.uint64)
+        for col in range(band * plan.rows, (band + 1) * plan.rows):
+            key = (key ^ signatures[:, col].astype(np.uint64)) * np.uint64(0x9E3779B97F4A7C15)
+        keys[:, band] = key ^ ((key >> np.uint64(29)) * np.uint64(0xFF51AFD7ED558CCD))
+    return keys
+
+
+def _pairs_oracle(keys: np.ndarray, max_bucket: int) -> np.ndarray:
+    """`find_candidate_pairs` before issue 15's near pass: a stable argsort of every key."""
+    pairs = []
+    for band in range(keys.shape[1]):
+        order = np.argsort(keys[:, band], kind="stable")
+        pairs.append(np.sort(_pairs_in_runs(order, keys[order, band], max_bucket), axis=1))
+    allp = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+    return np.unique(allp, axis=0) if len(allp) else allp.reshape(0, 2)
+
+
+def test_band_keys_and_pairs_equal_their_oracles_on_real_signatures():
+    rows = [json.loads(line) for line in gzip.open(SHARED / "gsm8k" / "train.jsonl.gz", "rt")]
+    texts = [r["question"] for r in rows[:3000]]
+    rng = random.Random(4)
+    for i in range(0, 3000, 7):  # near copies (one word changed), exact copies, 30 empty texts
+        words = texts[i].split()
+        words[rng.randrange(len(words))] = "ünïcödé"
+        texts += [" ".join(words), texts[i]]
+    texts += [""] * 30
+    config = MinHashConfig()
+    sig = compute_signatures(compute_shingle_sets(texts, config=config), config=config)
+    plan = optimal_bands(0.8, config.num_perm)
+    keys = compute_band_keys(sig, plan)
+    assert np.array_equal(keys, _band_keys_oracle(sig, plan))
+    for max_bucket in (2, 3, 64):
+        assert np.array_equal(
+            find_candidate_pairs(keys, max_bucket=max_bucket), _pairs_oracle(keys, max_bucket)
+        )
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 6), min_size=3, max_size=3), max_size=60),
+    st.integers(2, 5),
+)
+def test_candidate_pairs_equal_the_full_stable_sort(rows, max_bucket):
+    keys = np.array(rows, dtype=np.uint64).reshape(-1, 3) * np.uint64(0x9E3779B97F4A7C15)
+    assert np.array_equal(
+        find_candidate_pairs(keys, max_bucket=max_bucket), _pairs_oracle(keys, max_bucket)
+    )
