@@ -67,7 +67,11 @@ class PhoneCheck:
             if hit is None:
                 hit = any(
                     VerdictMatcher(
-                        piece, region, leniency=self.leniency, verdicts=self._verdicts
+                        piece,
+                        region,
+                        leniency=self.leniency,
+                        verdicts=self._verdicts,
+                        floor=self._floors.floor.get(region, 0),
                     ).has_next()
                     for region in self.regions_to_match(piece)
                 )

@@ -18,35 +18,46 @@ whose matcher is a `VerdictMatcher`, run only in the regions `RegionFloors` keep
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import phonenumbers
 import phonenumbers.phonenumbermatcher as pnm
 from phonenumbers.phonenumbermatcher import _PATTERN as _PHONE_CANDIDATE
+from phonenumbers.re_util import fullmatch
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
 from pipeline.stages.pii.phone_floor import PLUS_FLOOR, digit_floor
 
 VERDICTS = 100_000  # candidate verdicts remembered (candidates are short)
-Verdicts = dict[tuple[str, str, int], bool]
+Verdicts = dict[tuple[str, str | None, int], bool]  # (candidate, region, leniency)
 
 
-def verdict(matcher: pnm.PhoneNumberMatcher, candidate: str) -> bool | None:
+def too_few_digits(candidate: str, floor: int) -> bool:
+    """Whether `candidate` has fewer digits (and letters) than `floor`, the `digit_floor` of a
+    region, and is no ``+`` number of `PLUS_FLOOR` of them: then it is no valid number there."""
+    count = sum(c.isdigit() or c.isalpha() for c in candidate)
+    if count >= floor:
+        return False
+    return not (count >= PLUS_FLOOR and ("+" in candidate or "\uff0b" in candidate))
+
+
+def verdict(matcher: pnm.PhoneNumberMatcher, candidate: str, floor: int = 0) -> bool | None:
     """Whether `candidate` passes the context-free part of phonenumbers' ``_parse_and_verify``
     in the matcher's region and leniency (bracket and page checks, ``parse``, the leniency's
     verification); ``None`` when that raised something other than a parse error (then the
-    matcher's own code decides, and raises as it would have)."""
-    try:
-        if not pnm.fullmatch(pnm._MATCHING_BRACKETS, candidate) or pnm._PUB_PAGES.search(
-            candidate
-        ):
-            return False
-        number = pnm.parse(candidate, matcher.preferred_region, keep_raw_input=True)
-        return bool(pnm._verify(matcher.leniency, number, candidate, matcher))
-    except pnm.NumberParseException:
+    matcher's own code decides, and raises as it would have). A candidate `too_few_digits` for
+    the region's `floor` (0: none known) is refused without parsing."""
+    if floor and too_few_digits(candidate, floor):
         return False
-    except Exception:  # noqa: BLE001 - not ours to judge: phonenumbers' own path runs
+    try:
+        if not fullmatch(pnm._MATCHING_BRACKETS, candidate) or pnm._PUB_PAGES.search(candidate):
+            return False
+        number = phonenumbers.parse(candidate, matcher.preferred_region, keep_raw_input=True)
+        return bool(pnm._verify(matcher.leniency, number, candidate, matcher))
+    except phonenumbers.NumberParseException:
+        return False
+    except Exception:
         return None
 
 
@@ -58,15 +69,18 @@ class VerdictMatcher(pnm.PhoneNumberMatcher):
     bookkeeping (tries left) is the same as after phonenumbers' own refusal.
     """
 
-    def __init__(self, text: str, region: str, *, leniency: int, verdicts: Verdicts) -> None:
+    def __init__(
+        self, text: str, region: str, *, leniency: int, verdicts: Verdicts, floor: int = 0
+    ) -> None:
         super().__init__(text, region, leniency=leniency)
         self._verdicts = verdicts
+        self._floor = floor  # the region's `digit_floor` (0: none), for `verdict`
 
     def _parse_and_verify(self, candidate: str, offset: int) -> Any:
         key = (candidate, self.preferred_region, self.leniency)
         known = self._verdicts.get(key)
         if known is None:
-            known = verdict(self, candidate)
+            known = verdict(self, candidate, self._floor)
             if known is not None:
                 if len(self._verdicts) >= VERDICTS:
                     self._verdicts.clear()
@@ -86,6 +100,7 @@ class RegionFloors:
             if (leniency or 0) >= phonenumbers.Leniency.VALID
             else None
         )
+        self.floor = dict(self._floors or ())  # region -> floor; empty below VALID leniency
 
     def regions_to_match(self, text: str) -> list[str]:
         """The regions in which `text` can hold a valid number: a region is skipped when every
@@ -124,13 +139,18 @@ class MemoPhoneRecognizer(PhoneRecognizer):
         results = []
         for region in self.floors.regions_to_match(text):
             matcher = VerdictMatcher(
-                text, region, leniency=self.leniency, verdicts=self.verdicts
+                text,
+                region,
+                leniency=cast(int, self.leniency),
+                verdicts=self.verdicts,
+                floor=self.floors.floor.get(region, 0),
             )
+            named: str | None = region  # presidio reassigns its loop variable here
             for match in matcher:
                 try:
                     parsed_number = phonenumbers.parse(text[match.start : match.end])
-                    region = phonenumbers.region_code_for_number(parsed_number)  # noqa: PLW2901
-                    results += [self._get_recognizer_result(match, text, region, nlp_artifacts)]
+                    named = phonenumbers.region_code_for_number(parsed_number)
+                    results += [self._get_recognizer_result(match, text, named, nlp_artifacts)]
                 except phonenumbers.NumberParseException:
-                    results += [self._get_recognizer_result(match, text, region, nlp_artifacts)]
+                    results += [self._get_recognizer_result(match, text, named, nlp_artifacts)]
         return EntityRecognizer.remove_duplicates(results)

@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
 from pipeline.stages.pii.config import DEFAULT_REGIONS
-from pipeline.stages.pii.phone_match import MemoPhoneRecognizer, VerdictMatcher, Verdicts
+from pipeline.stages.pii.phone_floor import digit_floor
+from pipeline.stages.pii.phone_match import (
+    _PHONE_CANDIDATE,
+    MemoPhoneRecognizer,
+    VerdictMatcher,
+    Verdicts,
+    too_few_digits,
+    verdict,
+)
 from pipeline.stages.pii.prefilter import TRIGGERED_ENTITIES, find_windows
 from tests.pipeline.stages.pii.locale_cases import digit_run_pieces, phone_texts
 
@@ -37,7 +45,11 @@ def _assert_same_matches(texts: list[str], regions: tuple[str, ...], leniency: i
     for text in texts:
         for region in regions:
             want = _matches(phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency))
-            got = _matches(VerdictMatcher(text, region, leniency=leniency, verdicts=verdicts))
+            floor = digit_floor(region) if leniency >= phonenumbers.Leniency.VALID else 0
+            matcher = VerdictMatcher(
+                text, region, leniency=leniency, verdicts=verdicts, floor=floor
+            )
+            got = _matches(matcher)
             assert got == want, (region, leniency, text)
             found += len(want)
     return found
@@ -73,6 +85,26 @@ def test_verdict_matcher_finds_phonenumbers_matches_at_every_leniency(leniency):
 )
 def test_verdict_matcher_on_hypothesis_strings(text):
     _assert_same_matches([text, ODD + text], DEFAULT_REGIONS, leniency=1)
+
+
+def test_a_candidate_with_too_few_digits_has_a_false_verdict():
+    """The floor shortcut of `verdict` against `verdict` without it, on every phonenumbers
+    candidate of the pieces, its whitespace-separated parts and `ODD`'s."""
+    candidates = {
+        part
+        for piece in [*digit_run_pieces(phone_texts())[::3], ODD]
+        for m in _PHONE_CANDIDATE.finditer(piece)
+        for part in (m.group(), *m.group().split())
+    }
+    refused = 0
+    for region in REGIONS:
+        floor = digit_floor(region)
+        matcher = phonenumbers.PhoneNumberMatcher("", region, leniency=1)
+        for candidate in candidates:
+            if too_few_digits(candidate, floor):
+                refused += 1
+                assert verdict(matcher, candidate) is False, (region, candidate)
+    assert refused > 5_000
 
 
 def _findings(results) -> list[tuple[str, int, int, float]]:
