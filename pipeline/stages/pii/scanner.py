@@ -162,11 +162,18 @@ class PiiScanner:
         return hit
 
     def scan_texts(
-        self, texts: Sequence[str], *, workers: int | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        workers: int | None = None,
+        gates: tuple[list[bool], list[bool]] | None = None,
     ) -> list[tuple[Finding, ...]]:
-        """Return the findings of every text, in order; uses `workers` processes when > 1."""
+        """Return the findings of every text, in order; uses `workers` processes when > 1.
+        `gates`: the texts' (`may_find`, `secret_gate`), when the caller made them already
+        (`column_gates`)."""
         workers = self.workers if workers is None else workers
-        maybe, secret = self._gates(texts)  # here: polars must not run in a forked worker
+        # here: polars must not run in a forked worker
+        maybe, secret = self._gates(texts) if gates is None else gates
         # -1 (no hash is negative): a text `may_find` rules out, with no findings
         keys = [_text_key(t) if m else -1 for t, m in zip(texts, maybe, strict=True)]
         known: dict[int, tuple[Finding, ...]] = {-1: ()}  # taken now: remembering may evict
@@ -197,9 +204,17 @@ class PiiScanner:
             column = pl.Series(texts, dtype=pl.String)
         except UnicodeEncodeError:
             return [True] * len(texts), [bool(self._secrets)] * len(texts)
-        secret = secret_gate(column) if self._secrets else None
-        maybe = self.may_find(column, secret).to_list()
-        return maybe, secret.to_list() if secret is not None else [False] * len(texts)
+        maybe, secret = self.column_gates(column)
+        return maybe.to_list(), secret.to_list()
+
+    def column_gates(self, texts: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """(`may_find`, `secret_gate`) of a text column, the secret gate made once for both
+        (all ``False`` when no secret type is screened)."""
+        if self._secrets:
+            secret = secret_gate(texts)
+        else:
+            secret = pl.repeat(False, texts.len(), dtype=pl.Boolean, eager=True)
+        return self.may_find(texts, secret), secret
 
     def may_find(self, texts: pl.Series, secrets: pl.Series | None = None) -> pl.Series:
         """Whether each text of a column can hold a finding: ``False`` only where

@@ -144,14 +144,16 @@ def _pii_columns(frame: pl.DataFrame, scanner: PiiScanner) -> pl.DataFrame:
 
     Findings are rare, so only the texts that `PiiScanner.may_find` keeps (one pass over the
     column: most texts hold no digit, ``@`` or secret gate) become Python strings and are
-    scanned; the findings column is built from flat per-finding lists and per-row offsets
-    (pyarrow), and only rows with a finding get Python objects (for their decision and JSON
-    detail).
+    scanned, with the secret gates of that pass; the findings column is built from flat
+    per-finding lists and per-row offsets (pyarrow), and only rows with a finding get Python
+    objects (for their decision and JSON detail).
     """
     fields = _text_fields(frame)
-    fields = fields.filter(scanner.may_find(fields.get_column("text")))
+    maybe, secret = scanner.column_gates(fields.get_column("text"))
+    fields = fields.filter(maybe)
     texts = fields.get_column("text").to_list()
-    hits = [(i, found) for i, found in enumerate(scanner.scan_texts(texts)) if found]
+    gates = ([True] * len(texts), secret.filter(maybe).to_list())  # made once, handed on
+    hits = [(i, found) for i, found in enumerate(scanner.scan_texts(texts, gates=gates)) if found]
     rows = fields.get_column(_ROW).gather([i for i, _ in hits]).to_list() if hits else []
     names = fields.get_column("field").gather([i for i, _ in hits]).to_list() if hits else []
     key = hash_key() if hits else None
