@@ -27,9 +27,14 @@ _PARQUET_BATCH = 8192
 
 
 def _iter_jsonl(
-    lines: Iterator[bytes | None], limits: ReadLimits, start: int = 0, stop: int | None = None
+    lines: Iterator[bytes | None],
+    limits: ReadLimits,
+    start: int = 0,
+    stop: int | None = None,
+    first: int = 0,
 ) -> Iterator[Row]:
-    for row, line in enumerate(lines):
+    """The rows of `lines`, whose first line is row `first`, in ``start <= row < stop``."""
+    for row, line in enumerate(lines, first):
         if row < start:
             continue  # rows before a shard's range are counted, not parsed
         if stop is not None and row >= stop:
@@ -129,7 +134,8 @@ def _iter_all(
     path: Path, fmt: str, gzipped: bool, start: int, stop: int | None, limits: ReadLimits
 ) -> Iterator[Row]:
     if fmt == "jsonl":
-        return _iter_jsonl(_stream_lines(path, gzipped, limits), limits, start, stop)
+        lines = _stream_lines(path, gzipped, limits, skip=start)
+        return _iter_jsonl(lines, limits, start, stop, first=start)
     if fmt == "parquet":
         return _iter_parquet(path, gzipped, limits)
     if fmt == "csv":

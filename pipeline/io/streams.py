@@ -16,7 +16,9 @@ _BOM = b"\xef\xbb\xbf"
 
 def _open_binary(path: Path, gzipped: bool) -> IO[bytes]:
     try:
-        return cast(IO[bytes], gzip.open(path, "rb") if gzipped else path.open("rb"))
+        return cast(
+            IO[bytes], gzip.open(path, "rb") if gzipped else path.open("rb", buffering=_CHUNK)
+        )
     except OSError as exc:
         msg = f"cannot read input file {path}: {exc.strerror or exc}"
         raise FileReadError(msg, reason="unreadable_file") from exc
@@ -74,13 +76,43 @@ def _bounded_lines(fh: IO[bytes], limit: int, budget: _Budget) -> Iterator[bytes
         yield None
 
 
-def _stream_lines(path: Path, gzipped: bool, limits: ReadLimits) -> Iterator[bytes | None]:
-    """Yield the file's lines (None: over the size limit), streaming; a leading BOM is dropped."""
+def _skip_lines(fh: IO[bytes], count: int, budget: _Budget) -> None:
+    """Read past the first `count` lines (or to the end of the file), a buffer at a time.
+
+    A line is what `_bounded_lines` yields one row for: the bytes up to a newline, however long.
+    The budget takes the same bytes, so it stops the read at the same place as line by line.
+    """
+    while count > 0:
+        buffered = fh.peek(_CHUNK)  # type: ignore[attr-defined]  # BufferedReader, GzipFile
+        if not buffered:
+            return
+        newlines = buffered.count(b"\n")
+        size = len(buffered)
+        if newlines >= count:
+            size = -1
+            for _ in range(count):
+                size = buffered.index(b"\n", size + 1)
+            size += 1
+        count -= min(newlines, count)
+        budget.take(size)
+        fh.read(size)
+
+
+def _stream_lines(
+    path: Path, gzipped: bool, limits: ReadLimits, skip: int = 0
+) -> Iterator[bytes | None]:
+    """Yield the file's lines (None: over the size limit), streaming; a leading BOM is dropped.
+
+    The first `skip` lines are read past without being yielded (a shard's rows before its
+    range), so the first line yielded is line `skip`.
+    """
     fh = _open_binary(path, gzipped)
     budget = _Budget(path, gzipped, limits)
     try:
         with fh:
-            for index, line in enumerate(_bounded_lines(fh, limits.max_record_bytes, budget)):
+            _skip_lines(fh, skip, budget)
+            lines = _bounded_lines(fh, limits.max_record_bytes, budget)
+            for index, line in enumerate(lines, skip):
                 if index == 0 and line is not None and line.startswith(_BOM):
                     line = line[3:]
                 yield line
