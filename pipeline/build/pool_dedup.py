@@ -59,7 +59,38 @@ class ShardRows:
     out: Path
 
 
-def sketch_shards(group: Sequence[ShardRows], *, sketch: SketchConfig) -> Path:
+@dataclass(frozen=True)
+class ShardFile:
+    """A `ShardRows` as a task receives it: the rows in a ``.npy`` file, not in the task graph
+    (at 10 M records the rows made each pass's Dask graph 37 MiB)."""
+
+    spill: SpillRef
+    rows_file: Path
+    out: Path
+
+    @classmethod
+    def save(cls, job: ShardRows) -> ShardFile:
+        """Write the rows of `job` next to its outputs and return the reference."""
+        path = job.out.with_suffix(".rows.npy")
+        np.save(path, job.rows)
+        return cls(job.spill, path, job.out)
+
+    def load(self) -> ShardRows:
+        """Return the job with its rows read back."""
+        return ShardRows(self.spill, np.load(self.rows_file), self.out)
+
+
+def shipped(
+    groups: Sequence[Sequence[ShardRows]], files: dict[Path, ShardFile]
+) -> list[tuple[ShardFile, ...]]:
+    """Return `groups` with each job as its `ShardFile` (saved once per job, kept in `files`)."""
+    for job in (job for group in groups for job in group):
+        if job.out not in files:
+            files[job.out] = ShardFile.save(job)
+    return [tuple(files[job.out] for job in group) for group in groups]
+
+
+def sketch_shards(group: Sequence[ShardFile], *, sketch: SketchConfig) -> Path:
     """Save the document-frequency sketch of the pool rows of a run of shards (one shard's
     shingles in memory at a time, one sketch for the run); return its path.
 
@@ -67,7 +98,7 @@ def sketch_shards(group: Sequence[ShardRows], *, sketch: SketchConfig) -> Path:
     shard's size (1 GiB at 10 M records), so one per shard filled the disk (200 GiB at 10 M).
     """
     total = empty_sketch(sketch)
-    for job in group:
+    for job in (shard.load() for shard in group):
         count_shingle_df(load_shingles(job.spill.shingles, job.rows), sketch=sketch, out=total)
     path = group[0].out.with_suffix(".sketch.npy")
     np.save(path, total)
@@ -89,9 +120,10 @@ def guarded_sets(
 
 
 def band_shard(
-    job: ShardRows, *, df_path: Path, sketch: SketchConfig, config: NearDedupConfig
+    shard: ShardFile, *, df_path: Path, sketch: SketchConfig, config: NearDedupConfig
 ) -> Path:
     """Save the band keys (band-major) and non-empty mask of the shard's pool rows; return the path."""
+    job = shard.load()
     sets = scoped_sets(
         guarded_sets(job.spill, job.rows, df_path=df_path, sketch=sketch, config=config),
         config.scope,
@@ -155,7 +187,7 @@ def split_runs(jobs: Sequence[ShardRows], k: int) -> list[tuple[ShardRows, ...]]
 
 
 def each_shard(
-    group: Sequence[ShardRows], *, per_shard: Callable[..., Path], **kwargs: Any
+    group: Sequence[ShardFile], *, per_shard: Callable[..., Path], **kwargs: Any
 ) -> list[Path]:
     """Run `per_shard` over the shards of one task, in order (`group_shards`)."""
     return [per_shard(job, **kwargs) for job in group]
@@ -184,8 +216,9 @@ def tag_near_spilled(
     order = keeper_order(pool)
     jobs, position, starts = _shard_jobs(pool, spills, work_dir)
     sketch = sketch_for(int(pool.get_column("near_shingles").sum()))
-    groups = group_shards(jobs)
-    df_path = _document_frequency(jobs, sketch=sketch, work_dir=work_dir, run_map=run_map)
+    files: dict[Path, ShardFile] = {}
+    groups = shipped(group_shards(jobs), files)
+    df_path = _document_frequency(jobs, files, sketch=sketch, work_dir=work_dir, run_map=run_map)
     band_paths = [
         p
         for paths in run_map(
@@ -243,14 +276,19 @@ def _shard_jobs(
 
 
 def _document_frequency(
-    jobs: list[ShardRows], *, sketch: SketchConfig, work_dir: Path, run_map: Mapper
+    jobs: list[ShardRows],
+    files: dict[Path, ShardFile],
+    *,
+    sketch: SketchConfig,
+    work_dir: Path,
+    run_map: Mapper,
 ) -> Path:
     """Sum the shards' document-frequency sketches (template guard) into one file; its path.
 
     One task per worker (`SKETCH_TASKS` runs of shards), so the disk and the driver see that
     many sketches whatever the number of shards; the sum is the same in any grouping."""
     total: np.ndarray | None = None
-    runs = split_runs(jobs, SKETCH_TASKS)
+    runs = shipped(split_runs(jobs, SKETCH_TASKS), files)
     sketched = run_map("near_sketch", sketch_shards, runs, sketch=sketch)
     for path in sketched:
         part = np.load(path)

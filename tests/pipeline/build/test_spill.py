@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import numpy as np
 import polars as pl
 
-from pipeline.build.pool_dedup import tag_near_spilled
+from pipeline.build.pool_dedup import ShardFile, tag_near_spilled
 from pipeline.build.run import load, run_build
 from pipeline.build.runner import SerialRunner
 from pipeline.build.spill import (
@@ -120,6 +121,20 @@ def test_the_sketch_pass_runs_one_task_per_worker_whatever_the_number_of_shards(
     assert calls["near_sketch"] == 2
     assert _dropped(spilled) == _dropped(whole)
     assert not list(tmp_path.glob("*.sketch.npy"))
+
+
+def test_near_tasks_get_their_rows_by_file_not_in_the_task_graph(tmp_path):
+    # at 10 M records the rows made each pass's Dask graph 37 MiB ("Sending large graph")
+    shipped: list[int] = []
+
+    def pickling_map(name, fn, items, /, **kwargs):
+        assert all(isinstance(job, ShardFile) for group in items for job in group)
+        shipped.append(len(pickle.dumps(items)))
+        return SerialRunner().map(name, fn, items, **kwargs)
+
+    whole, spilled = _in_memory_and_spilled(tmp_path, seed=8, shards=3, run_map=pickling_map)
+    assert _dropped(spilled) == _dropped(whole)
+    assert len(shipped) == 2 and max(shipped) < 4000  # ~1 KiB a shard, whatever its rows
 
 
 def test_gather_reads_the_sampled_rows_back_in_sampled_order(tmp_path):
