@@ -120,7 +120,7 @@ def test_digit_maps_give_the_regex_searchs_spans_on_generated_text(texts):
 
 
 def test_digit_maps_give_the_regex_searchs_windows_on_real_text(monkeypatch):
-    from tests.pipeline.stages.pii.test_pii import _random_texts, _sample_texts
+    from tests.pipeline.stages.pii.test_prefilter import _random_texts, _sample_texts
 
     texts = _real_texts() + _sample_texts() + _random_texts(10_000) + ODD
     entities = frozenset(PiiConfig().entities)
