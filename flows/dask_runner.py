@@ -7,14 +7,37 @@ local cluster then starts (2 worker processes, each importing the stage code thr
 `EarlyDaskTaskRunner` starts creating them in a thread as soon as the flow enters the runner,
 so that start-up runs while the flow plans and counts; the first submit waits for it to end.
 Nothing else changes: the same cluster, client and tasks, so the same output.
+
+Prefect enters a copy of the flow's task runner around every task it runs on a worker
+(`prefect.context.hydrated_context`). That copy must stay lazy, as Prefect's own is: started
+early inside a worker it would try to build a cluster of its own, which fails in a daemonic
+worker process and logs a traceback for every task. So the early start happens only outside
+Dask workers and daemonic processes.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from typing import Any
 
+from distributed import get_worker
 from prefect_dask import DaskTaskRunner
+
+
+def in_dask_worker() -> bool:
+    """Return whether this code runs in a Dask worker (or any daemonic process).
+
+    >>> in_dask_worker()
+    False
+    """
+    if multiprocessing.current_process().daemon:
+        return True
+    try:
+        get_worker()
+    except ValueError:  # "No worker found": not inside a worker
+        return False
+    return True
 
 
 class EarlyDaskTaskRunner(DaskTaskRunner):
@@ -26,6 +49,8 @@ class EarlyDaskTaskRunner(DaskTaskRunner):
     def __enter__(self) -> EarlyDaskTaskRunner:
         super().__enter__()
         self._start_error = None
+        if in_dask_worker():  # Prefect's copy around a task on a worker: stay lazy
+            return self
         self._starting = threading.Thread(
             target=self._start, name="mixgate-dask-start", daemon=True
         )

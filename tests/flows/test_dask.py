@@ -22,7 +22,7 @@ def _files(version_dir: Path) -> dict[str, bytes]:
 
 
 def test_dask_build_equals_serial_build_byte_for_byte(
-    tmp_path, monkeypatch, demo_build, prefect_api
+    tmp_path, monkeypatch, capfd, demo_build, prefect_api
 ):
     # Both builds must see one code version even if the tree is edited while the suite runs:
     # the Dask build takes the one the session's serial build recorded.
@@ -39,3 +39,7 @@ def test_dask_build_equals_serial_build_byte_for_byte(
         shard_rows=20,
     )
     assert _files(Path(dask_dir)) == _files(demo_build.version_dir)
+    # the workers write to this process's stderr: a task that started a cluster of its own
+    # (Prefect enters a copy of the flow's task runner around every task) logs tracebacks there
+    err = capfd.readouterr().err
+    assert "Failed to create" not in err and "Traceback" not in err, err[-2000:]

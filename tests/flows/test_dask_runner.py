@@ -26,6 +26,15 @@ def test_a_cluster_that_fails_to_start_fails_the_first_submit_not_the_thread():
         runner.submit(None, {})  # type: ignore[arg-type]
 
 
+def test_a_copy_entered_on_a_worker_stays_lazy(monkeypatch):
+    # Prefect enters a duplicate of the flow's runner around every task on a worker
+    monkeypatch.setattr("flows.dask_runner.in_dask_worker", lambda: True)
+    runner = EarlyDaskTaskRunner(cluster_class=_failing_cluster).duplicate()
+    with runner:
+        assert runner._starting is None  # no cluster of its own is started
+        assert runner._client is None
+
+
 def test_the_local_runner_starts_early_and_preloads_the_worker_module():
     runner = task_runner_for("dask")
     assert isinstance(runner, EarlyDaskTaskRunner)
